@@ -1,0 +1,44 @@
+# The two set-up commands of the README: `make run` and `make test`. Everything they need is
+# installed here, into .venv, from PyPI.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: run test install lint typecheck pytest translations extract-messages bench-compose clean
+
+run: install
+	$(BIN)/newsletter demo
+
+test: install lint typecheck pytest
+
+install: $(STAMP) translations
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Every package that shows text to people keeps its own catalogue in <package>/translations.
+translations: $(STAMP)
+	@for dir in $$(find newsletter -type d -name translations); do \
+		$(BIN)/pybabel compile --use-fuzzy --statistics -d $$dir || exit 1; \
+	done
+
+extract-messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o newsletter/translations/messages.pot .
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy newsletter
+
+pytest: $(STAMP) translations
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

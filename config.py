@@ -1,0 +1,92 @@
+"""Configuration classes: embedded default, test and production.
+
+Every value can be overridden by an environment variable with the ``NEWSLETTER_`` prefix
+(``NEWSLETTER_SMTP_PORT=2525``); see ``newsletter.settings.apply_environment``.
+"""
+
+from __future__ import annotations
+
+
+class Config:
+    """The embedded default: SQLite in the instance folder, a local relay on port 8025."""
+
+    ENV_NAME = "embedded"
+    TESTING = False
+    DEMO = False
+
+    SECRET_KEY: str | None = None  # embedded: generated once and kept in the instance folder
+    DATABASE_URL: str | None = None  # None: sqlite:///<instance>/newsletter.sqlite3
+    BASE_URL = "http://127.0.0.1:8000"
+    TIMEZONE = "Europe/Rome"
+    DEFAULT_LOCALE = "it"
+    LOCALES = ("it", "en")
+
+    MAIL_FROM = "Area Omogenea Cremasca <newsletter@localhost>"
+    MAIL_BOUNCE_DOMAIN: str | None = None  # VERP return path domain; None: the From domain
+    MAIL_UNSUBSCRIBE_MAILTO: str | None = None
+    SMTP_HOST = "127.0.0.1"
+    SMTP_PORT = 8025
+    SMTP_SECURITY = "none"  # none | starttls | tls
+    SMTP_USERNAME: str | None = None
+    SMTP_PASSWORD: str | None = None
+    SMTP_TIMEOUT = 30.0
+    SMTP_CA_FILE: str | None = None  # extra trust anchor, e.g. a private relay's certificate
+    SEND_RATE = 0.0  # messages per second, 0 = unlimited
+    SEND_CONCURRENCY = 4
+    SEND_BATCH_SIZE = 200
+    SEND_LEASE_SECONDS = 300
+    RETRY_SCHEDULE = "60,300,1800,7200,21600"
+    RETRY_GIVE_UP = 259200
+    DKIM_SELECTOR: str | None = None
+    DKIM_PRIVATE_KEY_FILE: str | None = None
+
+    PRIVACY_NOTICE_VERSION = "2026-11"
+    CONFIRM_TOKEN_MAX_AGE = 7 * 24 * 3600
+    EXPORT_TOKEN_MAX_AGE = 24 * 3600
+    PENDING_TTL_DAYS = 7
+    CONFIRMATION_RESEND_WINDOW = 3600  # at most one confirmation e-mail per address per window
+    RATELIMIT_SUBSCRIBE = "10 per minute;60 per hour"
+    RATELIMIT_STORAGE_URI = "memory://"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+
+    DAILY_AT = "07:00"
+    WEEKLY_AT = "mon 07:00"
+    IMMEDIATE_BATCH_MINUTES = 10
+    SOURCE_POLL_MINUTES = 15
+    DIGEST_MAX_LATENESS_HOURS = 12
+    SEND_EMPTY_DIGESTS = False
+    FEED_ITEMS = 50
+    WEBSUB_HUB_URL: str | None = None
+    LOG_JSON = False
+    LOG_LEVEL = "INFO"
+
+
+class TestConfig(Config):
+    """Fast, deterministic, isolated: the test fixtures set DATABASE_URL per run."""
+
+    ENV_NAME = "test"
+    TESTING = True
+    SECRET_KEY = "test-secret-key-not-for-production"  # noqa: S105
+    WTF_CSRF_ENABLED = True
+    RATELIMIT_ENABLED = True
+    RETRY_SCHEDULE = "1,2,3"
+    SERVER_NAME: str | None = None
+
+
+class ProductionConfig(Config):
+    """PostgreSQL, real relay, secrets from the environment; refuses to start without a key."""
+
+    ENV_NAME = "production"
+    SESSION_COOKIE_SECURE = True
+    PREFERRED_URL_SCHEME = "https"
+
+
+CONFIGS: dict[str, type[Config]] = {
+    "embedded": Config,
+    "default": Config,
+    "demo": Config,
+    "test": TestConfig,
+    "production": ProductionConfig,
+}

@@ -1,0 +1,47 @@
+"""Admin-area accounts and the audit log of what they did."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from newsletter.db import str_enum, utcnow
+from newsletter.extensions import db
+
+
+class UserRole(enum.StrEnum):
+    EDITOR = "editor"
+    ADMIN = "admin"
+
+
+class User(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "user_account"
+    __table_args__ = (sa.CheckConstraint("email = lower(email)", name="email_lowercase"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(200))  # argon2id
+    role: Mapped[UserRole] = mapped_column(str_enum(UserRole, "user_role"))
+    active: Mapped[bool] = mapped_column(default=True)
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None]
+    last_login_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "audit_entry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
+    actor: Mapped[str] = mapped_column(sa.String(320))  # kept when the account is deleted
+    action: Mapped[str] = mapped_column(sa.String(80))
+    target: Mapped[str | None] = mapped_column(sa.String(300))
+    details: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -1,0 +1,70 @@
+"""The outbox: one row per message to deliver, claimed by senders with a lease."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from newsletter.db import str_enum, utcnow
+from newsletter.extensions import db
+
+if TYPE_CHECKING:
+    from newsletter.digests.models import Digest
+    from newsletter.subscriptions.models import Subscriber
+
+
+class DeliveryKind(enum.StrEnum):
+    DIGEST = "digest"  # a digest variant to one subscriber
+    CONFIRM = "confirm"  # double opt-in confirmation
+    PREFERENCES = "preferences"  # "you are already subscribed: here is your preferences link"
+    TEST = "test"  # an editor's test send of a digest preview, to to_address
+    WEBSUB = "websub"  # a ping to the WebSub hub, no e-mail at all
+
+
+class DeliveryStatus(enum.StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"  # claimed by a sender until lease_expires_at
+    SENT = "sent"
+    FAILED = "failed"  # permanent: a 5xx, or temporary failures for longer than RETRY_GIVE_UP
+    BOUNCED = "bounced"  # a bounce arrived after the relay accepted it
+    CANCELLED = "cancelled"  # the subscriber left before it was sent
+
+
+class Delivery(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "delivery"
+    __table_args__ = (
+        # One delivery per (digest, subscriber), whoever enqueues and however often.
+        sa.UniqueConstraint("digest_id", "subscriber_id"),
+        # What a sender's claim query walks: due queued rows, oldest first.
+        sa.Index("ix_delivery_claim", "status", "next_attempt_at"),
+        # Rows of a crashed sender: claimed again once their lease expired.
+        sa.Index("ix_delivery_lease", "status", "lease_expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[DeliveryKind] = mapped_column(str_enum(DeliveryKind, "delivery_kind"))
+    digest_id: Mapped[int | None] = mapped_column(sa.ForeignKey("digest.id", ondelete="CASCADE"))
+    subscriber_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("subscriber.id", ondelete="CASCADE"), index=True
+    )
+    to_address: Mapped[str | None] = mapped_column(sa.String(320))  # only for TEST sends
+    payload: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    status: Mapped[DeliveryStatus] = mapped_column(
+        str_enum(DeliveryStatus, "delivery_status"), default=DeliveryStatus.QUEUED
+    )
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    first_attempt_at: Mapped[datetime | None]
+    lease_expires_at: Mapped[datetime | None]
+    leased_by: Mapped[str | None] = mapped_column(sa.String(120))
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    message_id: Mapped[str | None] = mapped_column(sa.String(250))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(index=True)
+
+    digest: Mapped[Digest | None] = relationship()
+    subscriber: Mapped[Subscriber | None] = relationship()

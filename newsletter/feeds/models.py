@@ -1,0 +1,1 @@
+"""feeds has no tables of its own."""

@@ -1,0 +1,43 @@
+"""Language choice: ``?lang=`` sticks in the session, else Accept-Language, else Italian."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import Flask, current_app, g, has_request_context, request, session
+from flask_babel import format_datetime
+
+from newsletter.extensions import babel
+
+SUPPORTED = ("it", "en")
+
+
+def select_locale() -> str:
+    if not has_request_context():
+        return str(current_app.config["DEFAULT_LOCALE"])
+    forced = getattr(g, "force_locale", None)
+    if forced in SUPPORTED:
+        return str(forced)
+    asked = request.args.get("lang")
+    if asked in SUPPORTED:
+        session["lang"] = asked
+        return asked
+    kept = session.get("lang")
+    if kept in SUPPORTED:
+        return str(kept)
+    best = request.accept_languages.best_match(SUPPORTED)
+    return best or str(current_app.config["DEFAULT_LOCALE"])
+
+
+def local_time(value: datetime, tz: str | None = None) -> datetime:
+    """Stored UTC to the wall clock people read (Europe/Rome by default)."""
+    return value.astimezone(ZoneInfo(tz or current_app.config["TIMEZONE"]))
+
+
+def init_app(app: Flask) -> None:
+    babel.init_app(app, locale_selector=select_locale)
+
+    @app.context_processor
+    def _locale_context() -> dict[str, object]:
+        return {"current_locale": select_locale(), "format_datetime": format_datetime}

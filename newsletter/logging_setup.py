@@ -1,0 +1,39 @@
+"""Plain logs for people, JSON lines when ``NEWSLETTER_LOG_JSON`` is set (for log shippers)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+
+from flask import Flask
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key in ("job", "delivery_id", "digest_id", "source"):
+            if hasattr(record, key):
+                entry[key] = getattr(record, key)
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def init_app(app: Flask) -> None:
+    logger = logging.getLogger("newsletter")
+    if logger.handlers:
+        return
+    handler = logging.StreamHandler()
+    if app.config.get("LOG_JSON"):
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(str(app.config.get("LOG_LEVEL", "INFO")).upper())
+    logger.propagate = app.testing  # let pytest's caplog see records in tests

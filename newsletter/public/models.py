@@ -1,0 +1,1 @@
+"""public has no tables of its own."""

@@ -1,0 +1,18 @@
+"""``newsletter municipalities import CSV``."""
+
+from __future__ import annotations
+
+import click
+
+from newsletter.cliutil import CommandGroup, read_text_file
+from newsletter.reference import service
+
+municipalities_cli = CommandGroup("municipalities", help="The area's municipalities.")
+
+
+@municipalities_cli.command("import")
+@click.argument("csv_path", metavar="CSV")
+def import_command(csv_path: str) -> None:
+    """Upsert municipalities by name from a CSV with columns name, istat_code."""
+    counts = service.import_municipalities(read_text_file(csv_path))
+    click.echo(f"created {counts.created}, updated {counts.updated}, unchanged {counts.unchanged}")

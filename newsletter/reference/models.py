@@ -1,0 +1,45 @@
+"""Reference data: the topics people subscribe to and the area's municipalities."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from newsletter.db import utcnow
+from newsletter.extensions import db
+
+
+class Topic(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "topic"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    position: Mapped[int] = mapped_column(default=0)
+    name_it: Mapped[str] = mapped_column(sa.String(80))
+    name_en: Mapped[str] = mapped_column(sa.String(80))
+    description_it: Mapped[str] = mapped_column(sa.Text, default="")
+    description_en: Mapped[str] = mapped_column(sa.Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def name(self, locale: str) -> str:
+        return self.name_en if locale == "en" else self.name_it
+
+    def description(self, locale: str) -> str:
+        return self.description_en if locale == "en" else self.description_it
+
+    def __repr__(self) -> str:
+        return f"<Topic {self.slug}>"
+
+
+class Municipality(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "municipality"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(120), unique=True)
+    istat_code: Mapped[str | None] = mapped_column(sa.String(12), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<Municipality {self.name}>"

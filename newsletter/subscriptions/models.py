@@ -1,0 +1,128 @@
+"""Subscribers, their topic subscriptions and the append-only consent ledger."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+
+from newsletter.db import str_enum, utcnow
+from newsletter.extensions import db
+
+if TYPE_CHECKING:
+    from newsletter.reference.models import Municipality, Topic
+
+
+class SubscriberStatus(enum.StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+
+
+class Role(enum.StrEnum):
+    CITIZEN = "citizen"
+    MAYOR = "mayor"
+    OFFICIAL = "official"
+
+
+class Frequency(enum.StrEnum):
+    IMMEDIATE = "immediate"
+    DAILY = "daily"
+    WEEKLY = "weekly"
+
+
+class ConsentAction(enum.StrEnum):
+    SUBSCRIBE = "subscribe"
+    CONFIRM = "confirm"
+    PREFERENCES = "preferences"
+    UNSUBSCRIBE = "unsubscribe"
+    ERASE = "erase"
+    IMPORT = "import"
+    BOUNCE = "bounce"
+
+
+def normalize_email(address: str) -> str:
+    """One spelling per mailbox: trimmed and lower-cased (uniqueness is case-insensitive)."""
+    return address.strip().lower()
+
+
+class Subscriber(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "subscriber"
+    __table_args__ = (
+        # Stored lower-case, so the plain unique constraint is case-insensitive; the check
+        # keeps raw SQL and future code from sneaking in a second spelling.
+        sa.CheckConstraint("email = lower(email)", name="email_lowercase"),
+        sa.Index("ix_subscriber_status_frequency", "status", "frequency"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(320), unique=True)
+    name: Mapped[str | None] = mapped_column(sa.String(200))
+    locale: Mapped[str] = mapped_column(sa.String(5), default="it")
+    status: Mapped[SubscriberStatus] = mapped_column(
+        str_enum(SubscriberStatus, "subscriber_status"), default=SubscriberStatus.PENDING
+    )
+    role: Mapped[Role] = mapped_column(str_enum(Role, "subscriber_role"), default=Role.CITIZEN)
+    frequency: Mapped[Frequency] = mapped_column(
+        str_enum(Frequency, "subscriber_frequency"), default=Frequency.WEEKLY
+    )
+    municipality_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("municipality.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    confirmed_at: Mapped[datetime | None]
+    unsubscribed_at: Mapped[datetime | None]
+    confirmation_sent_at: Mapped[datetime | None]
+    soft_bounces: Mapped[int] = mapped_column(default=0)
+
+    municipality: Mapped[Municipality | None] = relationship()
+    subscriptions: Mapped[list[Subscription]] = relationship(
+        back_populates="subscriber", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    @validates("email")
+    def _normalize(self, _key: str, value: str) -> str:
+        return normalize_email(value)
+
+    @property
+    def topic_slugs(self) -> list[str]:
+        return sorted(s.topic.slug for s in self.subscriptions)
+
+    def __repr__(self) -> str:
+        return f"<Subscriber {self.id} {self.status}>"
+
+
+class Subscription(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "subscription"
+
+    subscriber_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("subscriber.id", ondelete="CASCADE"), primary_key=True
+    )
+    topic_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("topic.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    subscriber: Mapped[Subscriber] = relationship(back_populates="subscriptions")
+    topic: Mapped[Topic] = relationship(lazy="joined")
+
+
+class ConsentEvent(db.Model):  # type: ignore[name-defined,misc]
+    """Append-only. Erasing a subscriber deletes their events and leaves one anonymous 'erase'."""
+
+    __tablename__ = "consent_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("subscriber.id", ondelete="CASCADE"), index=True
+    )
+    action: Mapped[ConsentAction] = mapped_column(str_enum(ConsentAction, "consent_action"))
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    notice_version: Mapped[str] = mapped_column(sa.String(40))
+    channel: Mapped[str] = mapped_column(sa.String(40))  # web, email, one-click, api, cli, admin
+    actor: Mapped[str | None] = mapped_column(sa.String(200))  # who acted for the subscriber
+    details: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
