@@ -50,7 +50,7 @@ def _migrate(url: str, instance: Path) -> None:
 
     app = create_app({"ENV_NAME": "test", "DATABASE_URL": url, "INSTANCE_PATH": str(instance)})
     with app.app_context():
-        upgrade(directory=app.extensions["migrate"].directory)
+        upgrade(directory=app.extensions["migrate"].directory, revision="heads")
         db.engine.dispose()
 
 

@@ -71,9 +71,9 @@ def demo_command(host: str, port: int, smtp_port: int, no_content: bool) -> None
     env.setdefault("NEWSLETTER_BASE_URL", f"http://{host}:{port}")
     children = [
         (name, subprocess.Popen([sys.executable, "-m", "newsletter.cli", *args], env=env))
-        for name, args in demo_module.processes(host, port, smtp_port)
+        for name, args in demo_module.processes(app, host, port, smtp_port)
     ]
-    click.echo(demo_module.banner(app, host, port, smtp_port, [n for n, _ in children]))
+    click.echo(demo_module.banner(app, host, port, [n for n, _ in children]))
     _supervise(children)
 
 

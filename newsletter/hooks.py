@@ -1,0 +1,88 @@
+"""Where domains plug into shared machinery without importing each other.
+
+Each domain's ``init_app`` registers what it contributes: jobs for the worker's scheduler,
+renderers for the service e-mails it writes to the outbox, handlers for non-mail outbox rows,
+sample content and processes for ``newsletter demo``. The owners (scheduling, delivery, ops)
+read the registry; nobody else needs to know who contributed what.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask, current_app
+
+if TYPE_CHECKING:
+    from newsletter.delivery.models import Delivery
+
+
+@dataclass(frozen=True)
+class ScheduledJob:
+    """A job for the worker. ``trigger`` holds APScheduler trigger arguments, e.g.
+    ``{"trigger": "cron", "hour": 7}`` or ``{"trigger": "interval", "minutes": 15}``, read in
+    the configured time zone. ``func`` runs inside an app context."""
+
+    name: str
+    func: Callable[[], Any]
+    trigger: Callable[[Flask], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ServiceMail:
+    """A fully personalised service e-mail (confirmation, preferences link, test send)."""
+
+    to: str
+    subject: str
+    text: str
+    html: str
+    list_headers: bool = False  # service mail carries no List-* headers
+
+
+@dataclass
+class Registry:
+    jobs: list[ScheduledJob] = field(default_factory=list)
+    service_mail: dict[str, Callable[[Delivery], ServiceMail | None]] = field(default_factory=dict)
+    outbox_handlers: dict[str, Callable[[Delivery], None]] = field(default_factory=dict)
+    demo_content: list[Callable[[Flask], None]] = field(default_factory=list)
+    demo_processes: list[tuple[str, Callable[[Flask, dict[str, Any]], list[str]]]] = field(
+        default_factory=list
+    )
+
+
+def registry(app: Flask | None = None) -> Registry:
+    target = app if app is not None else current_app
+    found = target.extensions.get("newsletter.registry")
+    if found is None:
+        found = target.extensions["newsletter.registry"] = Registry()
+    return found
+
+
+def register_job(app: Flask, job: ScheduledJob) -> None:
+    registry(app).jobs.append(job)
+
+
+def register_service_mail(
+    app: Flask, kind: str, renderer: Callable[[Delivery], ServiceMail | None]
+) -> None:
+    """``renderer`` builds the message for a queued row of that kind; None means: drop it."""
+    registry(app).service_mail[kind] = renderer
+
+
+def register_outbox_handler(app: Flask, kind: str, handler: Callable[[Delivery], None]) -> None:
+    """For outbox rows that are not e-mail (a WebSub ping). Raise TransportError to retry."""
+    registry(app).outbox_handlers[kind] = handler
+
+
+def register_demo_content(app: Flask, loader: Callable[[Flask], None]) -> None:
+    """Sample content for ``newsletter demo``; runs after migrations, must be idempotent."""
+    registry(app).demo_content.append(loader)
+
+
+def register_demo_process(
+    app: Flask, name: str, args: Callable[[Flask, dict[str, Any]], list[str]]
+) -> None:
+    """A child process of ``newsletter demo``: ``args(app, ports)`` gives its ``newsletter``
+    command line; ``ports`` has ``host``, ``port`` and ``smtp_port``."""
+    registry(app).demo_processes.append((name, args))
