@@ -62,6 +62,20 @@ class Config:
     LOG_JSON = False
     LOG_LEVEL = "INFO"
 
+    # Settings added by each domain go in its own block below (keeps parallel work mergeable).
+
+    # --- subscriptions ---
+
+    # --- articles ---
+
+    # --- digests and scheduling ---
+
+    # --- delivery ---
+
+    # --- feeds ---
+
+    # --- admin and operations ---
+
 
 class TestConfig(Config):
     """Fast, deterministic, isolated: the test fixtures set DATABASE_URL per run."""

@@ -1,0 +1,18 @@
+"""The home page in a real browser: readable on a phone and on a desktop, no axe violations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.fixtures.browser import LiveServer, assert_accessible
+
+pytestmark = pytest.mark.browser
+
+
+def test_home_page_is_accessible(page: Any, live_server: LiveServer) -> None:
+    page.goto(live_server.url + "/")
+    assert page.locator("h1").count() == 1
+    assert page.locator(".topic").count() == 4
+    assert_accessible(page)
