@@ -1,13 +1,15 @@
 """Where domains plug into shared machinery without importing each other.
 
 Each domain's ``init_app`` registers what it contributes: jobs for the worker's scheduler,
-renderers for the service e-mails it writes to the outbox, handlers for non-mail outbox rows,
-sample content and processes for ``newsletter demo``. The owners (scheduling, delivery, ops)
-read the registry; nobody else needs to know who contributed what.
+loops for the worker (the sender), renderers for the service e-mails it writes to the outbox,
+handlers for non-mail outbox rows, sample content and processes for ``newsletter demo``.
+The owners (scheduling, delivery, ops) read the registry; nobody else needs to know who
+contributed what.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -45,6 +47,7 @@ class Registry:
     jobs: list[ScheduledJob] = field(default_factory=list)
     service_mail: dict[str, Callable[[Delivery], ServiceMail | None]] = field(default_factory=dict)
     outbox_handlers: dict[str, Callable[[Delivery], None]] = field(default_factory=dict)
+    worker_loops: list[tuple[str, Callable[[threading.Event], None]]] = field(default_factory=list)
     demo_content: list[Callable[[Flask], None]] = field(default_factory=list)
     demo_processes: list[tuple[str, Callable[[Flask, dict[str, Any]], list[str]]]] = field(
         default_factory=list
@@ -73,6 +76,12 @@ def register_service_mail(
 def register_outbox_handler(app: Flask, kind: str, handler: Callable[[Delivery], None]) -> None:
     """For outbox rows that are not e-mail (a WebSub ping). Raise TransportError to retry."""
     registry(app).outbox_handlers[kind] = handler
+
+
+def register_worker_loop(app: Flask, name: str, loop: Callable[[threading.Event], None]) -> None:
+    """A long-running loop of ``newsletter worker`` (the sender). It runs inside an app context
+    and must return soon after ``stop`` is set (SIGTERM), finishing the message in flight."""
+    registry(app).worker_loops.append((name, loop))
 
 
 def register_demo_content(app: Flask, loader: Callable[[Flask], None]) -> None:
