@@ -38,7 +38,12 @@ def _render(name: str, subscriber: Subscriber, subject: str, url: str) -> Servic
         "subject": subject,
         "url": url,
         "subscriber": subscriber,
-        "topics": [t.topic.name(subscriber.locale) for t in subscriber.subscriptions],
+        "topics": [
+            link.topic.name(subscriber.locale)
+            for link in sorted(
+                subscriber.subscriptions, key=lambda link: (link.topic.position, link.topic.slug)
+            )
+        ],
         "locale": subscriber.locale,
         "base_url": current_app.config["BASE_URL"],
         "privacy_url": current_app.config["BASE_URL"] + "/privacy",
