@@ -50,11 +50,11 @@ def _locale(raw: str | None, fallback: str, errors: dict[str, str]) -> str:
 def check_email(raw: str) -> str | None:
     """An error message for the address, or None when it is well formed (no DNS look-up)."""
     if not raw:
-        return _("Enter your e-mail address.")
+        return str(_("Enter your e-mail address."))
     try:
         validate_email(raw, check_deliverability=False)
     except EmailNotValidError:
-        return _("Enter an e-mail address in the form name@example.com.")
+        return str(_("Enter an e-mail address in the form name@example.com."))
     return None
 
 

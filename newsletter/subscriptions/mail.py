@@ -24,7 +24,7 @@ def _environment() -> jinja2.Environment:
         loader = jinja2.FileSystemLoader(current_app.config["EMAIL_TEMPLATES_DIR"])
         cache = current_app.jinja_env.overlay(loader=loader)
         current_app.extensions["newsletter.subscriptions.mail_env"] = cache
-    return cache  # type: ignore[no-any-return]
+    return cache
 
 
 def link(purpose: Purpose, subscriber_id: int) -> str:
@@ -78,9 +78,7 @@ def render_preferences(delivery: Delivery) -> ServiceMail | None:
         return None
     with force_locale(subscriber.locale):
         subject = gettext("Your Area Omogenea Cremasca newsletter subscription")
-        return _render(
-            "preferences", subscriber, subject, link(Purpose.PREFERENCES, subscriber.id)
-        )
+        return _render("preferences", subscriber, subject, link(Purpose.PREFERENCES, subscriber.id))
 
 
 RENDERERS = {

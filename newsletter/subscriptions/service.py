@@ -89,9 +89,9 @@ def set_topics(subscriber: Subscriber, slugs: tuple[str, ...] | list[str]) -> No
             subscriber.subscriptions.append(Subscription(topic_id=topic_id, topic=topic))
 
 
-def cancel_queued_digests(subscriber_id: int) -> int:
+def cancel_queued_digests(subscriber_id: int) -> None:
     """Digests already queued for someone who leaves or changes their mind must not go out."""
-    result = db.session.execute(
+    db.session.execute(
         sa.update(Delivery)
         .where(
             Delivery.subscriber_id == subscriber_id,
@@ -101,7 +101,6 @@ def cancel_queued_digests(subscriber_id: int) -> int:
         .values(status=DeliveryStatus.CANCELLED)
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount or 0)
 
 
 def _find_for_update(email: str) -> Subscriber | None:
@@ -135,7 +134,9 @@ def _enqueue_service_mail(subscriber: Subscriber, kind: DeliveryKind, now: datet
     subscriber.confirmation_sent_at = now
 
 
-def subscribe(request: SubscribeRequest, *, channel: str = "web", now: datetime | None = None) -> None:
+def subscribe(
+    request: SubscribeRequest, *, channel: str = "web", now: datetime | None = None
+) -> None:
     """Create or refresh a pending subscriber and queue the confirmation e-mail.
 
     Returns nothing on purpose: the caller shows the same answer whatever the address's state
@@ -230,9 +231,7 @@ def update_preferences(
     return subscriber
 
 
-def unsubscribe(
-    subscriber_id: int, *, channel: str = "web", now: datetime | None = None
-) -> bool:
+def unsubscribe(subscriber_id: int, *, channel: str = "web", now: datetime | None = None) -> bool:
     """Stop all mail to the subscriber. True if this call changed anything; repeating is
     harmless (and so is a token of a subscriber who has since been erased)."""
     subscriber = db.session.get(Subscriber, subscriber_id)

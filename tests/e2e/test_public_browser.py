@@ -93,7 +93,8 @@ def test_subscribe_confirm_preferences_unsubscribe(
     _check(page, "3-check-inbox", request)
 
     subscriber = subscriber_by_email(address)
-    assert subscriber is not None and subscriber.locale == lang
+    assert subscriber is not None
+    assert subscriber.locale == lang
     [row] = outbox(DeliveryKind.CONFIRM, subscriber.id)
     mail = render_confirm(row)
     assert mail is not None
@@ -105,7 +106,8 @@ def test_subscribe_confirm_preferences_unsubscribe(
     assert page.locator("h1").inner_text() == t["confirmed"]
     _check(page, "5-confirmed", request)
     subscriber = subscriber_by_email(address)
-    assert subscriber is not None and subscriber.status is SubscriberStatus.ACTIVE
+    assert subscriber is not None
+    assert subscriber.status is SubscriberStatus.ACTIVE
 
     page.get_by_role("link", name=t["manage"]).click()
     assert page.locator('input[value="energy"]').is_checked()
@@ -125,7 +127,8 @@ def test_subscribe_confirm_preferences_unsubscribe(
     assert page.locator("h1").inner_text() == t["unsubscribed"]
     _check(page, "9-unsubscribed", request)
     subscriber = subscriber_by_email(address)
-    assert subscriber is not None and subscriber.status is SubscriberStatus.UNSUBSCRIBED
+    assert subscriber is not None
+    assert subscriber.status is SubscriberStatus.UNSUBSCRIBED
 
 
 @pytest.mark.parametrize("lang", ["it", "en"])

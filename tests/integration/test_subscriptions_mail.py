@@ -61,8 +61,9 @@ def test_preferences_mail_for_an_active_address(app: Flask, make_subscriber: MAK
     from newsletter.subscriptions.models import Frequency
 
     anna = make_subscriber("anna@example.org", locale="en")
-    service.subscribe(service.SubscribeRequest("anna@example.org", ("welfare",),
-                                               Frequency.DAILY, "it"))
+    service.subscribe(
+        service.SubscribeRequest("anna@example.org", ("welfare",), Frequency.DAILY, "it")
+    )
     [row] = queued(DeliveryKind.PREFERENCES)
     mail = registry(app).service_mail["preferences"](row)
     assert mail is not None
@@ -82,5 +83,9 @@ def test_moot_rows_render_nothing(app: Flask, make_subscriber: MAKE) -> None:
     service.unsubscribe(anna.id)
     assert registry(app).service_mail["preferences"](ghost) is None
     service.erase(anna.id)
-    assert registry(app).service_mail["confirm"](Delivery(kind=DeliveryKind.CONFIRM,
-                                                          subscriber_id=anna.id)) is None
+    assert (
+        registry(app).service_mail["confirm"](
+            Delivery(kind=DeliveryKind.CONFIRM, subscriber_id=anna.id)
+        )
+        is None
+    )

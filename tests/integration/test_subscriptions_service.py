@@ -61,7 +61,11 @@ def test_subscribe_writes_pending_subscriber_confirm_row_and_ledger(app: Flask) 
     assert event.action is ConsentAction.SUBSCRIBE
     assert event.channel == "web"
     assert event.notice_version == app.config["PRIVACY_NOTICE_VERSION"]
-    assert event.details == {"topics": ["mobility", "welfare"], "frequency": "daily", "locale": "en"}
+    assert event.details == {
+        "topics": ["mobility", "welfare"],
+        "frequency": "daily",
+        "locale": "en",
+    }
 
 
 def test_fifty_submissions_make_one_confirmation(app: Flask) -> None:
@@ -102,7 +106,8 @@ def test_unsubscribed_address_can_subscribe_again(
     anna = make_subscriber("anna@example.org", SubscriberStatus.UNSUBSCRIBED)
     service.subscribe(_request(), now=T0)
     again = subscriber_by_email("anna@example.org")
-    assert again is not None and again.id == anna.id
+    assert again is not None
+    assert again.id == anna.id
     assert again.status is SubscriberStatus.PENDING
     assert len(queued(DeliveryKind.CONFIRM)) == 1
 

@@ -16,7 +16,12 @@ from flask.testing import FlaskClient
 from newsletter.delivery.models import Delivery, DeliveryKind, DeliveryStatus
 from newsletter.extensions import db
 from newsletter.subscriptions.mail import render_confirm
-from newsletter.subscriptions.models import ConsentAction, ConsentEvent, Subscriber, SubscriberStatus
+from newsletter.subscriptions.models import (
+    ConsentAction,
+    ConsentEvent,
+    Subscriber,
+    SubscriberStatus,
+)
 from newsletter.subscriptions.tokens import Purpose, make_token
 from tests.fixtures.subscriptions import (
     csrf_token,
@@ -39,11 +44,14 @@ def _token_in(text: str, purpose: str) -> str:
 
 
 def test_subscribe_queues_confirmation_in_chosen_language(client: FlaskClient) -> None:
-    response = post_subscribe(client, "Carla@Example.org", topics=["energy", "welfare"], locale="en")
+    response = post_subscribe(
+        client, "Carla@Example.org", topics=["energy", "welfare"], locale="en"
+    )
     assert response.status_code == 200
     assert "Controlla la tua casella di posta" in response.get_data(as_text=True)
     carla = subscriber_by_email("carla@example.org")
-    assert carla is not None and carla.locale == "en"
+    assert carla is not None
+    assert carla.locale == "en"
     [row] = outbox(DeliveryKind.CONFIRM)
     mail = render_confirm(row)
     assert mail is not None
@@ -85,8 +93,13 @@ def test_malformed_address_needs_no_network(client: FlaskClient) -> None:
 def test_csrf_is_required_on_the_forms(client: FlaskClient, make_subscriber: MAKE) -> None:
     response = client.post(
         "/subscribe",
-        data={"email": "dora@example.org", "topics": "welfare", "frequency": "weekly",
-              "locale": "it", "consent": "1"},
+        data={
+            "email": "dora@example.org",
+            "topics": "welfare",
+            "frequency": "weekly",
+            "locale": "it",
+            "consent": "1",
+        },
     )
     assert response.status_code == 400
     assert subscriber_by_email("dora@example.org") is None
@@ -118,11 +131,18 @@ def test_same_answer_for_new_pending_active_and_unsubscribed(
     make_subscriber("active@example.org", SubscriberStatus.ACTIVE)
     make_subscriber("gone@example.org", SubscriberStatus.UNSUBSCRIBED)
     bodies = {}
-    for address in ("new@example.org", "pending@example.org", "active@example.org",
-                    "gone@example.org"):
+    for address in (
+        "new@example.org",
+        "pending@example.org",
+        "active@example.org",
+        "gone@example.org",
+    ):
         response = post_subscribe(client, address)
-        bodies[address] = (response.status_code, response.headers.get("Content-Length"),
-                           response.get_data())
+        bodies[address] = (
+            response.status_code,
+            response.headers.get("Content-Length"),
+            response.get_data(),
+        )
     assert len(set(bodies.values())) == 1, bodies.keys()
     active = subscriber_by_email("active@example.org")
     assert active is not None
@@ -165,12 +185,16 @@ def test_confirm_get_shows_a_button_and_post_confirms(client: FlaskClient) -> No
     assert page.status_code == 200
     assert 'type="submit"' in page.get_data(as_text=True)
     fabio = subscriber_by_email("fabio@example.org")
-    assert fabio is not None and fabio.status is SubscriberStatus.PENDING  # GET confirms nothing
+    assert fabio is not None
+    assert fabio.status is SubscriberStatus.PENDING
 
-    done = client.post(f"/confirm/{token}", data={"csrf_token": csrf_token(client, f"/confirm/{token}")})
+    done = client.post(
+        f"/confirm/{token}", data={"csrf_token": csrf_token(client, f"/confirm/{token}")}
+    )
     assert done.status_code == 200
     fabio = subscriber_by_email("fabio@example.org")
-    assert fabio is not None and fabio.status is SubscriberStatus.ACTIVE
+    assert fabio is not None
+    assert fabio.status is SubscriberStatus.ACTIVE
     assert render_confirm(row) is None  # moot once active
 
 
@@ -211,7 +235,9 @@ def test_post_with_bad_token_changes_nothing(client: FlaskClient, make_subscribe
 
 @pytest.mark.parametrize("encoding", ["urlencoded", "multipart"])
 def test_rfc8058_one_click_without_cookies(
-    app: Flask, make_subscriber: MAKE, queued_digest: Callable[[Subscriber], Delivery],
+    app: Flask,
+    make_subscriber: MAKE,
+    queued_digest: Callable[[Subscriber], Delivery],
     encoding: str,
 ) -> None:
     anna = make_subscriber("anna@example.org")
@@ -232,9 +258,11 @@ def test_rfc8058_one_click_without_cookies(
     db.session.expire_all()
     assert anna.status is SubscriberStatus.UNSUBSCRIBED
     assert db.session.get(Delivery, waiting.id).status is DeliveryStatus.CANCELLED
-    events = db.session.query(ConsentEvent).filter_by(
-        subscriber_id=anna.id, action=ConsentAction.UNSUBSCRIBE
-    ).all()
+    events = (
+        db.session.query(ConsentEvent)
+        .filter_by(subscriber_id=anna.id, action=ConsentAction.UNSUBSCRIBE)
+        .all()
+    )
     assert [e.channel for e in events] == ["one-click"]
 
 
@@ -272,8 +300,12 @@ def test_preferences_change_topics_frequency_language(
     assert "anna@example.org" in page.get_data(as_text=True)
     response = client.post(
         path,
-        data={"csrf_token": csrf_token(client, path), "topics": ["mobility", "governance"],
-              "frequency": "daily", "locale": "en"},
+        data={
+            "csrf_token": csrf_token(client, path),
+            "topics": ["mobility", "governance"],
+            "frequency": "daily",
+            "locale": "en",
+        },
     )
     assert response.status_code == 303
     db.session.expire_all()
@@ -284,7 +316,9 @@ def test_preferences_change_topics_frequency_language(
     assert "Your preferences have been saved." in shown
 
 
-def test_preferences_without_topics_is_a_form_error(client: FlaskClient, make_subscriber: MAKE) -> None:
+def test_preferences_without_topics_is_a_form_error(
+    client: FlaskClient, make_subscriber: MAKE
+) -> None:
     anna = make_subscriber("anna@example.org")
     path = f"/preferences/{make_token(Purpose.PREFERENCES, anna.id)}"
     response = client.post(
@@ -331,9 +365,12 @@ def test_home_has_topics_form_feeds_and_autodiscovery(client: FlaskClient) -> No
         assert f'href="/feeds/{slug}.rss"' in html
         assert f'href="/feeds/{slug}.atom"' in html
     assert '<link rel="alternate" type="application/rss+xml"' in html
-    assert 'type="application/atom+xml"' in html and 'href="/feeds/all.atom"' in html
-    assert 'type="application/feed+json"' in html and 'href="/feeds/all.json"' in html
-    assert 'action="/subscribe"' in html and 'name="consent"' in html
+    assert 'type="application/atom+xml"' in html
+    assert 'href="/feeds/all.atom"' in html
+    assert 'type="application/feed+json"' in html
+    assert 'href="/feeds/all.json"' in html
+    assert 'action="/subscribe"' in html
+    assert 'name="consent"' in html
 
 
 def test_topic_page_has_its_feed(client: FlaskClient) -> None:
@@ -351,9 +388,11 @@ def test_every_page_links_the_statements_and_has_security_headers(
 ) -> None:
     response = client.get(path)
     html = response.get_data(as_text=True)
-    assert 'href="/accessibility"' in html and 'href="/privacy"' in html
+    assert 'href="/accessibility"' in html
+    assert 'href="/privacy"' in html
     csp = response.headers["Content-Security-Policy"]
-    assert "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp
+    assert "frame-ancestors 'none'" in csp
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Referrer-Policy"]
     assert "Strict-Transport-Security" not in response.headers
@@ -369,8 +408,47 @@ def test_privacy_notice_shows_its_version(client: FlaskClient, app: Flask) -> No
 def test_english_is_complete_on_the_form(client: FlaskClient) -> None:
     html = client.get("/subscribe?lang=en").get_data(as_text=True)
     assert '<html lang="en">' in html
-    for text in ("Your e-mail address", "How often", "Once a week", "privacy notice"):
+    for text in ("Your e-mail address", "How often", "Once a week", "privacy notice", "Mobility"):
         assert text in html
+    assert "Mobilità" not in html
     italian = client.get("/subscribe?lang=it").get_data(as_text=True)
-    for text in ("Il tuo indirizzo e-mail", "Ogni quanto", "Una volta alla settimana"):
+    for text in ("Il tuo indirizzo e-mail", "Ogni quanto", "Una volta alla settimana", "Mobilità"):
         assert text in italian
+
+
+def test_latest_articles_on_home_and_per_topic(client: FlaskClient) -> None:
+    from newsletter.articles.models import (
+        Article,
+        ArticleTopic,
+        Source,
+        SourceKind,
+        TopicAssignment,
+    )
+    from newsletter.reference.service import topics_by_slug
+
+    source = Source(name="Comune di Crema", kind=SourceKind.FILE)
+    db.session.add(source)
+    db.session.flush()
+    by_slug = {t.slug: t for t in topics_by_slug(["energy", "mobility"])}
+    energy, mobility = by_slug["energy"], by_slug["mobility"]
+    for i, (title, topic) in enumerate(
+        [("Comunità energetica a Offanengo", energy), ("Ciclabile Crema-Lodi", mobility)]
+    ):
+        article = Article(
+            source_id=source.id,
+            external_id=f"a{i}",
+            title=title,
+            url=f"https://source.example/{i}",
+            published_at=datetime(2026, 11, 10 + i, tzinfo=UTC),
+        )
+        article.topic_links.append(ArticleTopic(topic=topic, assigned_by=TopicAssignment.SOURCE))
+        db.session.add(article)
+    db.session.commit()
+    home = client.get("/").get_data(as_text=True)
+    assert home.index("Ciclabile Crema-Lodi") < home.index("Comunità energetica a Offanengo")
+    topic = client.get("/topics/energy").get_data(as_text=True)
+    assert "Comunità energetica a Offanengo" in topic
+    assert "Ciclabile" not in topic
+    assert 'href="/subscribe?topics=energy"' in topic
+    form = client.get("/subscribe?topics=energy").get_data(as_text=True)
+    assert re.search(r'value="energy" id="topic-energy" checked', form)

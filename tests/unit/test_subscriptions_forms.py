@@ -15,8 +15,15 @@ TOPICS = {"welfare", "mobility", "energy", "governance"}
 
 def test_a_complete_form_gives_a_normalised_request() -> None:
     form = MultiDict(
-        [("email", " Anna@Example.ORG "), ("topics", "energy"), ("topics", "sport"),
-         ("topics", "energy"), ("frequency", "daily"), ("locale", "en"), ("consent", "1")]
+        [
+            ("email", " Anna@Example.ORG "),
+            ("topics", "energy"),
+            ("topics", "sport"),
+            ("topics", "energy"),
+            ("frequency", "daily"),
+            ("locale", "en"),
+            ("consent", "1"),
+        ]
     )
     state, request = read_subscribe(form, TOPICS, "it")
     assert state.errors == {}
@@ -34,32 +41,42 @@ def test_a_complete_form_gives_a_normalised_request() -> None:
         ({"email": "anna@example.org", "consent": "1"}, "topics"),
         ({"email": "anna@example.org", "topics": "sport", "consent": "1"}, "topics"),
         ({"email": "anna@example.org", "topics": "welfare"}, "consent"),
-        ({"email": "anna@example.org", "topics": "welfare", "consent": "1", "frequency": "hourly"},
-         "frequency"),
-        ({"email": "anna@example.org", "topics": "welfare", "consent": "1", "locale": "de"},
-         "locale"),
+        (
+            {
+                "email": "anna@example.org",
+                "topics": "welfare",
+                "consent": "1",
+                "frequency": "hourly",
+            },
+            "frequency",
+        ),
+        (
+            {"email": "anna@example.org", "topics": "welfare", "consent": "1", "locale": "de"},
+            "locale",
+        ),
     ],
 )
 def test_each_problem_is_reported_on_its_field(fields: dict[str, str], field: str) -> None:
-    state, request = read_subscribe(
-        MultiDict({"frequency": "weekly", **fields}), TOPICS, "it"
-    )
+    state, request = read_subscribe(MultiDict({"frequency": "weekly", **fields}), TOPICS, "it")
     assert request is None
     assert list(state.errors) == [field]
 
 
 def test_the_page_language_is_the_default_language_of_the_mail() -> None:
-    form = MultiDict({"email": "a@example.org", "topics": "welfare", "consent": "1",
-                      "frequency": "weekly"})
+    form = MultiDict(
+        {"email": "a@example.org", "topics": "welfare", "consent": "1", "frequency": "weekly"}
+    )
     _state, request = read_subscribe(form, TOPICS, "en")
-    assert request is not None and request.locale == "en"
+    assert request is not None
+    assert request.locale == "en"
 
 
 def test_preferences_need_a_topic() -> None:
     state, prefs = read_preferences(
         MultiDict({"frequency": "weekly", "locale": "it"}), TOPICS, {"locale": "it"}
     )
-    assert prefs is None and list(state.errors) == ["topics"]
+    assert prefs is None
+    assert list(state.errors) == ["topics"]
 
 
 ROSTER = """email,role,municipality,topics,frequency,locale,name
@@ -71,11 +88,24 @@ Ufficio@Comune.example.org,official,Offanengo,energy,daily,en,
 def test_roster_rows_become_entries() -> None:
     entries = parse_roster_csv(ROSTER)
     assert entries == [
-        RosterEntry("sindaco@comune.example.org", Role.MAYOR, "Crema",
-                    ("welfare", "mobility", "energy", "governance"), Frequency.WEEKLY, "it",
-                    "Sindaco di Crema"),
-        RosterEntry("ufficio@comune.example.org", Role.OFFICIAL, "Offanengo", ("energy",),
-                    Frequency.DAILY, "en", None),
+        RosterEntry(
+            "sindaco@comune.example.org",
+            Role.MAYOR,
+            "Crema",
+            ("welfare", "mobility", "energy", "governance"),
+            Frequency.WEEKLY,
+            "it",
+            "Sindaco di Crema",
+        ),
+        RosterEntry(
+            "ufficio@comune.example.org",
+            Role.OFFICIAL,
+            "Offanengo",
+            ("energy",),
+            Frequency.DAILY,
+            "en",
+            None,
+        ),
     ]
 
 
@@ -97,5 +127,5 @@ def test_the_first_bad_row_is_named_by_its_line(bad_row: str, message: str) -> N
 
 
 def test_missing_columns_are_named() -> None:
-    with pytest.raises(ValidationError, match="line 1: .*frequency, locale"):
+    with pytest.raises(ValidationError, match=r"line 1: .*frequency, locale"):
         parse_roster_csv("email,role,municipality,topics\n")
