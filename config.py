@@ -65,6 +65,9 @@ class Config:
     # Settings added by each domain go in its own block below (keeps parallel work mergeable).
 
     # --- subscriptions ---
+    SUBSCRIBE_HONEYPOT_FIELD = "website"  # a field people never see; bots fill it in
+    PUBLIC_LATEST_ARTICLES = 6  # articles on the home page
+    TOPIC_PAGE_ARTICLES = 20  # articles on a topic page
 
     # --- articles ---
 

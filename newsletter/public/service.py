@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from newsletter.articles.models import Article
+from newsletter.articles.models import Article, ArticleTopic
+from newsletter.exceptions import NotFound
 from newsletter.extensions import db
 from newsletter.reference.models import Topic
 from newsletter.reference.service import list_topics
@@ -18,13 +19,43 @@ class HomeContent:
     latest: list[Article]
 
 
+@dataclass(frozen=True)
+class TopicContent:
+    topic: Topic
+    articles: list[Article]
+
+
+def _visible() -> sa.Select[tuple[Article]]:
+    return (
+        sa.select(Article)
+        .where(Article.hidden.is_(False))
+        .order_by(Article.published_at.desc(), Article.id.desc())
+    )
+
+
 def home_content(limit: int = 6) -> HomeContent:
-    latest = list(
+    latest = list(db.session.scalars(_visible().limit(limit)))
+    return HomeContent(topics=list_topics(), latest=latest)
+
+
+def topic_content(slug: str, limit: int = 20) -> TopicContent:
+    topic = db.session.scalar(sa.select(Topic).where(Topic.slug == slug))
+    if topic is None:
+        raise NotFound(f"unknown topic: {slug}")
+    articles = list(
         db.session.scalars(
-            sa.select(Article)
-            .where(Article.hidden.is_(False))
-            .order_by(Article.published_at.desc(), Article.id.desc())
+            _visible()
+            .join(ArticleTopic, ArticleTopic.article_id == Article.id)
+            .where(ArticleTopic.topic_id == topic.id)
             .limit(limit)
         )
     )
-    return HomeContent(topics=list_topics(), latest=latest)
+    return TopicContent(topic=topic, articles=articles)
+
+
+def topics() -> list[Topic]:
+    return list_topics()
+
+
+def known_topic_slugs() -> set[str]:
+    return set(db.session.scalars(sa.select(Topic.slug)))

@@ -2,14 +2,276 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+import json
+from typing import Any
 
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from werkzeug.wrappers import Response as BaseResponse
+
+from newsletter.exceptions import InvalidToken, NotFound
+from newsletter.extensions import csrf, db, limiter
+from newsletter.i18n import SUPPORTED, select_locale
 from newsletter.public import service
+from newsletter.subscriptions import forms
+from newsletter.subscriptions import service as subscriptions
+from newsletter.subscriptions.models import Subscriber, SubscriberStatus
+from newsletter.subscriptions.tokens import Purpose, make_token, read_token
 
 bp = Blueprint("public", __name__)
 
 
+@bp.before_app_request
+def _fresh_locale() -> None:
+    """The page language is decided per request, even where an outer app context (tests, a
+    shell) makes ``g`` outlive one request."""
+    g.pop("_flask_babel", None)
+    g.pop("force_locale", None)
+
+
+Page = str | tuple[str, int] | BaseResponse
+
+
+def _form_context(state: forms.FormState | None = None) -> dict[str, Any]:
+    return {
+        "topics": service.topics(),
+        "form": state or forms.FormState(locale=select_locale()),
+        "honeypot": current_app.config["SUBSCRIBE_HONEYPOT_FIELD"],
+        "notice_version": current_app.config["PRIVACY_NOTICE_VERSION"],
+    }
+
+
 @bp.get("/")
 def home() -> str:
-    content = service.home_content()
-    return render_template("public/home.html", topics=content.topics, latest=content.latest)
+    content = service.home_content(int(current_app.config["PUBLIC_LATEST_ARTICLES"]))
+    return render_template("public/home.html", latest=content.latest, **_form_context())
+
+
+@bp.get("/topics/<slug>")
+def topic(slug: str) -> Page:
+    try:
+        content = service.topic_content(slug, int(current_app.config["TOPIC_PAGE_ARTICLES"]))
+    except NotFound:
+        return render_template("error.html", status=404, message=None), 404
+    return render_template("public/topic.html", topic=content.topic, articles=content.articles)
+
+
+@bp.get("/subscribe")
+def subscribe_form() -> str:
+    """``?topics=energy`` (from a topic page) ticks that topic in advance."""
+    known = service.known_topic_slugs()
+    state = forms.FormState(
+        locale=select_locale(),
+        topics=tuple(t for t in request.args.getlist("topics") if t in known),
+    )
+    return render_template("public/subscribe.html", **_form_context(state))
+
+
+@bp.post("/subscribe")
+@limiter.limit(lambda: str(current_app.config["RATELIMIT_SUBSCRIBE"]))
+def subscribe() -> Page:
+    if request.form.get(current_app.config["SUBSCRIBE_HONEYPOT_FIELD"]):
+        # A bot filled in the field people never see: answer as usual, do nothing.
+        return render_template("public/subscribe_done.html")
+    state, wanted = forms.read_subscribe(request.form, service.known_topic_slugs(), select_locale())
+    if wanted is None:
+        return render_template("public/subscribe.html", **_form_context(state)), 400
+    subscriptions.subscribe(wanted, channel="web")
+    # The same page for a new, pending, active or unsubscribed address: no enumeration.
+    return render_template("public/subscribe_done.html")
+
+
+def _bad_link(exc: InvalidToken | None = None) -> tuple[str, int]:
+    expired = exc is not None and "expired" in exc.message
+    return render_template("public/bad_link.html", expired=expired), 400 if exc else 404
+
+
+def _subscriber_for(purpose: Purpose, token: str) -> Subscriber | tuple[str, int]:
+    """The subscriber a link is for, or the page saying the link does not work."""
+    try:
+        subscriber_id = read_token(purpose, token)
+    except InvalidToken as exc:
+        return _bad_link(exc)
+    subscriber = db.session.get(Subscriber, subscriber_id)
+    if subscriber is None:
+        return _bad_link()
+    _speak_their_language(subscriber)
+    return subscriber
+
+
+def _speak_their_language(subscriber: Subscriber) -> None:
+    """Pages reached from an e-mail use the subscriber's language unless the visitor chose."""
+    if request.args.get("lang") not in SUPPORTED and session.get("lang") not in SUPPORTED:
+        g.force_locale = subscriber.locale
+
+
+@bp.get("/confirm/<token>")
+def confirm_page(token: str) -> Page:
+    found = _subscriber_for(Purpose.CONFIRM, token)
+    if not isinstance(found, Subscriber):
+        return found
+    if found.status is SubscriberStatus.ACTIVE:
+        return _confirmed(found)
+    if found.status is not SubscriberStatus.PENDING:
+        return _bad_link()
+    return render_template("public/confirm.html", token=token)
+
+
+@bp.post("/confirm/<token>")
+def confirm(token: str) -> Page:
+    found = _subscriber_for(Purpose.CONFIRM, token)
+    if not isinstance(found, Subscriber):
+        return found
+    if found.status not in (SubscriberStatus.PENDING, SubscriberStatus.ACTIVE):
+        return _bad_link()
+    return _confirmed(subscriptions.confirm(found.id, channel="web"))
+
+
+def _confirmed(subscriber: Subscriber) -> str:
+    return render_template(
+        "public/confirmed.html",
+        preferences_url=url_for(
+            "public.preferences", token=make_token(Purpose.PREFERENCES, subscriber.id)
+        ),
+    )
+
+
+def _preferences_page(subscriber: Subscriber, token: str, state: forms.FormState) -> str:
+    return render_template(
+        "public/preferences.html",
+        subscriber=subscriber,
+        token=token,
+        form=state,
+        topics=service.topics(),
+        saved=request.args.get("saved") == "1",
+        export_url=url_for("public.export", token=make_token(Purpose.EXPORT, subscriber.id)),
+        unsubscribe_url=url_for(
+            "public.unsubscribe", token=make_token(Purpose.UNSUBSCRIBE, subscriber.id)
+        ),
+    )
+
+
+@bp.get("/preferences/<token>")
+def preferences(token: str) -> Page:
+    found = _subscriber_for(Purpose.PREFERENCES, token)
+    if not isinstance(found, Subscriber):
+        return found
+    state = forms.FormState(
+        email=found.email,
+        topics=tuple(found.topic_slugs),
+        frequency=found.frequency.value,
+        locale=found.locale,
+    )
+    return _preferences_page(found, token, state)
+
+
+@bp.post("/preferences/<token>")
+def save_preferences(token: str) -> Page:
+    found = _subscriber_for(Purpose.PREFERENCES, token)
+    if not isinstance(found, Subscriber):
+        return found
+    if found.status is not SubscriberStatus.ACTIVE:
+        return redirect(url_for("public.preferences", token=token), 303)
+    state, wanted = forms.read_preferences(
+        request.form, service.known_topic_slugs(), {"locale": found.locale}
+    )
+    if wanted is None:
+        state.email = found.email
+        return _preferences_page(found, token, state), 400
+    subscriptions.update_preferences(found.id, wanted, channel="web")
+    return redirect(url_for("public.preferences", token=token, saved="1", lang=wanted.locale), 303)
+
+
+@bp.get("/export/<token>")
+def export(token: str) -> Page:
+    found = _subscriber_for(Purpose.EXPORT, token)
+    if not isinstance(found, Subscriber):
+        return found
+    body = json.dumps(subscriptions.export_data(found.id), ensure_ascii=False, indent=2)
+    response = Response(body + "\n", mimetype="application/json")
+    response.headers["Content-Disposition"] = 'attachment; filename="my-newsletter-data.json"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/preferences/<token>/erase")
+def erase_page(token: str) -> Page:
+    found = _subscriber_for(Purpose.PREFERENCES, token)
+    if not isinstance(found, Subscriber):
+        return found
+    return render_template("public/erase.html", token=token)
+
+
+@bp.post("/preferences/<token>/erase")
+def erase(token: str) -> Page:
+    found = _subscriber_for(Purpose.PREFERENCES, token)
+    if not isinstance(found, Subscriber):
+        return found
+    subscriptions.erase(found.id, channel="web")
+    return render_template("public/erased.html")
+
+
+@bp.get("/unsubscribe/<token>")
+def unsubscribe_page(token: str) -> Page:
+    """One button; GET never unsubscribes (mail scanners open links)."""
+    try:
+        subscriber_id = read_token(Purpose.UNSUBSCRIBE, token)
+    except InvalidToken as exc:
+        return _bad_link(exc)
+    subscriber = db.session.get(Subscriber, subscriber_id)
+    if subscriber is not None:
+        _speak_their_language(subscriber)
+    done = subscriber is None or subscriber.status is SubscriberStatus.UNSUBSCRIBED
+    return render_template("public/unsubscribe.html", token=token, done=done)
+
+
+@bp.post("/unsubscribe/<token>")
+def unsubscribe(token: str) -> Page:
+    """The page's button and RFC 8058 one-click (no cookies, no CSRF token, no redirect)."""
+    one_click = request.form.get("List-Unsubscribe") == "One-Click"
+    try:
+        subscriber_id = read_token(Purpose.UNSUBSCRIBE, token)
+    except InvalidToken as exc:
+        if one_click:
+            return _plain(exc.message, 400)
+        return _bad_link(exc)
+    subscriber = db.session.get(Subscriber, subscriber_id)
+    if subscriber is not None and not one_click:
+        _speak_their_language(subscriber)
+    subscriptions.unsubscribe(subscriber_id, channel="one-click" if one_click else "web")
+    if one_click:
+        return _plain("unsubscribed", 200)
+    return render_template("public/unsubscribe.html", token=token, done=True, just_now=True)
+
+
+csrf.exempt(unsubscribe)  # RFC 8058: mail clients post without cookies or a CSRF token
+
+
+def _plain(text: str, status: int) -> Response:
+    response = make_response(text + "\n", status)
+    response.mimetype = "text/plain"
+    return response
+
+
+@bp.get("/privacy")
+def privacy() -> str:
+    return render_template(
+        "public/privacy.html",
+        notice_version=current_app.config["PRIVACY_NOTICE_VERSION"],
+        pending_days=current_app.config["PENDING_TTL_DAYS"],
+    )
+
+
+@bp.get("/accessibility")
+def accessibility() -> str:
+    return render_template("public/accessibility.html")

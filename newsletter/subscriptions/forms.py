@@ -1,0 +1,107 @@
+"""The public forms: raw posted fields in, a validated request or per-field errors out.
+
+Plain functions rather than WTForms classes: the templates need the submitted values back and
+one message per field in the page's language, nothing more. CSRF is checked by CSRFProtect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
+from werkzeug.datastructures import MultiDict
+
+from newsletter.subscriptions.models import Frequency, normalize_email
+from newsletter.subscriptions.service import LOCALES, Preferences, SubscribeRequest
+
+
+@dataclass
+class FormState:
+    """What the template shows again: the values as submitted and the errors by field."""
+
+    email: str = ""
+    topics: tuple[str, ...] = ()
+    frequency: str = Frequency.WEEKLY.value
+    locale: str = "it"
+    consent: bool = False
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def _topics(form: MultiDict[str, str], known: set[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(t for t in form.getlist("topics") if t in known))
+
+
+def _frequency(raw: str | None, errors: dict[str, str]) -> str:
+    if raw in {f.value for f in Frequency}:
+        return str(raw)
+    errors["frequency"] = _("Choose how often you want to hear from us.")
+    return Frequency.WEEKLY.value
+
+
+def _locale(raw: str | None, fallback: str, errors: dict[str, str]) -> str:
+    if raw in LOCALES:
+        return str(raw)
+    errors["locale"] = _("Choose the language of the e-mails.")
+    return fallback
+
+
+def check_email(raw: str) -> str | None:
+    """An error message for the address, or None when it is well formed (no DNS look-up)."""
+    if not raw:
+        return str(_("Enter your e-mail address."))
+    try:
+        validate_email(raw, check_deliverability=False)
+    except EmailNotValidError:
+        return str(_("Enter an e-mail address in the form name@example.com."))
+    return None
+
+
+def read_subscribe(
+    form: MultiDict[str, str], known_topics: set[str], page_locale: str
+) -> tuple[FormState, SubscribeRequest | None]:
+    errors: dict[str, str] = {}
+    email = (form.get("email") or "").strip()
+    state = FormState(
+        email=email,
+        topics=_topics(form, known_topics),
+        consent=form.get("consent") in {"1", "on", "yes", "true"},
+    )
+    email_error = check_email(email)
+    if email_error:
+        errors["email"] = email_error
+    if not state.topics:
+        errors["topics"] = _("Choose at least one topic.")
+    state.frequency = _frequency(form.get("frequency"), errors)
+    state.locale = _locale(form.get("locale") or page_locale, page_locale, errors)
+    if not state.consent:
+        errors["consent"] = _("To subscribe, tick the box to say you have read the privacy notice.")
+    state.errors = errors
+    if errors:
+        return state, None
+    return state, SubscribeRequest(
+        email=normalize_email(email),
+        topics=state.topics,
+        frequency=Frequency(state.frequency),
+        locale=state.locale,
+    )
+
+
+def read_preferences(
+    form: MultiDict[str, str], known_topics: set[str], current: Mapping[str, str]
+) -> tuple[FormState, Preferences | None]:
+    errors: dict[str, str] = {}
+    state = FormState(topics=_topics(form, known_topics))
+    if not state.topics:
+        errors["topics"] = _(
+            "Choose at least one topic. To stop receiving the newsletter, unsubscribe below."
+        )
+    state.frequency = _frequency(form.get("frequency"), errors)
+    state.locale = _locale(form.get("locale"), current["locale"], errors)
+    state.errors = errors
+    if errors:
+        return state, None
+    return state, Preferences(
+        topics=state.topics, frequency=Frequency(state.frequency), locale=state.locale
+    )

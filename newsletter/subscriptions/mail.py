@@ -1,0 +1,87 @@
+"""The service e-mails of subscriptions: the confirmation link and the preferences link.
+
+They are written to the outbox by ``service``; the sender calls these renderers at send time,
+so the link is signed then and the text is in the subscriber's language.
+"""
+
+from __future__ import annotations
+
+import jinja2
+from flask import current_app
+from flask_babel import force_locale, gettext
+
+from newsletter.delivery.models import Delivery, DeliveryKind
+from newsletter.extensions import db
+from newsletter.hooks import ServiceMail
+from newsletter.subscriptions.models import Subscriber, SubscriberStatus
+from newsletter.subscriptions.tokens import Purpose, make_token
+
+
+def _environment() -> jinja2.Environment:
+    """The app's Jinja environment (with its gettext) reading the e-mail template folder."""
+    cache = current_app.extensions.get("newsletter.subscriptions.mail_env")
+    if cache is None:
+        loader = jinja2.FileSystemLoader(current_app.config["EMAIL_TEMPLATES_DIR"])
+        cache = current_app.jinja_env.overlay(loader=loader)
+        current_app.extensions["newsletter.subscriptions.mail_env"] = cache
+    return cache
+
+
+def link(purpose: Purpose, subscriber_id: int) -> str:
+    base = current_app.config["BASE_URL"]
+    return f"{base}/{purpose.value}/{make_token(purpose, subscriber_id)}"
+
+
+def _render(name: str, subscriber: Subscriber, subject: str, url: str) -> ServiceMail:
+    env = _environment()
+    context = {
+        "subject": subject,
+        "url": url,
+        "subscriber": subscriber,
+        "topics": [
+            link.topic.name(subscriber.locale)
+            for link in sorted(
+                subscriber.subscriptions, key=lambda link: (link.topic.position, link.topic.slug)
+            )
+        ],
+        "locale": subscriber.locale,
+        "base_url": current_app.config["BASE_URL"],
+        "privacy_url": current_app.config["BASE_URL"] + "/privacy",
+        "days": max(1, int(current_app.config["CONFIRM_TOKEN_MAX_AGE"]) // 86400),
+        "ttl": int(current_app.config["PENDING_TTL_DAYS"]),
+    }
+    text = env.get_template(f"subscriptions/{name}.txt").render(context)
+    html = env.get_template(f"subscriptions/{name}.html").render(context)
+    return ServiceMail(to=subscriber.email, subject=subject, text=text, html=html)
+
+
+def _subscriber(delivery: Delivery) -> Subscriber | None:
+    if delivery.subscriber_id is None:
+        return None
+    return db.session.get(Subscriber, delivery.subscriber_id)
+
+
+def render_confirm(delivery: Delivery) -> ServiceMail | None:
+    """The double opt-in link; None once the subscriber is gone or no longer pending."""
+    subscriber = _subscriber(delivery)
+    if subscriber is None or subscriber.status is not SubscriberStatus.PENDING:
+        return None
+    with force_locale(subscriber.locale):
+        subject = gettext("Confirm your subscription to the Area Omogenea Cremasca newsletter")
+        return _render("confirm", subscriber, subject, link(Purpose.CONFIRM, subscriber.id))
+
+
+def render_preferences(delivery: Delivery) -> ServiceMail | None:
+    """For an active address submitted again: its preferences link, nothing changed."""
+    subscriber = _subscriber(delivery)
+    if subscriber is None or subscriber.status is not SubscriberStatus.ACTIVE:
+        return None
+    with force_locale(subscriber.locale):
+        subject = gettext("Your Area Omogenea Cremasca newsletter subscription")
+        return _render("preferences", subscriber, subject, link(Purpose.PREFERENCES, subscriber.id))
+
+
+RENDERERS = {
+    DeliveryKind.CONFIRM.value: render_confirm,
+    DeliveryKind.PREFERENCES.value: render_preferences,
+}

@@ -1,0 +1,339 @@
+"""Subscribing, confirming, preferences, unsubscribing, export and erasure.
+
+Every change of consent appends a ConsentEvent in the same transaction; e-mails are never
+sent from here, only written to the outbox (``Delivery``) for the sender.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from newsletter.db import utcnow
+from newsletter.delivery.models import Delivery, DeliveryKind, DeliveryStatus
+from newsletter.exceptions import NotFound, ValidationError
+from newsletter.extensions import db
+from newsletter.reference.service import topics_by_slug
+from newsletter.subscriptions.models import (
+    ConsentAction,
+    ConsentEvent,
+    Frequency,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+    normalize_email,
+)
+
+LOCALES = ("it", "en")
+CHANNELS = ("web", "one-click", "email", "cli", "api", "admin")
+
+
+@dataclass(frozen=True)
+class SubscribeRequest:
+    """A validated subscribe form: the address, at least one topic, and consent given."""
+
+    email: str
+    topics: tuple[str, ...]
+    frequency: Frequency
+    locale: str
+
+
+@dataclass(frozen=True)
+class Preferences:
+    topics: tuple[str, ...]
+    frequency: Frequency
+    locale: str
+
+
+def notice_version() -> str:
+    return str(current_app.config["PRIVACY_NOTICE_VERSION"])
+
+
+def record_consent(
+    subscriber: Subscriber | None,
+    action: ConsentAction,
+    channel: str,
+    *,
+    actor: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> ConsentEvent:
+    """Append one ledger entry (in the caller's transaction) with the notice version shown."""
+    if channel not in CHANNELS:
+        raise ValueError(f"unknown consent channel {channel!r}")
+    event = ConsentEvent(
+        subscriber_id=subscriber.id if subscriber is not None else None,
+        action=action,
+        notice_version=notice_version(),
+        channel=channel,
+        actor=actor,
+        details=details,
+    )
+    db.session.add(event)
+    return event
+
+
+def set_topics(subscriber: Subscriber, slugs: tuple[str, ...] | list[str]) -> None:
+    """Replace the subscriber's topics; unknown slugs raise ValidationError."""
+    wanted = {t.id: t for t in topics_by_slug(list(slugs))}
+    for link in list(subscriber.subscriptions):
+        if link.topic_id not in wanted:
+            subscriber.subscriptions.remove(link)
+    have = {link.topic_id for link in subscriber.subscriptions}
+    for topic_id, topic in wanted.items():
+        if topic_id not in have:
+            subscriber.subscriptions.append(Subscription(topic_id=topic_id, topic=topic))
+
+
+def cancel_queued_digests(subscriber_id: int) -> None:
+    """Digests already queued for someone who leaves or changes their mind must not go out."""
+    db.session.execute(
+        sa.update(Delivery)
+        .where(
+            Delivery.subscriber_id == subscriber_id,
+            Delivery.kind == DeliveryKind.DIGEST,
+            Delivery.status == DeliveryStatus.QUEUED,
+        )
+        .values(status=DeliveryStatus.CANCELLED)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _find_for_update(email: str) -> Subscriber | None:
+    """The row, locked on PostgreSQL so concurrent submissions of one address queue up."""
+    return db.session.scalar(
+        sa.select(Subscriber).where(Subscriber.email == email).with_for_update()
+    )
+
+
+def _may_send_service_mail(subscriber: Subscriber, now: datetime) -> bool:
+    sent = subscriber.confirmation_sent_at
+    window = timedelta(seconds=int(current_app.config["CONFIRMATION_RESEND_WINDOW"]))
+    return sent is None or now - sent >= window
+
+
+def _enqueue_service_mail(subscriber: Subscriber, kind: DeliveryKind, now: datetime) -> None:
+    """One service e-mail per window: older queued ones of that kind are superseded."""
+    if not _may_send_service_mail(subscriber, now):
+        return
+    db.session.execute(
+        sa.update(Delivery)
+        .where(
+            Delivery.subscriber_id == subscriber.id,
+            Delivery.kind.in_([DeliveryKind.CONFIRM, DeliveryKind.PREFERENCES]),
+            Delivery.status == DeliveryStatus.QUEUED,
+        )
+        .values(status=DeliveryStatus.CANCELLED)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.add(Delivery(kind=kind, subscriber_id=subscriber.id, next_attempt_at=now))
+    subscriber.confirmation_sent_at = now
+
+
+def subscribe(
+    request: SubscribeRequest, *, channel: str = "web", now: datetime | None = None
+) -> None:
+    """Create or refresh a pending subscriber and queue the confirmation e-mail.
+
+    Returns nothing on purpose: the caller shows the same answer whatever the address's state
+    (new, pending, active, unsubscribed), so the form cannot be used to probe for addresses.
+    An active address gets its preferences link instead; its settings are not changed by a
+    form anyone could have filled in.
+    """
+    if request.locale not in LOCALES:
+        raise ValidationError("unknown language", {"locale": request.locale})
+    topics_by_slug(list(request.topics))  # validate before touching anything
+    email = normalize_email(request.email)
+    for attempt in range(2):
+        try:
+            _subscribe_once(email, request, channel, now or utcnow())
+            db.session.commit()
+            return
+        except IntegrityError:
+            # Another request inserted the same new address a moment ago: retry as an update.
+            db.session.rollback()
+            if attempt:
+                raise
+
+
+def _subscribe_once(email: str, request: SubscribeRequest, channel: str, now: datetime) -> None:
+    subscriber = _find_for_update(email)
+    if subscriber is not None and subscriber.status is SubscriberStatus.ACTIVE:
+        _enqueue_service_mail(subscriber, DeliveryKind.PREFERENCES, now)
+        return
+    if subscriber is None:
+        subscriber = Subscriber(email=email, created_at=now)
+        db.session.add(subscriber)
+    subscriber.status = SubscriberStatus.PENDING
+    subscriber.frequency = request.frequency
+    subscriber.locale = request.locale
+    set_topics(subscriber, request.topics)
+    db.session.flush()
+    record_consent(
+        subscriber,
+        ConsentAction.SUBSCRIBE,
+        channel,
+        details=_settings(subscriber),
+    )
+    _enqueue_service_mail(subscriber, DeliveryKind.CONFIRM, now)
+
+
+def _settings(subscriber: Subscriber) -> dict[str, Any]:
+    return {
+        "topics": subscriber.topic_slugs,
+        "frequency": subscriber.frequency.value,
+        "locale": subscriber.locale,
+    }
+
+
+def get_subscriber(subscriber_id: int) -> Subscriber:
+    found = db.session.get(Subscriber, subscriber_id)
+    if found is None:
+        raise NotFound("no such subscriber")
+    return found
+
+
+def confirm(subscriber_id: int, *, channel: str = "web", now: datetime | None = None) -> Subscriber:
+    """Double opt-in, second step. Confirming twice is harmless and records nothing new.
+
+    An unsubscribed person's old confirmation link does not bring them back: they subscribe
+    again and get a fresh link.
+    """
+    subscriber = get_subscriber(subscriber_id)
+    if subscriber.status is SubscriberStatus.PENDING:
+        subscriber.status = SubscriberStatus.ACTIVE
+        subscriber.confirmed_at = now or utcnow()
+        subscriber.unsubscribed_at = None
+        record_consent(subscriber, ConsentAction.CONFIRM, channel, details=_settings(subscriber))
+        db.session.commit()
+    return subscriber
+
+
+def update_preferences(
+    subscriber_id: int, prefs: Preferences, *, channel: str = "web"
+) -> Subscriber:
+    if prefs.locale not in LOCALES:
+        raise ValidationError("unknown language", {"locale": prefs.locale})
+    if not prefs.topics:
+        raise ValidationError("choose at least one topic", {"topics": "required"})
+    subscriber = get_subscriber(subscriber_id)
+    set_topics(subscriber, prefs.topics)
+    subscriber.frequency = prefs.frequency
+    subscriber.locale = prefs.locale
+    db.session.flush()
+    cancel_queued_digests(subscriber.id)
+    record_consent(subscriber, ConsentAction.PREFERENCES, channel, details=_settings(subscriber))
+    db.session.commit()
+    return subscriber
+
+
+def unsubscribe(subscriber_id: int, *, channel: str = "web", now: datetime | None = None) -> bool:
+    """Stop all mail to the subscriber. True if this call changed anything; repeating is
+    harmless (and so is a token of a subscriber who has since been erased)."""
+    subscriber = db.session.get(Subscriber, subscriber_id)
+    if subscriber is None or subscriber.status is SubscriberStatus.UNSUBSCRIBED:
+        return False
+    subscriber.status = SubscriberStatus.UNSUBSCRIBED
+    subscriber.unsubscribed_at = now or utcnow()
+    cancel_queued_digests(subscriber.id)
+    db.session.execute(
+        sa.update(Delivery)
+        .where(
+            Delivery.subscriber_id == subscriber.id,
+            Delivery.kind.in_([DeliveryKind.CONFIRM, DeliveryKind.PREFERENCES]),
+            Delivery.status == DeliveryStatus.QUEUED,
+        )
+        .values(status=DeliveryStatus.CANCELLED)
+        .execution_options(synchronize_session=False)
+    )
+    record_consent(subscriber, ConsentAction.UNSUBSCRIBE, channel)
+    db.session.commit()
+    return True
+
+
+def erase(subscriber_id: int, *, channel: str = "web") -> None:
+    """Delete the person and everything that names them; keep one anonymous ledger entry
+    saying that an erasure happened (and under which notice)."""
+    subscriber = get_subscriber(subscriber_id)
+    cancel_queued_digests(subscriber.id)
+    db.session.delete(subscriber)
+    db.session.flush()
+    record_consent(None, ConsentAction.ERASE, channel)
+    db.session.commit()
+
+
+def export_data(subscriber_id: int) -> dict[str, Any]:
+    """Everything we hold about one person, as plain JSON-ready values."""
+    subscriber = get_subscriber(subscriber_id)
+    events = db.session.scalars(
+        sa.select(ConsentEvent)
+        .where(ConsentEvent.subscriber_id == subscriber.id)
+        .order_by(ConsentEvent.occurred_at, ConsentEvent.id)
+    )
+    deliveries = db.session.scalars(
+        sa.select(Delivery)
+        .where(Delivery.subscriber_id == subscriber.id)
+        .order_by(Delivery.created_at, Delivery.id)
+    )
+
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    return {
+        "email": subscriber.email,
+        "name": subscriber.name,
+        "status": subscriber.status.value,
+        "role": subscriber.role.value,
+        "municipality": subscriber.municipality.name if subscriber.municipality else None,
+        "topics": subscriber.topic_slugs,
+        "frequency": subscriber.frequency.value,
+        "locale": subscriber.locale,
+        "created_at": iso(subscriber.created_at),
+        "confirmed_at": iso(subscriber.confirmed_at),
+        "unsubscribed_at": iso(subscriber.unsubscribed_at),
+        "consent_events": [
+            {
+                "action": e.action.value,
+                "occurred_at": iso(e.occurred_at),
+                "notice_version": e.notice_version,
+                "channel": e.channel,
+                "actor": e.actor,
+                "details": e.details,
+            }
+            for e in events
+        ],
+        "emails": [
+            {
+                "kind": d.kind.value,
+                "status": d.status.value,
+                "created_at": iso(d.created_at),
+                "sent_at": iso(d.sent_at),
+            }
+            for d in deliveries
+        ],
+    }
+
+
+def purge_pending(now: datetime | None = None) -> int:
+    """Forget addresses never confirmed within PENDING_TTL_DAYS of their last request."""
+    cutoff = (now or utcnow()) - timedelta(days=int(current_app.config["PENDING_TTL_DAYS"]))
+    last_request = sa.func.coalesce(Subscriber.confirmation_sent_at, Subscriber.created_at)
+    ids = list(
+        db.session.scalars(
+            sa.select(Subscriber.id).where(
+                Subscriber.status == SubscriberStatus.PENDING, last_request < cutoff
+            )
+        )
+    )
+    if ids:
+        db.session.execute(
+            sa.delete(Subscriber)
+            .where(Subscriber.id.in_(ids))
+            .execution_options(synchronize_session=False)
+        )
+    db.session.commit()
+    return len(ids)

@@ -1,0 +1,131 @@
+"""Form and roster parsing: pure functions, no database."""
+
+from __future__ import annotations
+
+import pytest
+from werkzeug.datastructures import MultiDict
+
+from newsletter.exceptions import ValidationError
+from newsletter.subscriptions.forms import read_preferences, read_subscribe
+from newsletter.subscriptions.models import Frequency, Role
+from newsletter.subscriptions.roster import RosterEntry, parse_roster_csv
+
+TOPICS = {"welfare", "mobility", "energy", "governance"}
+
+
+def test_a_complete_form_gives_a_normalised_request() -> None:
+    form = MultiDict(
+        [
+            ("email", " Anna@Example.ORG "),
+            ("topics", "energy"),
+            ("topics", "sport"),
+            ("topics", "energy"),
+            ("frequency", "daily"),
+            ("locale", "en"),
+            ("consent", "1"),
+        ]
+    )
+    state, request = read_subscribe(form, TOPICS, "it")
+    assert state.errors == {}
+    assert request is not None
+    assert request.email == "anna@example.org"
+    assert request.topics == ("energy",)
+    assert (request.frequency, request.locale) == (Frequency.DAILY, "en")
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"email": "anna@", "topics": "welfare", "consent": "1"}, "email"),
+        ({"email": "", "topics": "welfare", "consent": "1"}, "email"),
+        ({"email": "anna@example.org", "consent": "1"}, "topics"),
+        ({"email": "anna@example.org", "topics": "sport", "consent": "1"}, "topics"),
+        ({"email": "anna@example.org", "topics": "welfare"}, "consent"),
+        (
+            {
+                "email": "anna@example.org",
+                "topics": "welfare",
+                "consent": "1",
+                "frequency": "hourly",
+            },
+            "frequency",
+        ),
+        (
+            {"email": "anna@example.org", "topics": "welfare", "consent": "1", "locale": "de"},
+            "locale",
+        ),
+    ],
+)
+def test_each_problem_is_reported_on_its_field(fields: dict[str, str], field: str) -> None:
+    state, request = read_subscribe(MultiDict({"frequency": "weekly", **fields}), TOPICS, "it")
+    assert request is None
+    assert list(state.errors) == [field]
+
+
+def test_the_page_language_is_the_default_language_of_the_mail() -> None:
+    form = MultiDict(
+        {"email": "a@example.org", "topics": "welfare", "consent": "1", "frequency": "weekly"}
+    )
+    _state, request = read_subscribe(form, TOPICS, "en")
+    assert request is not None
+    assert request.locale == "en"
+
+
+def test_preferences_need_a_topic() -> None:
+    state, prefs = read_preferences(
+        MultiDict({"frequency": "weekly", "locale": "it"}), TOPICS, {"locale": "it"}
+    )
+    assert prefs is None
+    assert list(state.errors) == ["topics"]
+
+
+ROSTER = """email,role,municipality,topics,frequency,locale,name
+sindaco@comune.example.org,mayor,Crema,welfare;mobility;energy;governance,weekly,it,Sindaco di Crema
+Ufficio@Comune.example.org,official,Offanengo,energy,daily,en,
+"""
+
+
+def test_roster_rows_become_entries() -> None:
+    entries = parse_roster_csv(ROSTER)
+    assert entries == [
+        RosterEntry(
+            "sindaco@comune.example.org",
+            Role.MAYOR,
+            "Crema",
+            ("welfare", "mobility", "energy", "governance"),
+            Frequency.WEEKLY,
+            "it",
+            "Sindaco di Crema",
+        ),
+        RosterEntry(
+            "ufficio@comune.example.org",
+            Role.OFFICIAL,
+            "Offanengo",
+            ("energy",),
+            Frequency.DAILY,
+            "en",
+            None,
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("bad_row", "message"),
+    [
+        ("not-an-address,mayor,Crema,welfare,weekly,it,", "not a valid e-mail address"),
+        ("a@example.org,king,Crema,welfare,weekly,it,", "role must be one of"),
+        ("a@example.org,mayor,Crema,,weekly,it,", "at least one topic"),
+        ("a@example.org,mayor,Crema,welfare,hourly,it,", "frequency must be one of"),
+        ("a@example.org,mayor,Crema,welfare,weekly,fr,", "locale must be one of"),
+        ("sindaco@comune.example.org,mayor,Crema,welfare,weekly,it,", "already on line 2"),
+    ],
+)
+def test_the_first_bad_row_is_named_by_its_line(bad_row: str, message: str) -> None:
+    with pytest.raises(ValidationError, match=f"^line 4: .*{message}") as raised:
+        parse_roster_csv(ROSTER + bad_row + "\n")
+    assert raised.value.details == {"line": 4}
+
+
+def test_missing_columns_are_named() -> None:
+    with pytest.raises(ValidationError, match=r"line 1: .*frequency, locale"):
+        parse_roster_csv("email,role,municipality,topics\n")
