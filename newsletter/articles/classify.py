@@ -114,7 +114,11 @@ def classify(title: str, text: str, model: Model | None = None) -> Result:
     if best < model.min_score:
         return Result((model.fallback,), scores, True)
     chosen = sorted(
-        (t for t, s in scores.items() if s >= model.min_score and s >= best * model.relative_threshold),
+        (
+            t
+            for t, s in scores.items()
+            if s >= model.min_score and s >= best * model.relative_threshold
+        ),
         key=lambda t: -scores[t],
     )
     return Result(tuple(chosen), scores, False)
