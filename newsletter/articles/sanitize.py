@@ -63,7 +63,7 @@ def _attribute_filter(tag: str, attribute: str, value: str) -> str | None:
 
 def clean_control(text: str) -> str:
     """Control characters (NUL breaks PostgreSQL) and lone surrogates have no place in text."""
-    text = _CONTROL.sub("", text)
+    text = _CONTROL.sub("\ufffd", text)
     return text.encode("utf-8", "replace").decode("utf-8") if _has_surrogates(text) else text
 
 

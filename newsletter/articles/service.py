@@ -46,9 +46,14 @@ MAX_URL = 2000
 MAX_TEXT = 200_000  # summary, body, body_html
 MAX_TOPICS = 10
 _RFC3339 = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
 )
-_SLUG = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+# The API's OpenAPI document uses these same patterns, so both always agree.
+URL_PATTERN = r"^https?://[^\s/?#@\[\]\\]+(?:[/?#]\S*)?$"
+TITLE_PATTERN = r"\S"
+SLUG_PATTERN = r"^[a-z][a-z0-9-]{0,39}$"
+_URL = re.compile(URL_PATTERN)
+_SLUG = re.compile(SLUG_PATTERN)
 ARTICLE_FIELDS = (
     "external_id",
     "title",
@@ -104,7 +109,7 @@ class _Errors:
 
 def parse_datetime(value: str) -> datetime:
     """An RFC 3339 date-time with an offset, as an aware UTC datetime; ValueError otherwise."""
-    match = _RFC3339.match(value.strip())
+    match = _RFC3339.fullmatch(value)
     if not match:
         raise ValueError(
             "must be an ISO 8601 date-time with a UTC offset, e.g. 2024-11-18T10:00:00+01:00"
@@ -126,8 +131,6 @@ def parse_datetime(value: str) -> datetime:
         result = local - timedelta(minutes=tz_offset)
     except (ValueError, OverflowError):
         raise ValueError("is not a real date and time") from None
-    if not 1900 <= result.year <= 9998:
-        raise ValueError("must be between the years 1900 and 9998")
     return result
 
 
@@ -154,19 +157,17 @@ def parse_article(data: Any) -> ArticleInput:
         raise ValidationError("an article must be a JSON object", {"body": "must be an object"})
     errors = _Errors()
     title_raw = _string(data, "title", errors, max_length=MAX_TITLE, required=True)
-    title = plain_text(title_raw) if title_raw is not None else ""
-    if title_raw is not None and not title:
-        errors.add("title", "must not be empty")
-    url = _string(data, "url", errors, max_length=MAX_URL)
-    if url is not None:
-        url = url.strip() or None
-        if url is not None and not safe_url(url):
-            errors.add("url", "must be an absolute http or https URL")
+    title = ""
+    if title_raw is not None:
+        if not re.search(TITLE_PATTERN, title_raw):
+            errors.add("title", "must not be empty")
+        # A title that is nothing but markup is kept as its literal (escaped when shown) text.
+        title = plain_text(title_raw) or " ".join(title_raw.split())
+    url = _url(data, "url", errors)
     external_id = _string(data, "external_id", errors, max_length=MAX_EXTERNAL_ID)
-    if external_id is not None:
-        external_id = external_id.strip() or None
-        if external_id is None:
-            errors.add("external_id", "must not be empty")
+    if external_id is not None and not external_id:
+        errors.add("external_id", "must not be empty")
+        external_id = None
     if external_id is None and "external_id" not in errors.fields:
         if url is None and "url" not in errors.fields:
             errors.add("external_id", "is required when url is absent")
@@ -183,11 +184,7 @@ def parse_article(data: Any) -> ArticleInput:
     summary = _string(data, "summary", errors, max_length=MAX_TEXT) or ""
     body_html = _string(data, "body_html", errors, max_length=MAX_TEXT) or ""
     body = _string(data, "body", errors, max_length=MAX_TEXT) or ""
-    image_url = _string(data, "image_url", errors, max_length=MAX_URL)
-    if image_url is not None:
-        image_url = image_url.strip() or None
-        if image_url is not None and not safe_url(image_url):
-            errors.add("image_url", "must be an absolute http or https URL")
+    image_url = _url(data, "image_url", errors)
     topics = _topics(data.get("topics"), errors)
     if errors.fields:
         first, message = next(iter(errors.fields.items()))
@@ -207,6 +204,14 @@ def parse_article(data: Any) -> ArticleInput:
     )
 
 
+def _url(data: Mapping[str, Any], name: str, errors: _Errors) -> str | None:
+    value = _string(data, name, errors, max_length=MAX_URL)
+    if value is not None and not (_URL.fullmatch(value) and safe_url(value)):
+        errors.add(name, "must be an absolute http or https URL")
+        return None
+    return value
+
+
 def _topics(value: Any, errors: _Errors) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -216,8 +221,8 @@ def _topics(value: Any, errors: _Errors) -> tuple[str, ...]:
     if len(value) > MAX_TOPICS:
         errors.add("topics", f"must hold at most {MAX_TOPICS} topics")
         return ()
-    slugs = tuple(dict.fromkeys(v.strip().lower() for v in value if v.strip()))
-    bad = [s for s in slugs if not _SLUG.match(s)]
+    slugs = tuple(dict.fromkeys(value))
+    bad = [s for s in slugs if not _SLUG.fullmatch(s)]
     if bad:
         errors.add("topics", f"unknown topic: {', '.join(bad)}")
     return slugs
