@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
+from xml.sax import SAXException
 
 import feedparser
 import requests
@@ -146,8 +147,9 @@ def fetch_source(source: Source, progress: ProgressFactory = _no_progress) -> Fe
     parsed = feedparser.parse(
         content, response_headers={k.lower(): v for k, v in response.headers.items()}
     )
-    if not parsed.get("version") and (parsed.get("bozo") or not parsed.entries):
-        reason = parsed.get("bozo_exception")
+    reason = parsed.get("bozo_exception")
+    # Broken XML (a truncated download, say) is refused rather than half-imported.
+    if isinstance(reason, SAXException) or (not parsed.get("version") and not parsed.entries):
         detail = f": {str(reason).splitlines()[0][:200]}" if reason else ""
         return _fail(source, "error", f"{url}: not a readable RSS/Atom feed{detail}")
     try:
