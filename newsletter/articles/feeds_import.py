@@ -112,7 +112,7 @@ def _no_progress(total: int) -> AbstractContextManager[Callable[[], None]]:
 
 def fetch_source(source: Source, progress: ProgressFactory = _no_progress) -> FetchResult:
     """Fetch one feed with its validators and upsert its entries. FeedError on failure,
-    after recording it on the Source."""
+    after recording it on the Source (the caller reports it: log line or CLI error)."""
     source_id, url = source.id, source.url
     if url is None:
         raise NotFound(f"source {source.name} has no URL")
@@ -177,7 +177,6 @@ def _reload(source_id: int) -> Source:
 
 
 def _fail(source: Source, status: str, message: str) -> NoReturn:
-    log.warning("feed source %s failed: %s", source.name, message)
     _record(source, status, message)
     raise FeedError(message, {"source": source.name})
 
@@ -268,8 +267,8 @@ def poll_all_sources() -> None:
             continue
         try:
             fetch_source(source)
-        except FeedError:
-            pass  # logged and recorded on the Source already
+        except FeedError as exc:  # recorded on the Source already
+            log.warning("feed source %s failed: %s", source_id, exc.message)
         except Exception:  # an unexpected bug in one feed must not stop the poller
             db.session.rollback()
             log.exception("feed source %s: unexpected error", source_id)
