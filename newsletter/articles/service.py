@@ -31,7 +31,6 @@ from newsletter.articles.sanitize import (
     clean_control,
     html_to_text,
     plain_text,
-    safe_url,
     sanitize_html,
     text_to_html,
 )
@@ -49,8 +48,10 @@ _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
 )
 # The API's OpenAPI document uses these same patterns, so both always agree.
-URL_PATTERN = r"^https?://[^\s/?#@\[\]\\]+(?:[/?#]\S*)?$"
-TITLE_PATTERN = r"\S"
+# Explicit characters, not \s: JSON Schema (ECMA) and Python disagree on what \s matches.
+_BLANK = r" \t\n\r\f\v"
+URL_PATTERN = rf"^https?://[^{_BLANK}/?#@\[\]\\]+(?:[/?#][^{_BLANK}]*)?$"
+TITLE_PATTERN = rf"[^{_BLANK}]"
 SLUG_PATTERN = r"^[a-z][a-z0-9-]{0,39}$"
 _URL = re.compile(URL_PATTERN)
 _SLUG = re.compile(SLUG_PATTERN)
@@ -148,7 +149,7 @@ def _string(
     if len(value) > max_length:
         errors.add(name, f"must be at most {max_length} characters")
         return None
-    return clean_control(value)
+    return value  # checked as sent; control characters are replaced once it passes
 
 
 def parse_article(data: Any) -> ArticleInput:
@@ -162,7 +163,7 @@ def parse_article(data: Any) -> ArticleInput:
         if not re.search(TITLE_PATTERN, title_raw):
             errors.add("title", "must not be empty")
         # A title that is nothing but markup is kept as its literal (escaped when shown) text.
-        title = plain_text(title_raw) or " ".join(title_raw.split())
+        title = plain_text(title_raw) or clean_control(" ".join(title_raw.split()) or title_raw)
     url = _url(data, "url", errors)
     external_id = _string(data, "external_id", errors, max_length=MAX_EXTERNAL_ID)
     if external_id is not None and not external_id:
@@ -192,21 +193,21 @@ def parse_article(data: Any) -> ArticleInput:
     assert published_at is not None
     assert external_id is not None
     return ArticleInput(
-        external_id=external_id,
+        external_id=clean_control(external_id),
         title=title,
         published_at=published_at,
-        url=url,
+        url=clean_control(url) if url else None,
         summary=summary,
         body_html=body_html,
         body=body,
-        image_url=image_url,
+        image_url=clean_control(image_url) if image_url else None,
         topics=topics,
     )
 
 
 def _url(data: Mapping[str, Any], name: str, errors: _Errors) -> str | None:
     value = _string(data, name, errors, max_length=MAX_URL)
-    if value is not None and not (_URL.fullmatch(value) and safe_url(value)):
+    if value is not None and not _URL.fullmatch(value):
         errors.add(name, "must be an absolute http or https URL")
         return None
     return value

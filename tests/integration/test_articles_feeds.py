@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 import sqlalchemy as sa
 from flask import Flask
@@ -127,14 +125,10 @@ def test_broken_source_is_reported_and_loses_nothing(
     assert message in source.last_error
 
 
-@pytest.fixture
-def app_overrides() -> dict[str, Any]:
-    return {"SOURCE_READ_TIMEOUT": 0.5}
-
-
 def test_timeout_is_recorded_and_poller_goes_on(
     app: Flask, runner: FlaskCliRunner, feed_server: FeedServer
 ) -> None:
+    app.config["SOURCE_READ_TIMEOUT"] = 0.5
     slow = feeds_import.add_source(feed_server.url, "lento")
     _serve(feed_server, ATOM)
     feed_server.delay = 5
