@@ -56,6 +56,14 @@ def import_command(source: str) -> None:
     click.echo(counts.line())
 
 
+@articles_cli.command("refresh")
+def refresh_command() -> None:
+    """Re-classify automatically labelled articles and re-detect municipality mentions
+    (after editing data/topics.toml or the municipality table)."""
+    topics, mentions = service.refresh_all()
+    click.echo(f"topics changed on {topics} articles, mentions changed on {mentions}")
+
+
 sources_cli = CommandGroup("sources", help="Feeds the worker polls.")
 articles_cli.add_command(sources_cli)
 

@@ -153,7 +153,8 @@ def fetch_source(source: Source, progress: ProgressFactory = _no_progress) -> Fe
         detail = f": {str(reason).splitlines()[0][:200]}" if reason else ""
         return _fail(source, "error", f"{url}: not a readable RSS/Atom feed{detail}")
     try:
-        items = [entry_input(source, entry) for entry in parsed.entries]
+        names = _topic_names()
+        items = [entry_input(source, entry, names) for entry in parsed.entries]
         valid = [item for item in items if item is not None]
         with progress(len(valid)) as step:
             counts = service.upsert_many(source, valid, progress=step)
@@ -192,12 +193,16 @@ def _entry_time(entry: Any) -> datetime | None:
     return None
 
 
-def _entry_topics(entry: Any) -> tuple[str, ...]:
-    """Feed categories that name one of our topics (by slug or name) count as the source's."""
+def _topic_names() -> dict[str, str]:
     names: dict[str, str] = {}
     for topic in db.session.scalars(sa.select(Topic)):
         for label in (topic.slug, topic.name_it, topic.name_en):
             names[label.casefold()] = topic.slug
+    return names
+
+
+def _entry_topics(entry: Any, names: dict[str, str]) -> tuple[str, ...]:
+    """Feed categories that name one of our topics (by slug or name) count as the source's."""
     found = []
     for tag in entry.get("tags") or []:
         term = str(tag.get("term") or tag.get("label") or "").strip().casefold()
@@ -219,7 +224,9 @@ def _entry_image(entry: Any) -> str | None:
     return None
 
 
-def entry_input(source: Source, entry: Any) -> service.ArticleInput | None:
+def entry_input(
+    source: Source, entry: Any, topic_names: dict[str, str]
+) -> service.ArticleInput | None:
     """One feed entry in the article format; None (skipped, logged) when it has no title or id."""
     link = str(entry.get("link") or "").strip() or None
     if link is not None and not (safe_url(link) and len(link) <= 2000):
@@ -250,7 +257,7 @@ def entry_input(source: Source, entry: Any) -> service.ArticleInput | None:
         summary=summary[: service.MAX_TEXT],
         body_html=body_html[: service.MAX_TEXT],
         image_url=_entry_image(entry),
-        topics=_entry_topics(entry),
+        topics=_entry_topics(entry, topic_names),
     )
 
 

@@ -466,6 +466,39 @@ def _version(source: Source, external_id: str) -> datetime | None:
     )
 
 
+def refresh_all() -> tuple[int, int]:
+    """Re-run the classifier (auto topics only) and the mention finder on every article, after
+    editors changed the keyword lists or the municipality table. Returns (topics, mentions)
+    changed."""
+    topics_changed = mentions_changed = 0
+    ids = list(db.session.scalars(sa.select(Article.id).order_by(Article.id)))
+    for start in range(0, len(ids), 200):
+        batch = db.session.scalars(
+            sa.select(Article)
+            .where(Article.id.in_(ids[start : start + 200]))
+            .options(selectinload(Article.topic_links), selectinload(Article.municipality_links))
+        ).all()
+        for article in batch:
+            content = _Content(
+                title=article.title,
+                url=article.url,
+                summary=article.summary,
+                body_html=article.body_html,
+                body_text=article.body_text,
+                image_url=article.image_url,
+                published_at=article.published_at,
+            )
+            auto = all(link.assigned_by == TopicAssignment.AUTO for link in article.topic_links)
+            changed_topics = auto and _set_topics(article, content, (), reclassify=True)
+            changed_mentions = _set_mentions(article, content)
+            if changed_topics or changed_mentions:
+                article.updated_at = utcnow()
+            topics_changed += changed_topics
+            mentions_changed += changed_mentions
+        db.session.commit()
+    return topics_changed, mentions_changed
+
+
 # --- sources -------------------------------------------------------------------------------
 
 

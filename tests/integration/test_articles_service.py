@@ -212,3 +212,27 @@ def test_demo_loader_is_idempotent(app: Flask, municipalities: None) -> None:
     assert _count() == len(SAMPLES)
     slugs = {slug for article in service.list_articles(limit=50) for slug in article.topic_slugs}
     assert slugs == {"welfare", "mobility", "energy", "governance"}
+
+
+def test_refresh_finds_new_mentions_and_keeps_editor_and_source_topics(
+    source: object, runner: FlaskCliRunner
+) -> None:
+    from newsletter.reference import service as reference
+
+    auto, _ = service.upsert_and_commit(source, _item())  # type: ignore[arg-type]
+    edited, _ = service.upsert_and_commit(source, _item(external_id="e"))  # type: ignore[arg-type]
+    given, _ = service.upsert_and_commit(source, _item(external_id="g", topics=["energy"]))  # type: ignore[arg-type]
+    service.set_topics_by_editor(edited.id, ["welfare"])
+    assert auto.municipality_links == []
+    reference.import_bundled_municipalities()
+    result = runner.invoke(args=["articles", "refresh"])
+    assert result.exit_code == 0, result.output
+    assert "mentions changed on 3" in result.output
+    db.session.expire_all()
+    assert [m.municipality.name for m in service.get_article(auto.id).municipality_links] == [
+        "Crema",
+        "Offanengo",
+    ]
+    assert service.get_article(edited.id).topic_slugs == ["welfare"]
+    assert service.get_article(given.id).topic_slugs == ["energy"]
+    assert service.get_article(auto.id).topic_slugs == ["mobility"]
