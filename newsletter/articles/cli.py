@@ -50,6 +50,7 @@ def import_command(source: str) -> None:
     except json.JSONDecodeError as exc:
         raise ValidationError(f"{source}: not JSON (line {exc.lineno}: {exc.msg})") from None
     items = service.parse_import_file(data, current_app.config["TIMEZONE"])
+    service.check_topics(items)
     target = service.file_source()
     with progress_bar(len(items)) as step:
         counts = service.upsert_many(target, items, progress=step)

@@ -284,6 +284,18 @@ def parse_import_file(items: Any, timezone: str = "Europe/Rome") -> list[Article
     return parsed
 
 
+def check_topics(items: list[ArticleInput]) -> None:
+    """Every topic named by a batch exists; else the first bad item is named, nothing written."""
+    known = set(db.session.scalars(sa.select(Topic.slug)))
+    for index, item in enumerate(items):
+        unknown = [slug for slug in item.topics if slug not in known]
+        if unknown:
+            message = f"unknown topic: {', '.join(unknown)}"
+            raise ValidationError(
+                f"item {index}: topics {message}", {"item": index, "topics": message}
+            )
+
+
 # --- storing -------------------------------------------------------------------------------
 
 

@@ -198,6 +198,11 @@ def test_bad_item_rejects_the_file_in_one_line(runner: FlaskCliRunner, tmp_path:
     assert result.output.startswith("Error: item 1: published_at must be")
     assert len(result.output.strip().splitlines()) == 1
     assert _count() == 0
+    path.write_text(json.dumps([good, {**good, "url": "https://e.it/2", "topics": ["sport"]}]))
+    result = runner.invoke(args=["articles", "import", str(path)])
+    assert result.exit_code == 1
+    assert result.output == "Error: item 1: topics unknown topic: sport\n"
+    assert _count() == 0
     path.write_text("{not json")
     result = runner.invoke(args=["articles", "import", str(path)])
     assert result.exit_code == 1
