@@ -24,7 +24,7 @@ from flask import current_app
 
 from newsletter.articles import service
 from newsletter.articles.models import Article, Source, SourceKind
-from newsletter.articles.sanitize import plain_text, safe_url
+from newsletter.articles.sanitize import clean_control, plain_text, safe_url
 from newsletter.db import utcnow
 from newsletter.exceptions import Conflict, NewsletterError, NotFound, ValidationError
 from newsletter.extensions import db
@@ -236,7 +236,7 @@ def entry_input(
     if not external_id or not title:
         log.info("feed %s: entry without %s skipped", source.url, "id" if title else "title")
         return None
-    external_id = external_id[: service.MAX_EXTERNAL_ID]
+    external_id = clean_control(external_id[: service.MAX_EXTERNAL_ID])
     published = _entry_time(entry)
     if published is None:  # keep the first sighting's time, so re-polls change nothing
         published = db.session.scalar(

@@ -185,6 +185,10 @@ def test_import_fixture_file_twice(runner: FlaskCliRunner) -> None:
     again = runner.invoke(args=["articles", "import", str(FIXTURES)])
     assert f"created 0, updated 0, skipped {len(items)}" in again.output
     assert _count() == len(items)
+    welfare = db.session.scalar(sa.select(Article).where(Article.external_id == items[0]["id"]))
+    assert welfare is not None
+    assert welfare.published_at == datetime(2024, 12, 1, 23, 0, tzinfo=UTC)  # midnight in Rome
+    assert welfare.topic_slugs == sorted(items[0]["topics"])
     stored = db.session.scalars(sa.select(ArticleTopic)).all()
     assert {link.assigned_by for link in stored} == {TopicAssignment.SOURCE}
 
