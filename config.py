@@ -70,6 +70,10 @@ class Config:
     TOPIC_PAGE_ARTICLES = 20  # articles on a topic page
 
     # --- articles ---
+    SOURCE_CONNECT_TIMEOUT = 5.0  # seconds to connect to a feed's server
+    SOURCE_READ_TIMEOUT = 20.0  # seconds to wait for its answer
+    SOURCE_MAX_BYTES = 10_000_000  # a larger feed is refused
+    API_ARTICLES_MAX_LIMIT = 200  # GET /api/v1/articles?limit= at most
 
     # --- digests and scheduling ---
 

@@ -1,9 +1,27 @@
-"""The articles domain."""
+"""The articles domain: taking articles in (API, files, feeds), topics and municipality mentions."""
 
 from __future__ import annotations
 
 from flask import Flask
 
+from newsletter.hooks import ScheduledJob, register_demo_content, register_job
+
 
 def init_app(app: Flask) -> None:
-    """Nothing to register yet."""
+    from newsletter.articles.cli import articles_cli
+    from newsletter.articles.demo import load_demo_articles
+    from newsletter.articles.feeds_import import poll_all_sources
+
+    app.cli.add_command(articles_cli)
+    register_job(
+        app,
+        ScheduledJob(
+            "poll-sources",
+            poll_all_sources,
+            trigger=lambda app: {
+                "trigger": "interval",
+                "minutes": app.config["SOURCE_POLL_MINUTES"],
+            },
+        ),
+    )
+    register_demo_content(app, load_demo_articles)

@@ -1,0 +1,36 @@
+"""``newsletter token create NAME`` (and revoke, list)."""
+
+from __future__ import annotations
+
+import click
+
+from newsletter.api import service
+from newsletter.cliutil import CommandGroup
+
+token_cli = CommandGroup("token", help="API tokens for the CMS and other programs.")
+
+
+@token_cli.command("create")
+@click.argument("name")
+def create_command(name: str) -> None:
+    """Create a token; it is printed once, alone on the last line. Only its hash is kept."""
+    record, token = service.create_token(name)
+    click.echo(f"token {record.name!r} created for source {record.name!r}; keep it secret:")
+    click.echo(token)
+
+
+@token_cli.command("revoke")
+@click.argument("name")
+def revoke_command(name: str) -> None:
+    """Revoke a token: requests with it get 401 from now on."""
+    record = service.revoke_token(name)
+    click.echo(f"token {record.name!r} revoked")
+
+
+@token_cli.command("list")
+def list_command() -> None:
+    """Token names, prefixes and state (never the tokens themselves)."""
+    for record in service.list_tokens():
+        state = "revoked" if record.revoked_at else "active"
+        used = record.last_used_at.isoformat(timespec="seconds") if record.last_used_at else "never"
+        click.echo(f"{record.name}\t{record.prefix}…\t{state}\tlast used {used}")

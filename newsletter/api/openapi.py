@@ -1,0 +1,239 @@
+"""The OpenAPI 3.1 document of /api/v1, built from the same limits and patterns the code checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from newsletter.articles import service as articles
+
+ERROR_RESPONSE = {"$ref": "#/components/responses/Error"}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**schema, "type": [schema["type"], "null"]}
+
+
+def document(topic_slugs: list[str], max_limit: int, version: str) -> dict[str, Any]:
+    text = {"type": "string", "maxLength": articles.MAX_TEXT}
+    url = {"type": "string", "maxLength": articles.MAX_URL, "pattern": articles.URL_PATTERN}
+    date_time = {"type": "string", "format": "date-time"}
+    topic = {"type": "string", "enum": topic_slugs}
+    article_in = {
+        "type": "object",
+        "required": ["title", "published_at"],
+        "description": "external_id defaults to url, so one of them is required.",
+        "anyOf": [
+            {"required": ["external_id"], "properties": {"external_id": {"type": "string"}}},
+            {
+                "required": ["url"],
+                "properties": {"url": {"type": "string", "maxLength": articles.MAX_EXTERNAL_ID}},
+            },
+        ],
+        "properties": {
+            "external_id": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": articles.MAX_EXTERNAL_ID,
+            },
+            "title": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": articles.MAX_TITLE,
+                "pattern": articles.TITLE_PATTERN,
+            },
+            "url": _nullable(url),
+            "published_at": {**date_time, "description": "with a UTC offset"},
+            "summary": _nullable(text),
+            "body_html": _nullable({**text, "description": "sanitised on the way in"}),
+            "body": _nullable({**text, "description": "plain text, used without body_html"}),
+            "image_url": _nullable(url),
+            "topics": _nullable(
+                {
+                    "type": "array",
+                    "items": topic,
+                    "maxItems": articles.MAX_TOPICS,
+                    "description": "absent or empty: the service classifies the article",
+                }
+            ),
+        },
+    }
+    article_out = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [
+            "id", "source", "external_id", "title", "url", "published_at", "summary",
+            "body_html", "body", "image_url", "topics", "topic_assignments",
+            "municipalities", "created_at", "updated_at",
+        ],
+        "properties": {
+            "id": {"type": "integer"},
+            "source": {"type": "string"},
+            "external_id": {"type": "string"},
+            "title": {"type": "string"},
+            "url": {"type": ["string", "null"]},
+            "published_at": date_time,
+            "summary": {"type": "string"},
+            "body_html": {"type": "string"},
+            "body": {"type": "string"},
+            "image_url": {"type": ["string", "null"]},
+            "topics": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+            "topic_assignments": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["topic", "assigned_by", "score"],
+                    "properties": {
+                        "topic": {"type": "string"},
+                        "assigned_by": {"type": "string", "enum": ["auto", "source", "editor"]},
+                        "score": {"type": ["number", "null"]},
+                    },
+                },
+            },
+            "municipalities": {"type": "array", "items": {"type": "string"}},
+            "created_at": date_time,
+            "updated_at": date_time,
+        },
+    }  # fmt: skip
+    topic_out = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["slug", "name", "description"],
+        "properties": {
+            "slug": {"type": "string"},
+            "name": {
+                "type": "object",
+                "required": ["it", "en"],
+                "properties": {"it": {"type": "string"}, "en": {"type": "string"}},
+            },
+            "description": {
+                "type": "object",
+                "required": ["it", "en"],
+                "properties": {"it": {"type": "string"}, "en": {"type": "string"}},
+            },
+        },
+    }
+    error = {
+        "type": "object",
+        "required": ["error", "details"],
+        "properties": {
+            "error": {"type": "string"},
+            "details": {"description": "per-field messages, or null"},
+        },
+    }
+
+    def json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+    article_ref = {"$ref": "#/components/schemas/Article"}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Area Omogenea Cremasca newsletter API",
+            "version": version,
+            "description": "Articles in (upsert by source and external id) and out; topics.",
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "ArticleIn": article_in,
+                "Article": article_out,
+                "Topic": topic_out,
+                "Error": error,
+            },
+            "responses": {
+                "Error": json_response(
+                    "bad input or credentials", {"$ref": "#/components/schemas/Error"}
+                )
+            },
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/api/v1/openapi.json": {
+                "get": {
+                    "operationId": "getOpenApi",
+                    "summary": "This document",
+                    "security": [],
+                    "responses": {"200": json_response("OpenAPI 3.1", {"type": "object"})},
+                }
+            },
+            "/api/v1/topics": {
+                "get": {
+                    "operationId": "listTopics",
+                    "summary": "The topics, in display order",
+                    "responses": {
+                        "200": json_response(
+                            "the topics",
+                            {
+                                "type": "object",
+                                "required": ["topics"],
+                                "properties": {
+                                    "topics": {
+                                        "type": "array",
+                                        "items": {"$ref": "#/components/schemas/Topic"},
+                                    }
+                                },
+                            },
+                        ),
+                        "401": ERROR_RESPONSE,
+                    },
+                }
+            },
+            "/api/v1/articles": {
+                "get": {
+                    "operationId": "listArticles",
+                    "summary": "Visible articles, newest first",
+                    "parameters": [
+                        {"name": "topic", "in": "query", "schema": topic},
+                        {
+                            "name": "since",
+                            "in": "query",
+                            "description": "published at or after",
+                            "schema": date_time,
+                        },
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {
+                                "type": "integer",
+                                "minimum": 1,
+                                "maximum": max_limit,
+                                "default": 20,
+                            },
+                        },
+                    ],
+                    "responses": {
+                        "200": json_response(
+                            "the articles",
+                            {
+                                "type": "object",
+                                "required": ["articles"],
+                                "properties": {"articles": {"type": "array", "items": article_ref}},
+                            },
+                        ),
+                        "400": ERROR_RESPONSE,
+                        "401": ERROR_RESPONSE,
+                    },
+                },
+                "post": {
+                    "operationId": "upsertArticle",
+                    "summary": "Create or update one article by (token's source, external_id)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/ArticleIn"}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": json_response("updated (or unchanged)", article_ref),
+                        "201": json_response("created", article_ref),
+                        "400": ERROR_RESPONSE,
+                        "401": ERROR_RESPONSE,
+                        "422": ERROR_RESPONSE,
+                    },
+                },
+            },
+        },
+    }

@@ -1,0 +1,90 @@
+"""API tokens: random, shown once, stored as a sha256 hash, each tied to its own push Source."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from newsletter.api.models import ApiToken
+from newsletter.articles.models import Source, SourceKind
+from newsletter.db import utcnow
+from newsletter.exceptions import Conflict, NotFound, Unauthorized, ValidationError
+from newsletter.extensions import db
+
+TOUCH_EVERY = timedelta(minutes=5)  # last_used_at precision: no write on every request
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
+def create_token(name: str) -> tuple[ApiToken, str]:
+    """A new token and its push Source (named after it, so CMSes never share external ids)."""
+    name = name.strip()
+    if not name or len(name) > 120:
+        raise ValidationError("the token name must be 1 to 120 characters", {"name": name})
+    if db.session.scalar(sa.select(ApiToken).where(ApiToken.name == name)) is not None:
+        raise Conflict(f"a token named {name!r} exists already", {"name": name})
+    source = db.session.scalar(sa.select(Source).where(Source.name == name))
+    if source is None:
+        source = Source(name=name, kind=SourceKind.PUSH, poll=False)
+        db.session.add(source)
+        db.session.flush()
+    elif source.kind != SourceKind.PUSH:
+        raise Conflict(f"a {source.kind} source is named {name!r}; choose another token name")
+    token = secrets.token_urlsafe(32)
+    record = ApiToken(
+        name=name, token_hash=hash_token(token), prefix=token[:8], source_id=source.id
+    )
+    db.session.add(record)
+    db.session.commit()
+    return record, token
+
+
+def revoke_token(name: str) -> ApiToken:
+    record = db.session.scalar(sa.select(ApiToken).where(ApiToken.name == name.strip()))
+    if record is None:
+        raise NotFound(f"no token named {name!r}", {"name": name})
+    if record.revoked_at is None:
+        record.revoked_at = utcnow()
+        db.session.commit()
+    return record
+
+
+def list_tokens() -> list[ApiToken]:
+    return list(db.session.scalars(sa.select(ApiToken).order_by(ApiToken.name)))
+
+
+def authenticate(authorization: str | None) -> ApiToken:
+    """The live token of an ``Authorization: Bearer ...`` header; Unauthorized otherwise."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("a Bearer token is required", {"authorization": "missing"})
+    record = db.session.scalar(
+        sa.select(ApiToken).where(ApiToken.token_hash == hash_token(token.strip()))
+    )
+    if record is None or record.revoked_at is not None:
+        raise Unauthorized("invalid or revoked token", {"authorization": "invalid"})
+    now = utcnow()
+    if record.last_used_at is None or now - record.last_used_at > TOUCH_EVERY:
+        record.last_used_at = now
+        db.session.commit()
+    return record
+
+
+def source_of(token: ApiToken) -> Source:
+    """The token's push Source, recreated if someone deleted it."""
+    source = db.session.get(Source, token.source_id) if token.source_id else None
+    if source is None:
+        name = token.name
+        if db.session.scalar(sa.select(Source).where(Source.name == name)) is not None:
+            name = f"{token.name} (token {token.id})"
+        source = Source(name=name[:120], kind=SourceKind.PUSH, poll=False)
+        db.session.add(source)
+        db.session.flush()
+        token.source_id = source.id
+        db.session.commit()
+    return source
