@@ -41,8 +41,9 @@ def test_weekly_build_makes_one_variant_per_audience(
     result = build_digests("weekly", WEEKLY_FIRE + timedelta(minutes=3))
 
     assert result.period_key == "weekly:2026-W48"
-    crema = db.session.scalar(sa.select(Subscriber.municipality_id).where(
-        Subscriber.email == "sindaco@example.org"))
+    crema = db.session.scalar(
+        sa.select(Subscriber.municipality_id).where(Subscriber.email == "sindaco@example.org")
+    )
     assert _deliveries() == {
         "anna@example.org": "citizen:weekly:governance+welfare:it",
         "carla@example.org": "citizen:weekly:governance+welfare:it",
@@ -139,8 +140,20 @@ def test_preview_writes_any_variant_without_storing_it(
     rendered = preview_digest("weekly", ["energy", "mobility"], "en", at=WEEKLY_FIRE)
     assert rendered.subject == "This week: 2 articles on Mobility and Energy"
     result = runner.invoke(
-        args=["digests", "preview", "--frequency", "weekly", "--lang", "it", "--mayor", "crema",
-              "--at", WEEKLY_FIRE.isoformat(), "--out", str(tmp_path / "out")]
+        args=[
+            "digests",
+            "preview",
+            "--frequency",
+            "weekly",
+            "--lang",
+            "it",
+            "--mayor",
+            "crema",
+            "--at",
+            WEEKLY_FIRE.isoformat(),
+            "--out",
+            str(tmp_path / "out"),
+        ]
     )
     assert result.exit_code == 0, result.output
     html = (tmp_path / "out" / "digest.html").read_text()
