@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskCliRunner
@@ -20,8 +21,6 @@ from newsletter.extensions import db
 from newsletter.subscriptions.models import Subscriber
 from tests.conftest import make_app
 from tests.fixtures.digests import WEEKLY_FIRE
-
-import pytest
 
 
 def _deliveries() -> dict[str, str]:
@@ -68,9 +67,11 @@ def test_weekly_build_makes_one_variant_per_audience(
     assert citizen.window_end == WEEKLY_FIRE
     assert citizen.article_count == 1
     assert [link.article_id for link in citizen.article_links] == [data["welfare"].id]
-    assert mailparts.UNSUBSCRIBE_URL in citizen.html and mailparts.UNSUBSCRIBE_URL in citizen.text
+    assert mailparts.UNSUBSCRIBE_URL in citizen.html
+    assert mailparts.UNSUBSCRIBE_URL in citizen.text
     assert mailparts.PREFERENCES_URL in citizen.html
-    assert "Welfare locale" in citizen.html and "@example.org" not in citizen.html
+    assert "Welfare locale" in citizen.html
+    assert "@example.org" not in citizen.html
 
     mayor = db.session.scalar(sa.select(Digest).where(Digest.audience_key == f"mayor:{crema}:it"))
     assert mayor is not None
@@ -81,7 +82,8 @@ def test_weekly_build_makes_one_variant_per_audience(
         ("mobility", data["bikes"].id),
     ]
     edition = db.session.scalar(sa.select(Digest).where(Digest.audience_key == "edition:weekly:it"))
-    assert edition is not None and edition.article_count == 3
+    assert edition is not None
+    assert edition.article_count == 3
     assert mailparts.UNSUBSCRIBE_URL not in edition.html
 
 
@@ -130,7 +132,8 @@ def test_daily_and_immediate_readers_get_their_own_digests(
     assert batch.period_key == "immediate:2026-11-24T10:10Z"
     assert _deliveries()["now@example.org"] == "immediate:mobility:en"
     digest = db.session.scalar(sa.select(Digest).where(Digest.kind == "immediate"))
-    assert digest is not None and digest.subject == "1 new article on Mobility"
+    assert digest is not None
+    assert digest.subject == "1 new article on Mobility"
 
 
 def test_preview_writes_any_variant_without_storing_it(
@@ -158,11 +161,13 @@ def test_preview_writes_any_variant_without_storing_it(
     assert result.exit_code == 0, result.output
     html = (tmp_path / "out" / "digest.html").read_text()
     text = (tmp_path / "out" / "digest.txt").read_text()
-    assert "Nel tuo comune: Crema" in html and "Nel tuo comune: Crema" in text
+    assert "Nel tuo comune: Crema" in html
+    assert "Nel tuo comune: Crema" in text
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Digest)) == 0
 
     bad = runner.invoke(args=["digests", "preview", "--topics", "sport", "--out", str(tmp_path)])
-    assert bad.exit_code == 1 and "unknown topic: sport" in bad.output
+    assert bad.exit_code == 1
+    assert "unknown topic: sport" in bad.output
 
 
 def test_build_command_prints_counts(
@@ -175,7 +180,8 @@ def test_build_command_prints_counts(
     assert result.exit_code == 0, result.output
     assert result.output.strip() == "weekly:2026-W48: 6 digests, 5 deliveries"
     bad = runner.invoke(args=["digests", "build", "--frequency", "weekly", "--at", "tomorrow"])
-    assert bad.exit_code == 1 and "not an ISO-8601 time" in bad.output
+    assert bad.exit_code == 1
+    assert "not an ISO-8601 time" in bad.output
 
 
 @pytest.mark.postgres

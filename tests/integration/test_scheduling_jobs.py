@@ -51,7 +51,8 @@ def test_a_run_is_recorded_once_whoever_fires_it(app: Flask) -> None:
     assert service.run_job("test.job", lambda: calls.append(2), when) is False
     assert calls == [1]
     run = db.session.scalar(sa.select(JobRun))
-    assert run is not None and (run.status, run.scheduled_for) == ("ok", when)
+    assert run is not None
+    assert (run.status, run.scheduled_for) == ("ok", when)
 
 
 def test_a_failing_job_is_recorded_as_an_error(app: Flask) -> None:
@@ -60,7 +61,9 @@ def test_a_failing_job_is_recorded_as_an_error(app: Flask) -> None:
 
     assert service.run_job("test.broken", broken, WEEKLY_FIRE)
     run = db.session.scalar(sa.select(JobRun))
-    assert run is not None and run.status == "error" and "relay on fire" in (run.message or "")
+    assert run is not None
+    assert run.status == "error"
+    assert "relay on fire" in (run.message or "")
 
 
 def test_last_fire_time_is_the_run_a_late_fire_stands_for(app: Flask) -> None:
@@ -104,7 +107,8 @@ def test_catch_up_builds_the_latest_missed_period_once_and_logs_older_ones(
             sa.select(JobRun).where(JobRun.scheduled_for > WEEKLY_FIRE - timedelta(hours=1))
         )
     }
-    assert ("digests.daily", "ok") in runs and ("digests.weekly", "ok") in runs
+    assert ("digests.daily", "ok") in runs
+    assert ("digests.weekly", "ok") in runs
 
 
 def test_catch_up_skips_a_daily_digest_that_would_be_too_late(

@@ -101,7 +101,8 @@ def test_an_empty_digest_is_not_sent_unless_configured() -> None:
     content = compose(
         [article(1, ("mobility",), 1)], WEEK, Audience("citizen", "weekly", "it", ("energy",))
     )
-    assert content.is_empty and content.sections == ()
+    assert content.is_empty
+    assert content.sections == ()
     assert not should_send(content, send_empty=False)
     assert should_send(content, send_empty=True)
 
@@ -126,7 +127,8 @@ def test_a_mayor_with_nothing_local_keeps_an_empty_first_section() -> None:
     mayor = Audience("mayor", "weekly", "en", ALL, municipality_id=9, municipality_name="Vaiano")
     content = compose([article(1, ("energy",), 1)], WEEK, mayor)
     assert keys(content) == [("municipality", []), ("energy", [1])]
-    assert compose([], WEEK, mayor).is_empty and compose([], WEEK, mayor).sections == ()
+    assert compose([], WEEK, mayor).is_empty
+    assert compose([], WEEK, mayor).sections == ()
 
 
 def test_audience_keys_name_the_variant() -> None:
@@ -141,4 +143,5 @@ def test_audience_keys_name_the_variant() -> None:
 def test_four_topics_make_fifteen_topic_sets() -> None:
     sets = topic_sets(ALL)
     assert len(sets) == len(set(sets)) == 15
-    assert ("energy", "welfare") in sets and all(list(s) == sorted(s) for s in sets)
+    assert ("energy", "welfare") in sets
+    assert all(list(s) == sorted(s) for s in sets)
