@@ -8,8 +8,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
-from flask_babel import refresh
 from flask.testing import FlaskClient
+from flask_babel import refresh
 
 from newsletter.digests.models import Digest, DigestKind
 from newsletter.digests.service import build_digests
