@@ -131,3 +131,32 @@ def test_catch_up_skips_a_daily_digest_that_would_be_too_late(
     )
     assert skipped == "skipped"
     assert "too late to send" in caplog.text
+
+
+def test_worker_runs_registered_loops_and_returns_0_when_stopped(app: Flask) -> None:
+    import threading
+
+    from flask import current_app
+
+    from newsletter.hooks import register_worker_loop
+    from newsletter.scheduling.worker import run_worker
+
+    seen: list[str] = []
+    started = threading.Event()
+
+    def sender(stop: threading.Event) -> None:
+        seen.append(current_app.name)  # runs inside an app context
+        started.set()
+        stop.wait(30)
+        seen.append("stopped")
+
+    register_worker_loop(app, "sender", sender)
+    stop = threading.Event()
+    outcome: list[int] = []
+    worker = threading.Thread(target=lambda: outcome.append(run_worker(app, stop)))
+    worker.start()
+    assert started.wait(30)
+    stop.set()
+    worker.join(30)
+    assert outcome == [0]
+    assert seen == ["newsletter", "stopped"]
