@@ -275,7 +275,7 @@ def _enqueue(digest_id: int, subscriber_ids: tuple[int, ...], now: datetime) -> 
         sa.literal(0, sa.Integer()),
         sa.literal(now, UTCDateTime()),
         sa.literal(now, UTCDateTime()),
-    ).where(Subscriber.id.in_(subscriber_ids))
+    ).where(Subscriber.id.in_(subscriber_ids), Subscriber.status == SubscriberStatus.ACTIVE)
     columns = [
         "kind",
         "digest_id",
