@@ -76,6 +76,12 @@ class Config:
     API_ARTICLES_MAX_LIMIT = 200  # GET /api/v1/articles?limit= at most
 
     # --- digests and scheduling ---
+    # An article older than this (by publication date) never enters a digest: old imports.
+    DIGEST_MAX_ARTICLE_AGE_DAYS = 14
+    # Catch-up after downtime: a weekly digest later than this is skipped too (daily: above).
+    WEEKLY_DIGEST_MAX_LATENESS_HOURS = 48
+    # Immediate batches later than this after downtime are skipped (the news is no longer new).
+    IMMEDIATE_MAX_LATENESS_MINUTES = 60
 
     # --- delivery ---
 

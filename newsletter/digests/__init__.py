@@ -1,4 +1,4 @@
-"""The digests domain."""
+"""The digests domain: composition, rendering, enqueueing, the public archive."""
 
 from __future__ import annotations
 
@@ -6,4 +6,8 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Nothing to register yet."""
+    from newsletter.digests.cli import digests_group
+    from newsletter.digests.views import bp
+
+    app.register_blueprint(bp)
+    app.cli.add_command(digests_group)

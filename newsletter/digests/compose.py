@@ -1,0 +1,148 @@
+"""Composition: which articles a reader's digest holds, in which sections. Pure: no Flask, no DB.
+
+Which articles belong to a window: an article counts from the moment it is both published and
+received, ``max(published_at, created_at)``; it belongs to the window containing that instant.
+So an article pushed late with an old publication date still goes out once (in the next digest),
+one scheduled for the future goes out when it is published, and since windows are contiguous it
+never goes out twice. Articles published more than ``max_age`` before the window's end (bulk
+imports of old news) and hidden articles are left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from newsletter.digests.windows import Period
+
+FIXED_TOPIC_ORDER = ("welfare", "mobility", "energy", "governance")
+MUNICIPALITY_SECTION = "municipality"
+DEFAULT_MAX_AGE = timedelta(days=14)
+
+
+@dataclass(frozen=True)
+class ArticleSnapshot:
+    id: int
+    title: str
+    url: str | None
+    summary: str
+    published_at: datetime
+    created_at: datetime
+    topics: tuple[str, ...] = ()
+    municipality_ids: tuple[int, ...] = ()
+    image_url: str | None = None
+    image_alt: str | None = None
+    hidden: bool = False
+
+    @property
+    def available_at(self) -> datetime:
+        return max(self.published_at, self.created_at)
+
+
+@dataclass(frozen=True)
+class Audience:
+    """One variant's readers. ``kind``: citizen, immediate, mayor, official or edition."""
+
+    kind: str
+    frequency: str
+    locale: str
+    topics: tuple[str, ...] = ()  # sorted slugs; editions and institutional digests: all
+    municipality_id: int | None = None
+    municipality_name: str | None = None
+
+    @property
+    def key(self) -> str:
+        joined = "+".join(self.topics)
+        if self.kind == "citizen":
+            return f"citizen:{self.frequency}:{joined}:{self.locale}"
+        if self.kind == "immediate":
+            return f"immediate:{joined}:{self.locale}"
+        if self.kind == "mayor":
+            return f"mayor:{self.municipality_id}:{self.locale}"
+        if self.kind == "official":
+            return f"official:{self.locale}"
+        return f"edition:{self.frequency}:{self.locale}"
+
+
+@dataclass(frozen=True)
+class Section:
+    key: str  # a topic slug, or MUNICIPALITY_SECTION
+    articles: tuple[ArticleSnapshot, ...]
+
+
+@dataclass(frozen=True)
+class DigestContent:
+    audience: Audience
+    period: Period
+    sections: tuple[Section, ...] = field(default_factory=tuple)
+
+    @property
+    def article_count(self) -> int:
+        return sum(len(section.articles) for section in self.sections)
+
+    @property
+    def is_empty(self) -> bool:
+        return self.article_count == 0
+
+
+def topic_sort_key(slug: str, positions: dict[str, int] | None = None) -> tuple[int, int, str]:
+    """Welfare, mobility, energy, governance; any other topic after them by position."""
+    if slug in FIXED_TOPIC_ORDER:
+        return (FIXED_TOPIC_ORDER.index(slug), 0, slug)
+    return (len(FIXED_TOPIC_ORDER), (positions or {}).get(slug, 0), slug)
+
+
+def in_window(article: ArticleSnapshot, period: Period, max_age: timedelta) -> bool:
+    if article.hidden:
+        return False
+    if article.published_at < period.end - max_age:
+        return False
+    return period.start <= article.available_at < period.end
+
+
+def compose(
+    articles: Iterable[ArticleSnapshot],
+    period: Period,
+    audience: Audience,
+    *,
+    topic_positions: dict[str, int] | None = None,
+    max_age: timedelta = DEFAULT_MAX_AGE,
+) -> DigestContent:
+    """The digest of ``audience`` for ``period``: each article once, in its first section."""
+    chosen = sorted(
+        (a for a in articles if in_window(a, period, max_age)),
+        key=lambda a: (-a.published_at.timestamp(), -a.available_at.timestamp(), a.id),
+    )
+    wanted = set(audience.topics)
+    seen: set[int] = set()
+    sections: list[Section] = []
+
+    if audience.kind == "mayor" and audience.municipality_id is not None:
+        local = tuple(a for a in chosen if audience.municipality_id in a.municipality_ids)
+        seen.update(a.id for a in local)
+        sections.append(Section(MUNICIPALITY_SECTION, local))
+
+    order = sorted(wanted, key=lambda slug: topic_sort_key(slug, topic_positions))
+    for slug in order:
+        picked = tuple(a for a in chosen if slug in a.topics and a.id not in seen)
+        seen.update(a.id for a in picked)
+        if picked:
+            sections.append(Section(slug, picked))
+    # The municipality section stays even when empty ("nothing this week"), unless all is empty.
+    if all(not s.articles for s in sections):
+        sections = []
+    return DigestContent(audience=audience, period=period, sections=tuple(sections))
+
+
+def should_send(content: DigestContent, send_empty: bool) -> bool:
+    return send_empty or not content.is_empty
+
+
+def topic_sets(slugs: Sequence[str]) -> list[tuple[str, ...]]:
+    """Every non-empty set of the given topics, as sorted tuples (15 for four topics)."""
+    ordered = sorted(slugs)
+    return [
+        tuple(s for i, s in enumerate(ordered) if mask & (1 << i))
+        for mask in range(1, 1 << len(ordered))
+    ]
