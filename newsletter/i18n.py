@@ -38,6 +38,13 @@ def local_time(value: datetime, tz: str | None = None) -> datetime:
 def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale)
 
+    @app.before_request
+    def _fresh_locale() -> None:
+        """The page language is decided per request, even where an outer app context (tests, a
+        shell) makes ``g`` outlive one request."""
+        g.pop("_flask_babel", None)
+        g.pop("force_locale", None)
+
     @app.context_processor
     def _locale_context() -> dict[str, object]:
         return {"current_locale": select_locale(), "format_datetime": format_datetime}

@@ -31,14 +31,6 @@ from newsletter.subscriptions.tokens import Purpose, make_token, read_token
 bp = Blueprint("public", __name__)
 
 
-@bp.before_app_request
-def _fresh_locale() -> None:
-    """The page language is decided per request, even where an outer app context (tests, a
-    shell) makes ``g`` outlive one request."""
-    g.pop("_flask_babel", None)
-    g.pop("force_locale", None)
-
-
 Page = str | tuple[str, int] | BaseResponse
 
 
