@@ -4,16 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
+import email_validator
+
 from newsletter.articles import service as articles
 
 ERROR_RESPONSE = {"$ref": "#/components/responses/Error"}
+SPECIAL_USE_DOMAINS_EXCLUDED = (
+    r"^(?!.*[@.](" + "|".join(email_validator.SPECIAL_USE_DOMAIN_NAMES) + r")$)"
+)
 
 
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return {**schema, "type": [schema["type"], "null"]}
 
 
-def document(topic_slugs: list[str], max_limit: int, version: str) -> dict[str, Any]:
+def document(
+    topic_slugs: list[str], max_limit: int, version: str, municipalities: list[str]
+) -> dict[str, Any]:
     text = {"type": "string", "maxLength": articles.MAX_TEXT}
     url = {"type": "string", "maxLength": articles.MAX_URL, "pattern": articles.URL_PATTERN}
     date_time = {"type": "string", "format": "date-time"}
@@ -113,6 +120,53 @@ def document(topic_slugs: list[str], max_limit: int, version: str) -> dict[str, 
             },
         },
     }
+    subscriber_in = {
+        "type": "object",
+        "required": ["email", "role"],
+        "if": {"properties": {"role": {"const": "mayor"}}, "required": ["role"]},
+        "then": {
+            "required": ["municipality"],
+            "properties": {"municipality": {"type": "string", "enum": municipalities}},
+        },
+        "properties": {
+            "email": {
+                "type": "string",
+                "format": "email",
+                "maxLength": 320,
+                # email-validator refuses special-use domains (RFC 6761): say so in the schema.
+                "pattern": SPECIAL_USE_DOMAINS_EXCLUDED,
+            },
+            "role": {"type": "string", "enum": ["citizen", "mayor", "official"]},
+            "municipality": {
+                "type": ["string", "null"],
+                "enum": [*municipalities, None],
+                "description": "a name from the municipality table (required for a mayor)",
+            },
+            "topics": {"type": "array", "items": topic, "minItems": 1},
+            "frequency": {"type": "string", "enum": ["immediate", "daily", "weekly"]},
+            "locale": {"type": "string", "enum": ["it", "en"]},
+            "name": {"type": ["string", "null"], "maxLength": 200},
+        },
+    }
+    subscriber_out = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [
+            "id", "email", "name", "role", "municipality", "topics", "frequency", "locale",
+            "status",
+        ],
+        "properties": {
+            "id": {"type": "integer"},
+            "email": {"type": "string"},
+            "name": {"type": ["string", "null"]},
+            "role": {"type": "string", "enum": ["citizen", "mayor", "official"]},
+            "municipality": {"type": ["string", "null"]},
+            "topics": {"type": "array", "items": {"type": "string"}},
+            "frequency": {"type": "string", "enum": ["immediate", "daily", "weekly"]},
+            "locale": {"type": "string", "enum": ["it", "en"]},
+            "status": {"type": "string", "enum": ["active"]},
+        },
+    }  # fmt: skip
     error = {
         "type": "object",
         "required": ["error", "details"],
@@ -131,7 +185,10 @@ def document(topic_slugs: list[str], max_limit: int, version: str) -> dict[str, 
         "info": {
             "title": "Area Omogenea Cremasca newsletter API",
             "version": version,
-            "description": "Articles in (upsert by source and external id) and out; topics.",
+            "description": (
+                "Articles in (upsert by source and external id) and out; topics; "
+                "institutional subscribers added by operators."
+            ),
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -139,6 +196,8 @@ def document(topic_slugs: list[str], max_limit: int, version: str) -> dict[str, 
                 "ArticleIn": article_in,
                 "Article": article_out,
                 "Topic": topic_out,
+                "SubscriberIn": subscriber_in,
+                "Subscriber": subscriber_out,
                 "Error": error,
             },
             "responses": {
@@ -234,6 +293,31 @@ def document(topic_slugs: list[str], max_limit: int, version: str) -> dict[str, 
                         "422": ERROR_RESPONSE,
                     },
                 },
+            },
+            "/api/v1/subscribers": {
+                "post": {
+                    "operationId": "addSubscriber",
+                    "summary": "Add or update an institutional subscriber, active at once",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/SubscriberIn"}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": json_response(
+                            "updated", {"$ref": "#/components/schemas/Subscriber"}
+                        ),
+                        "201": json_response(
+                            "created", {"$ref": "#/components/schemas/Subscriber"}
+                        ),
+                        "400": ERROR_RESPONSE,
+                        "401": ERROR_RESPONSE,
+                        "422": ERROR_RESPONSE,
+                    },
+                }
             },
         },
     }

@@ -8,13 +8,18 @@ from functools import wraps
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from newsletter.api import openapi
 from newsletter.api import service as tokens
+from newsletter.api.subscribers import parse_subscriber, subscriber_dict
 from newsletter.articles import service as articles
-from newsletter.exceptions import ValidationError
+from newsletter.exceptions import NotFound, ValidationError
+from newsletter.extensions import db
+from newsletter.reference.models import Municipality
 from newsletter.reference.service import list_topics
+from newsletter.subscriptions import roster
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -52,7 +57,8 @@ def _version() -> str:
 def openapi_document() -> Response:
     slugs = [topic.slug for topic in list_topics()]
     limit = int(current_app.config["API_ARTICLES_MAX_LIMIT"])
-    return jsonify(openapi.document(slugs, limit, _version()))
+    names = list(db.session.scalars(sa.select(Municipality.name).order_by(Municipality.name)))
+    return jsonify(openapi.document(slugs, limit, _version(), names))
 
 
 @bp.get("/topics")
@@ -113,3 +119,23 @@ def upsert_article() -> tuple[Response, int]:
     source = tokens.source_of(g.api_token)
     article, created = articles.upsert_and_commit(source, item)
     return jsonify(articles.article_dict(article)), 201 if created else 200
+
+
+@bp.post("/subscribers")
+@token_required
+def add_subscriber() -> tuple[Response, int]:
+    """Operators add institutional addresses: active at once, no double opt-in."""
+    data = request.get_json(silent=True)
+    if data is None:
+        raise BadRequest(
+            "the body must be a JSON object (Content-Type: application/json)",
+            {"body": "not JSON"},
+        )
+    entry = parse_subscriber(data, [t.slug for t in list_topics()])
+    try:
+        subscriber, created = roster.upsert_by_operator(
+            entry, actor=f"api:{g.api_token.name}", channel="api"
+        )
+    except NotFound as exc:
+        raise ValidationError(exc.message, {"municipality": exc.message}) from None
+    return jsonify(subscriber_dict(subscriber)), 201 if created else 200

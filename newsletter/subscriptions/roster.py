@@ -177,13 +177,18 @@ def _upsert(entry: RosterEntry, *, actor: str, channel: str) -> tuple[Subscriber
 def add_by_operator(entry: RosterEntry, *, actor: str, channel: str) -> Subscriber:
     """Upsert one institutional address, active at once, with an IMPORT ledger entry naming
     the operator. Unknown municipality: NotFound; unknown topic: ValidationError."""
+    return upsert_by_operator(entry, actor=actor, channel=channel)[0]
+
+
+def upsert_by_operator(entry: RosterEntry, *, actor: str, channel: str) -> tuple[Subscriber, bool]:
+    """``add_by_operator``, also telling whether the address was new (the API answers 201)."""
     try:
-        subscriber, _created = _upsert(entry, actor=actor, channel=channel)
+        subscriber, created = _upsert(entry, actor=actor, channel=channel)
     except Exception:
         db.session.rollback()
         raise
     db.session.commit()
-    return subscriber
+    return subscriber, created
 
 
 def import_roster(

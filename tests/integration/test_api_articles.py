@@ -33,7 +33,12 @@ def _count() -> int:
 )
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("get", "/api/v1/topics"), ("get", "/api/v1/articles"), ("post", "/api/v1/articles")],
+    [
+        ("get", "/api/v1/topics"),
+        ("get", "/api/v1/articles"),
+        ("post", "/api/v1/articles"),
+        ("post", "/api/v1/subscribers"),
+    ],
 )
 def test_missing_or_wrong_token_is_401_json(
     client: FlaskClient, headers: dict[str, str], method: str, path: str
@@ -178,6 +183,7 @@ def test_topics_and_openapi(client: FlaskClient, auth: dict[str, str]) -> None:
         "/api/v1/openapi.json",
         "/api/v1/topics",
         "/api/v1/articles",
+        "/api/v1/subscribers",
     }
     assert set(document["paths"]["/api/v1/articles"]) == {"get", "post"}
 

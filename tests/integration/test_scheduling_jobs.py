@@ -14,7 +14,6 @@ from flask import Flask
 
 from newsletter.digests.models import Digest
 from newsletter.extensions import db
-from newsletter.hooks import ScheduledJob, register_job
 from newsletter.scheduling import service
 from newsletter.scheduling.models import JobRun
 from newsletter.scheduling.worker import build_scheduler, make_trigger
@@ -22,15 +21,16 @@ from tests.fixtures.digests import WEEKLY_FIRE
 
 
 def test_scheduler_holds_digest_jobs_and_registered_ones_in_rome_time(app: Flask) -> None:
-    register_job(
-        app,
-        ScheduledJob(
-            "sources.poll", lambda: None, lambda a: {"trigger": "interval", "minutes": 15}
-        ),
-    )
     scheduler = build_scheduler(app)
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"digests.daily", "digests.weekly", "digests.immediate", "sources.poll"}
+    # the digest jobs, plus those the other domains registered (articles, subscriptions)
+    assert set(jobs) == {
+        "digests.daily",
+        "digests.weekly",
+        "digests.immediate",
+        "poll-sources",
+        "purge-pending",
+    }
     assert str(scheduler.timezone) == "Europe/Rome"
 
     weekly = jobs["digests.weekly"].trigger
@@ -39,7 +39,7 @@ def test_scheduler_holds_digest_jobs_and_registered_ones_in_rome_time(app: Flask
     assert weekly.get_next_fire_time(None, datetime(2026, 10, 20, tzinfo=UTC)) == datetime(
         2026, 10, 26, 6, tzinfo=UTC
     )
-    poll = jobs["sources.poll"].trigger
+    poll = jobs["poll-sources"].trigger
     first = poll.get_next_fire_time(None, datetime(2026, 11, 23, 7, 7, tzinfo=UTC))
     assert first == datetime(2026, 11, 23, 7, 15, tzinfo=UTC)  # the grid every worker shares
 
