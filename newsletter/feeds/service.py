@@ -346,7 +346,11 @@ def render_json(doc: FeedDocument, urls: FeedUrls) -> bytes:
         }
         for item in doc.items
     ]
-    return json.dumps(feed, ensure_ascii=False, indent=1).encode("utf-8")
+    text = json.dumps(feed, ensure_ascii=False, indent=1)
+    # Same values once decoded; no raw markup for anything that sniffs the body as HTML.
+    for char, escaped in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e")):
+        text = text.replace(char, escaped)
+    return text.encode("utf-8")
 
 
 RENDERERS = {
