@@ -47,7 +47,8 @@ def feed_links(topic: str | None = None, topic_name: str | None = None) -> list[
 
 
 def feed_link_tags(topic: str | None = None, topic_name: str | None = None) -> Markup:
-    """For a page's <head>: ``{{ feed_link_tags() }}`` or ``{{ feed_link_tags(t.slug, t.name(l)) }}``."""
+    """For a page's <head>: ``{{ feed_link_tags() }}``, on a topic's page
+    ``{{ feed_link_tags(topic.slug, topic.name(current_locale)) }}``."""
     return Markup("\n").join(
         Markup('<link rel="alternate" type="{}" title="{}" href="{}">').format(
             link.type, link.title, link.href

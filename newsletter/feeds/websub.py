@@ -63,9 +63,12 @@ def changed_feeds(session: Session) -> set[str]:
 def _already_queued(session: Session, wanted: list[str]) -> bool:
     """Coalescing: an identical ping that has not gone yet makes this one redundant."""
     for obj in session.new:
-        if isinstance(obj, Delivery) and obj.kind == DeliveryKind.WEBSUB:
-            if set(wanted) <= set((obj.payload or {}).get("topic_urls", [])):
-                return True
+        if (
+            isinstance(obj, Delivery)
+            and obj.kind == DeliveryKind.WEBSUB
+            and set(wanted) <= set((obj.payload or {}).get("topic_urls", []))
+        ):
+            return True
     queued = session.scalars(
         sa.select(Delivery.payload).where(
             Delivery.kind == DeliveryKind.WEBSUB, Delivery.status == DeliveryStatus.QUEUED

@@ -23,7 +23,9 @@ from tests.fixtures.feeds import MakeArticle, MakeDigest
 ATOM_SCHEMA = etree.RelaxNG(etree.parse(str(Path(__file__).parents[1] / "data" / "atom.rng")))
 TOPICS = ("welfare", "mobility", "energy", "governance")
 ALL_FEEDS = [
-    f"/feeds/{name}.{fmt}" for name in ("all", *TOPICS, "digests") for fmt in ("rss", "atom", "json")
+    f"/feeds/{name}.{fmt}"
+    for name in ("all", *TOPICS, "digests")
+    for fmt in ("rss", "atom", "json")
 ]
 RFC822 = re.compile(r"^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} [+-]\d{4}$")
 MIMETYPES = {
@@ -37,13 +39,16 @@ def assert_valid_json_feed(feed: dict[str, object]) -> None:
     """JSON Feed 1.1: version and title required; items with an id and some content; dates in
     RFC 3339; URLs absolute."""
     assert feed["version"] == "https://jsonfeed.org/version/1.1"
-    assert isinstance(feed["title"], str) and feed["title"]
+    assert isinstance(feed["title"], str)
+    assert feed["title"]
     for key in ("home_page_url", "feed_url"):
         assert str(feed[key]).startswith("https://newsletter.example.org/")
     items = feed["items"]
-    assert isinstance(items, list) and items
+    assert isinstance(items, list)
+    assert items
     for item in items:
-        assert isinstance(item["id"], str) and item["id"]
+        assert isinstance(item["id"], str)
+        assert item["id"]
         assert isinstance(item.get("content_html") or item.get("content_text"), str)
         assert str(item["url"]).startswith("https://")
         for key in ("date_published", "date_modified"):
@@ -233,7 +238,10 @@ def test_if_modified_since(client: FlaskClient, make_article: MakeArticle) -> No
     first = client.get("/feeds/all.atom")
     last_modified = first.headers["Last-Modified"]
     assert last_modified == http_date(article.updated_at.replace(microsecond=0))
-    assert client.get("/feeds/all.atom", headers={"If-Modified-Since": last_modified}).status_code == 304
+    assert (
+        client.get("/feeds/all.atom", headers={"If-Modified-Since": last_modified}).status_code
+        == 304
+    )
     earlier = http_date(article.updated_at - timedelta(minutes=1))
     assert client.get("/feeds/all.atom", headers={"If-Modified-Since": earlier}).status_code == 200
     # If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2).
@@ -258,9 +266,9 @@ def test_regeneration_is_byte_identical_with_the_same_etag(
     rss = client.get("/feeds/all.rss").data
     build_date = re.search(rb"<lastBuildDate>(.*?)</lastBuildDate>", rss)
     assert build_date is not None
-    newest = max(
-        a.updated_at for a in db.session.scalars(db.select(Article))
-    ).replace(microsecond=0)
+    newest = max(a.updated_at for a in db.session.scalars(db.select(Article))).replace(
+        microsecond=0
+    )
     assert email.utils.parsedate_to_datetime(build_date.group(1).decode()) == newest
 
 
@@ -312,7 +320,8 @@ def test_digests_feed_links_to_the_archive(client: FlaskClient, make_digest: Mak
     assert parsed.feed.title == "Area Omogenea Cremasca – Archivio della newsletter"
     assert len(parsed.entries) == 2, "only editions, not citizens' digests"
     assert all(
-        re.fullmatch(r"https://newsletter\.example\.org/archive/\d+", e.link) for e in parsed.entries
+        re.fullmatch(r"https://newsletter\.example\.org/archive/\d+", e.link)
+        for e in parsed.entries
     )
     assert parsed.entries[0].title.startswith("La settimana nell'Area Omogenea Cremasca n. 2")
     assert ATOM_SCHEMA.validate(etree.fromstring(response.data)), ATOM_SCHEMA.error_log
@@ -347,3 +356,13 @@ def test_one_query_per_request_once_cached(
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", count)
     assert len(statements) == 2, statements
+
+
+def test_no_hub_configured_means_no_ping_and_no_hub_link(
+    client: FlaskClient, make_article: MakeArticle, feed_cache: FeedCache
+) -> None:
+    from newsletter.delivery.models import Delivery
+
+    make_article("Senza hub")
+    assert db.session.scalars(db.select(Delivery)).all() == []
+    assert b'rel="hub"' not in client.get("/feeds/all.atom").data
