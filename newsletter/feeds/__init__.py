@@ -6,19 +6,27 @@ from flask import Flask, Response, request
 
 from newsletter.hooks import register_outbox_handler
 
+_limiter_filtered: list[bool] = []
+
+
+def _is_feed_request() -> bool:
+    return request.blueprint == "feeds"
+
 
 def init_app(app: Flask) -> None:
     from newsletter.extensions import limiter
-    from newsletter.feeds import autodiscovery, websub
+    from newsletter.feeds import autodiscovery, fastpath, websub
     from newsletter.feeds.cache import FeedCache
     from newsletter.feeds.views import bp
 
-    base_url = str(app.config["BASE_URL"]).rstrip("/")
-    hub = app.config.get("WEBSUB_HUB_URL") or None
     app.extensions["newsletter.feeds.cache"] = FeedCache()
-    app.extensions["newsletter.feeds.fingerprint"] = f"{base_url}|{hub}|{app.config['FEED_ITEMS']}"
-    limiter.exempt(bp)
+    app.extensions["newsletter.feeds.versions"] = {}
+    if not _limiter_filtered:
+        # Feeds carry no limits; a filter skips Flask-Limiter's per-request bookkeeping early.
+        limiter.request_filter(_is_feed_request)
+        _limiter_filtered.append(True)
     app.register_blueprint(bp)
+    fastpath.install(app)
 
     app.extensions[websub.ENABLED_KEY] = True
     websub.listen()

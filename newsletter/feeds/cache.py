@@ -1,6 +1,6 @@
-"""Rendered feed bytes kept in process memory, one slot per (feed, format).
+"""Rendered feeds kept in process memory, one slot per (feed, format).
 
-A slot remembers the ETag it was rendered for; a request whose current ETag differs renders
+A slot remembers the version it was rendered for; a request whose version differs renders
 again and replaces it. So the cache never needs to be told about a new, edited, hidden or deleted
 article: the version query already tells the request. Bounded: the least recently used slot goes.
 """
@@ -9,36 +9,32 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from typing import Any
+
+from newsletter.feeds.service import RenderedFeed
 
 DEFAULT_SLOTS = 64
-
-
-@dataclass(frozen=True)
-class CachedFeed:
-    etag: str
-    body: bytes
 
 
 class FeedCache:
     def __init__(self, max_slots: int = DEFAULT_SLOTS) -> None:
         self.max_slots = max_slots
-        self._slots: OrderedDict[tuple[str, str], CachedFeed] = OrderedDict()
+        self._slots: OrderedDict[tuple[str, str], tuple[Any, RenderedFeed]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, name: str, fmt: str, etag: str) -> bytes | None:
+    def get(self, name: str, fmt: str, version: Any) -> RenderedFeed | None:
         key = (name, fmt)
         with self._lock:
             found = self._slots.get(key)
-            if found is None or found.etag != etag:
+            if found is None or found[0] != version:
                 return None
             self._slots.move_to_end(key)
-            return found.body
+            return found[1]
 
-    def put(self, name: str, fmt: str, etag: str, body: bytes) -> None:
+    def put(self, name: str, fmt: str, version: Any, feed: RenderedFeed) -> None:
         key = (name, fmt)
         with self._lock:
-            self._slots[key] = CachedFeed(etag, body)
+            self._slots[key] = (version, feed)
             self._slots.move_to_end(key)
             while len(self._slots) > self.max_slots:
                 self._slots.popitem(last=False)

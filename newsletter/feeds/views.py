@@ -1,6 +1,8 @@
-"""Feed routes: one version query, then a 304, cached bytes, or (once per version) a render."""
+"""Feed routes: one version query, then a 304 or cached bytes; a render once per version."""
 
 from __future__ import annotations
+
+import time
 
 from flask import Blueprint, Response, current_app, request
 from werkzeug.http import http_date
@@ -12,6 +14,7 @@ bp = Blueprint("feeds", __name__)
 
 # Readers poll every few minutes; five minutes of shared caching costs little staleness.
 CACHE_CONTROL = "public, max-age=300"
+_clock = time.monotonic
 
 
 def feed_cache() -> FeedCache:
@@ -19,34 +22,50 @@ def feed_cache() -> FeedCache:
     return cache
 
 
+def current_version(name: str) -> service.FeedVersion:
+    """The feed's version, asked of the database at most once per FEEDS_VERSION_TTL seconds.
+
+    With a TTL of 0 every request runs the version query; the default (1 s) lets a busy worker
+    answer most polls from memory, and delays a change by at most that second (readers are told
+    to cache for five minutes anyway).
+    """
+    ttl = float(current_app.config["FEEDS_VERSION_TTL"])
+    if ttl <= 0:
+        return service.feed_version(name)
+    known: dict[str, tuple[float, service.FeedVersion]]
+    known = current_app.extensions["newsletter.feeds.versions"]
+    now = _clock()
+    found = known.get(name)
+    if found is not None and found[0] > now:
+        return found[1]
+    version = service.feed_version(name)  # NotFound for an unknown topic: nothing kept
+    known[name] = (now + ttl, version)
+    return version
+
+
 @bp.get("/feeds/<name>.<any(rss, atom, json):fmt>")
 def feed(name: str, fmt: str) -> Response:
     feed_format = service.FeedFormat(fmt)
-    version = service.feed_version(name)  # NotFound (404) for an unknown topic
-    fingerprint = current_app.extensions["newsletter.feeds.fingerprint"]
-    etag = version.etag(feed_format, fingerprint)
-    last_modified = version.last_modified
-    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
-    if last_modified is not None:
-        headers["Last-Modified"] = http_date(last_modified)
-    if _not_modified(etag, version):
-        return Response(status=304, headers=headers)
+    version = current_version(name)  # NotFound (404) for an unknown topic
     cache = feed_cache()
-    body = cache.get(name, fmt, etag)
-    if body is None:
-        body = service.render(version, feed_format)
-        # Cache only when nothing changed while rendering, so a slot's bytes match its ETag.
-        if service.feed_version(name) == version:
-            cache.put(name, fmt, etag, body)
-        else:
-            headers = {"Cache-Control": "no-cache"}
-    return Response(body, headers=headers, content_type=f"{feed_format.mimetype}; charset=utf-8")
+    rendered = cache.get(name, fmt, version)
+    if rendered is None:
+        rendered = service.render(version, feed_format)
+        cache.put(name, fmt, version, rendered)
+    headers = {"ETag": rendered.etag, "Cache-Control": CACHE_CONTROL}
+    if rendered.last_modified is not None:
+        headers["Last-Modified"] = http_date(rendered.last_modified)
+    if _not_modified(rendered):
+        return Response(status=304, headers=headers)
+    return Response(
+        rendered.body, headers=headers, content_type=f"{feed_format.mimetype}; charset=utf-8"
+    )
 
 
-def _not_modified(etag: str, version: service.FeedVersion) -> bool:
+def _not_modified(rendered: service.RenderedFeed) -> bool:
     """RFC 9110: If-None-Match wins when present; else If-Modified-Since, to the second."""
     if request.if_none_match:
-        return request.if_none_match.contains_weak(etag.strip('"'))
+        return request.if_none_match.contains_weak(rendered.etag.strip('"'))
     since = request.if_modified_since
-    modified = version.last_modified
+    modified = rendered.last_modified
     return since is not None and modified is not None and modified <= since

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import feedparser
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from lxml import etree
 from werkzeug.http import http_date
@@ -33,6 +34,12 @@ MIMETYPES = {
     "atom": "application/atom+xml; charset=utf-8",
     "json": "application/feed+json; charset=utf-8",
 }
+
+
+@pytest.fixture
+def app_overrides() -> dict[str, object]:
+    """Every request asks the database for the version (the TTL has a test of its own)."""
+    return {"FEEDS_VERSION_TTL": 0}
 
 
 def assert_valid_json_feed(feed: dict[str, object]) -> None:
@@ -366,3 +373,34 @@ def test_no_hub_configured_means_no_ping_and_no_hub_link(
     make_article("Senza hub")
     assert db.session.scalars(db.select(Delivery)).all() == []
     assert b'rel="hub"' not in client.get("/feeds/all.atom").data
+
+
+def test_version_ttl_spares_the_query_and_then_sees_the_change(
+    app: Flask,
+    client: FlaskClient,
+    make_article: MakeArticle,
+    feed_cache: FeedCache,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sqlalchemy as sa
+
+    from newsletter.feeds import views
+
+    now = [1000.0]
+    monkeypatch.setattr(views, "_clock", lambda: now[0])
+    app.config["FEEDS_VERSION_TTL"] = 5.0
+    make_article("Prima")
+    first = client.get("/feeds/all.rss")
+    statements: list[str] = []
+    sa.event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    make_article("Seconda")
+    statements.clear()
+    now[0] += 4.0
+    within = client.get("/feeds/all.rss", headers={"If-None-Match": first.headers["ETag"]})
+    assert within.status_code == 304, "within the TTL the known version stands"
+    assert statements == [], "and no query was made"
+    now[0] += 2.0
+    after = client.get("/feeds/all.rss", headers={"If-None-Match": first.headers["ETag"]})
+    assert after.status_code == 200
+    assert b"Seconda" in after.data
+    assert client.get("/feeds/nope.rss").status_code == 404

@@ -60,7 +60,7 @@ def hub() -> Iterator[Hub]:
 
 @pytest.fixture
 def app_overrides(hub: Hub) -> dict[str, Any]:
-    return {"WEBSUB_HUB_URL": hub.url}
+    return {"WEBSUB_HUB_URL": hub.url, "FEEDS_VERSION_TTL": 0}
 
 
 def pings() -> list[Delivery]:
