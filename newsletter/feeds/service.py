@@ -146,9 +146,9 @@ _ARTICLE_STATE = (
     sa.select(sa.func.count()).select_from(ArticleTopic).scalar_subquery(),
 )
 ALL_VERSION_SQL = sa.select(*_ARTICLE_STATE)
-TOPIC_VERSION_SQL = sa.select(
-    Topic.id, Topic.name_it, Topic.description_it, *_ARTICLE_STATE
-).where(Topic.slug == sa.bindparam("slug"))
+TOPIC_VERSION_SQL = sa.select(Topic.id, Topic.name_it, Topic.description_it, *_ARTICLE_STATE).where(
+    Topic.slug == sa.bindparam("slug")
+)
 DIGESTS_VERSION_SQL = sa.select(
     sa.func.max(Digest.id), sa.func.count(Digest.id), sa.func.max(Digest.created_at)
 ).where(Digest.kind == DigestKind.EDITION)

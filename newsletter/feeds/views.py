@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 
 from flask import Blueprint, Response, current_app, request
-from werkzeug.http import http_date
 
 from newsletter.feeds import service
 from newsletter.feeds.cache import FeedCache
+from newsletter.feeds.fastpath import feed_headers, not_modified
 
 bp = Blueprint("feeds", __name__)
 
@@ -52,20 +52,9 @@ def feed(name: str, fmt: str) -> Response:
     if rendered is None:
         rendered = service.render(version, feed_format)
         cache.put(name, fmt, version, rendered)
-    headers = {"ETag": rendered.etag, "Cache-Control": CACHE_CONTROL}
-    if rendered.last_modified is not None:
-        headers["Last-Modified"] = http_date(rendered.last_modified)
-    if _not_modified(rendered):
+    headers = feed_headers(rendered, CACHE_CONTROL)
+    if not_modified(request.environ, rendered):
         return Response(status=304, headers=headers)
     return Response(
         rendered.body, headers=headers, content_type=f"{feed_format.mimetype}; charset=utf-8"
     )
-
-
-def _not_modified(rendered: service.RenderedFeed) -> bool:
-    """RFC 9110: If-None-Match wins when present; else If-Modified-Since, to the second."""
-    if request.if_none_match:
-        return request.if_none_match.contains_weak(rendered.etag.strip('"'))
-    since = request.if_modified_since
-    modified = rendered.last_modified
-    return since is not None and modified is not None and modified <= since
