@@ -1,9 +1,9 @@
 """Helpers for bench/feeds.sh: a fresh database with articles, and the bare comparison app.
 
-    python bench/feeds_support.py fresh-postgres URL   # prints the URL of a new, empty database
-    python bench/feeds_support.py drop-postgres URL
-    python bench/feeds_support.py load N               # N articles into NEWSLETTER_DATABASE_URL
-    python bench/feeds_support.py bare PORT BODY ETAG CONTENT_TYPE [WORKERS THREADS]
+python bench/feeds_support.py fresh-postgres URL   # prints the URL of a new, empty database
+python bench/feeds_support.py drop-postgres URL
+python bench/feeds_support.py load N               # N articles into NEWSLETTER_DATABASE_URL
+python bench/feeds_support.py bare PORT BODY ETAG CONTENT_TYPE [WORKERS THREADS]
 """
 
 from __future__ import annotations
