@@ -86,6 +86,7 @@ class Config:
     # --- delivery ---
 
     # --- feeds ---
+    FEEDS_VERSION_TTL = 1.0  # seconds a worker trusts a feed's version before asking again
 
     # --- admin and operations ---
 

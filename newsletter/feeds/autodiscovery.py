@@ -1,0 +1,68 @@
+"""Feed autodiscovery: ``<link rel="alternate">`` tags for pages and an HTTP Link header."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask_babel import gettext
+from markupsafe import Markup
+
+from newsletter.feeds.service import ALL, FeedFormat, feed_urls
+
+FORMAT_LABELS = {FeedFormat.RSS: "RSS", FeedFormat.ATOM: "Atom", FeedFormat.JSON: "JSON Feed"}
+
+
+@dataclass(frozen=True)
+class FeedLink:
+    href: str
+    type: str
+    title: str
+
+
+def feed_links(topic: str | None = None, topic_name: str | None = None) -> list[FeedLink]:
+    """The feeds of everything, and of ``topic`` when the page is about one."""
+    urls = feed_urls()
+    links = [
+        FeedLink(
+            urls.feed(ALL, fmt),
+            fmt.mimetype,
+            gettext("All news (%(format)s)", format=FORMAT_LABELS[fmt]),
+        )
+        for fmt in FeedFormat
+    ]
+    if topic:
+        links += [
+            FeedLink(
+                urls.feed(topic, fmt),
+                fmt.mimetype,
+                gettext(
+                    "%(topic)s news (%(format)s)",
+                    topic=topic_name or topic,
+                    format=FORMAT_LABELS[fmt],
+                ),
+            )
+            for fmt in FeedFormat
+        ]
+    return links
+
+
+def feed_link_tags(topic: str | None = None, topic_name: str | None = None) -> Markup:
+    """For a page's <head>: ``{{ feed_link_tags() }}``, on a topic's page
+    ``{{ feed_link_tags(topic.slug, topic.name(current_locale)) }}``."""
+    return Markup("\n").join(
+        Markup('<link rel="alternate" type="{}" title="{}" href="{}">').format(
+            link.type, link.title, link.href
+        )
+        for link in feed_links(topic, topic_name)
+    )
+
+
+def link_header() -> str:
+    urls = feed_urls()
+    return ", ".join(
+        f'<{urls.feed(ALL, fmt)}>; rel="alternate"; type="{fmt.mimetype}"' for fmt in FeedFormat
+    )
+
+
+def template_context() -> dict[str, object]:
+    return {"feed_link_tags": feed_link_tags, "feed_links": feed_links}

@@ -1,0 +1,357 @@
+"""Feeds of articles (everything, per topic) and of past digests, as RSS 2.0, Atom and JSON Feed.
+
+A feed is identified by its *version*: one cheap aggregate query over what the feed shows. The
+version names the ETag and the cache slot, so polling costs that one query and, when nothing
+changed, nothing else. Rendering is deterministic (no "generated at" anywhere): the same rows give
+the same bytes, so the ETag can be strong.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html import escape
+from typing import Any
+from urllib.parse import urlsplit
+
+import nh3
+import sqlalchemy as sa
+from feedgen.feed import FeedGenerator
+from flask import current_app
+from lxml import etree
+from sqlalchemy.orm import selectinload
+
+from newsletter.articles.models import Article, ArticleTopic
+from newsletter.digests.models import Digest, DigestKind
+from newsletter.exceptions import NotFound
+from newsletter.extensions import db
+from newsletter.reference.models import Topic
+
+ATOM_NS = "http://www.w3.org/2005/Atom"
+JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
+TAG_DATE = "2024"  # the tag: URI date; fixed forever, or every id would change
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # "updated" of a feed with nothing in it yet
+
+ALL = "all"
+DIGESTS = "digests"
+
+SITE_NAME = "Area Omogenea Cremasca"
+ALL_TITLE = f"{SITE_NAME} – Tutte le notizie"
+ALL_DESCRIPTION = (
+    "Le notizie dei 48 comuni dell'Area Omogenea Cremasca: welfare, mobilità, energia e governance."
+)
+DIGESTS_TITLE = f"{SITE_NAME} – Archivio della newsletter"
+DIGESTS_DESCRIPTION = "Le edizioni passate della newsletter dell'Area Omogenea Cremasca."
+AUTHOR = {"name": "Area Omogenea Cremasca – Consorzio.it"}
+
+
+class FeedFormat(enum.StrEnum):
+    RSS = "rss"
+    ATOM = "atom"
+    JSON = "json"
+
+    @property
+    def mimetype(self) -> str:
+        return MIMETYPES[self]
+
+
+MIMETYPES = {
+    FeedFormat.RSS: "application/rss+xml",
+    FeedFormat.ATOM: "application/atom+xml",
+    FeedFormat.JSON: "application/feed+json",
+}
+
+
+@dataclass(frozen=True)
+class FeedVersion:
+    """What a feed depends on, summed up by one cheap query: when it changes, render again.
+
+    ``state`` holds raw aggregates of the tables the feed reads (newest change, row counts,
+    newest id); it may change when the feed's bytes do not (an article of another topic), which
+    only costs one render: the ETag is the hash of the bytes, so readers see no change then.
+    """
+
+    name: str
+    topic_id: int | None
+    topic_name: str
+    topic_description: str
+    state: tuple[Any, ...]
+
+
+def body_etag(body: bytes) -> str:
+    """A strong ETag: the bytes' own hash, so equal bytes get equal tags in every process."""
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    id: str
+    title: str
+    link: str
+    published: datetime
+    updated: datetime
+    summary_html: str
+    summary_text: str
+    categories: tuple[tuple[str, str], ...] = ()  # (term, label)
+
+
+@dataclass(frozen=True)
+class FeedDocument:
+    id: str
+    name: str
+    title: str
+    description: str
+    home_url: str
+    updated: datetime
+    items: tuple[FeedItem, ...]
+
+
+@dataclass(frozen=True)
+class FeedUrls:
+    base_url: str
+    hub_url: str | None
+
+    def feed(self, name: str, fmt: FeedFormat) -> str:
+        return f"{self.base_url}/feeds/{name}.{fmt.value}"
+
+
+def feed_urls() -> FeedUrls:
+    config = current_app.config
+    return FeedUrls(
+        base_url=str(config["BASE_URL"]).rstrip("/"),
+        hub_url=config.get("WEBSUB_HUB_URL") or None,
+    )
+
+
+def tag_uri(kind: str, key: str | int) -> str:
+    """A permanent id (RFC 4151) that survives a change of the article's URL or an edit."""
+    host = urlsplit(feed_urls().base_url).hostname or "localhost"
+    return f"tag:{host},{TAG_DATE}:{kind}/{key}"
+
+
+# --- versions: the one query a request costs ---
+
+# Each aggregate is a scalar subquery of its own so that both databases answer it from an index
+# (max of an indexed column, max of the primary key) instead of scanning the table; the counts
+# walk the narrowest index. Hiding or editing an article moves ``updated_at`` (onupdate), a
+# deletion lowers a count, a new article raises the newest id: every change moves the state.
+_ARTICLE_STATE = (
+    sa.select(sa.func.max(Article.updated_at)).scalar_subquery(),
+    sa.select(sa.func.count()).select_from(Article).scalar_subquery(),
+    sa.select(sa.func.max(Article.id)).scalar_subquery(),
+    sa.select(sa.func.count()).select_from(ArticleTopic).scalar_subquery(),
+)
+ALL_VERSION_SQL = sa.select(*_ARTICLE_STATE)
+TOPIC_VERSION_SQL = sa.select(Topic.id, Topic.name_it, Topic.description_it, *_ARTICLE_STATE).where(
+    Topic.slug == sa.bindparam("slug")
+)
+DIGESTS_VERSION_SQL = sa.select(
+    sa.func.max(Digest.id), sa.func.count(Digest.id), sa.func.max(Digest.created_at)
+).where(Digest.kind == DigestKind.EDITION)
+
+
+def feed_version(name: str) -> FeedVersion:
+    """The version of the named feed; NotFound for a name that is no topic.
+
+    Runs on a pooled connection of its own, not the ORM session: a poll that ends in a 304 or
+    in cached bytes then never builds (or tears down) a session.
+    """
+    with db.engine.connect() as conn:
+        if name == ALL:
+            row = conn.execute(ALL_VERSION_SQL).one()
+            return FeedVersion(name, None, "", "", tuple(row))
+        if name == DIGESTS:
+            row = conn.execute(DIGESTS_VERSION_SQL).one()
+            return FeedVersion(name, None, "", "", tuple(row))
+        found = conn.execute(TOPIC_VERSION_SQL, {"slug": name}).first()
+    if found is None:
+        raise NotFound(f"no feed named {name!r}")
+    topic_id, topic_name, description, *state = found
+    return FeedVersion(name, int(topic_id), topic_name, description or "", tuple(state))
+
+
+# --- the content of a feed ---
+
+
+def _article_item(article: Article, base_url: str) -> FeedItem:
+    topics = sorted((link.topic for link in article.topic_links), key=lambda t: t.position)
+    if article.body_html:
+        # Sanitised when it came in; cleaning again costs nothing per request (cached bytes).
+        html = nh3.clean(article.body_html)
+    elif article.summary:
+        html = f"<p>{escape(article.summary)}</p>"
+    else:
+        html = f"<p>{escape(article.title)}</p>"
+    published = article.published_at
+    return FeedItem(
+        id=tag_uri("article", article.id),
+        title=article.title,
+        link=article.url or f"{base_url}/",
+        published=published,
+        updated=max(article.updated_at, published),
+        summary_html=html,
+        summary_text=article.summary or article.body_text[:500],
+        categories=tuple((topic.slug, topic.name_it) for topic in topics),
+    )
+
+
+def _digest_item(digest: Digest, base_url: str) -> FeedItem:
+    text = digest.preheader or digest.subject
+    return FeedItem(
+        id=tag_uri("digest", digest.id),
+        title=digest.subject,
+        link=f"{base_url}/archive/{digest.id}",
+        published=digest.created_at,
+        updated=digest.created_at,
+        summary_html=f"<p>{escape(text)}</p>",
+        summary_text=text,
+    )
+
+
+def feed_document(version: FeedVersion) -> FeedDocument:
+    """Gather what the feed of this version shows (newest FEED_ITEMS rows)."""
+    base_url = feed_urls().base_url
+    limit = int(current_app.config["FEED_ITEMS"])
+    items: list[FeedItem]
+    if version.name == DIGESTS:
+        digests = db.session.scalars(
+            sa.select(Digest)
+            .where(Digest.kind == DigestKind.EDITION)
+            .order_by(Digest.created_at.desc(), Digest.id.desc())
+            .limit(limit)
+        )
+        items = [_digest_item(digest, base_url) for digest in digests]
+        title, description = DIGESTS_TITLE, DIGESTS_DESCRIPTION
+    else:
+        query = (
+            sa.select(Article)
+            .where(Article.hidden.is_(False))
+            .order_by(Article.published_at.desc(), Article.id.desc())
+            .limit(limit)
+            .options(selectinload(Article.topic_links))
+        )
+        if version.topic_id is not None:
+            query = query.where(
+                Article.id.in_(
+                    sa.select(ArticleTopic.article_id).where(
+                        ArticleTopic.topic_id == version.topic_id
+                    )
+                )
+            )
+            title = f"{SITE_NAME} – {version.topic_name}"
+            description = version.topic_description or ALL_DESCRIPTION
+        else:
+            title, description = ALL_TITLE, ALL_DESCRIPTION
+        items = [_article_item(article, base_url) for article in db.session.scalars(query)]
+    return FeedDocument(
+        id=tag_uri("feed", version.name),
+        name=version.name,
+        title=title,
+        description=description,
+        home_url=f"{base_url}/archive" if version.name == DIGESTS else f"{base_url}/",
+        updated=max((item.updated for item in items), default=EPOCH),
+        items=tuple(items),
+    )
+
+
+# --- serialisation ---
+
+
+def _feedgen(doc: FeedDocument, fmt: FeedFormat, urls: FeedUrls) -> FeedGenerator:
+    fg = FeedGenerator()
+    fg.id(doc.id)
+    fg.title(doc.title)
+    fg.subtitle(doc.description)
+    fg.author(AUTHOR)
+    fg.language("it")
+    fg.link(href=urls.feed(doc.name, fmt), rel="self", type=fmt.mimetype)
+    if urls.hub_url and fmt is FeedFormat.ATOM:
+        fg.link(href=urls.hub_url, rel="hub")
+    fg.link(href=doc.home_url, rel="alternate", type="text/html")  # last: feedgen's RSS <link>
+    fg.updated(doc.updated)  # feedgen defaults to "now": the bytes must not depend on the clock
+    for item in doc.items:
+        entry = fg.add_entry(order="append")
+        entry.id(item.id)
+        entry.title(item.title)
+        entry.link(href=item.link, rel="alternate")
+        entry.published(item.published)
+        entry.updated(item.updated)
+        entry.summary(item.summary_html, type="html")
+        if item.categories:
+            entry.category([{"term": term, "label": label} for term, label in item.categories])
+    return fg
+
+
+def render_rss(doc: FeedDocument, urls: FeedUrls) -> bytes:
+    fg = _feedgen(doc, FeedFormat.RSS, urls)
+    root, tree = fg._create_rss()
+    if urls.hub_url:
+        # feedgen writes only rel="self" into RSS; WebSub wants the hub beside it.
+        channel = root.find("channel")
+        etree.SubElement(channel, f"{{{ATOM_NS}}}link", href=urls.hub_url, rel="hub")
+    return bytes(etree.tostring(tree, encoding="UTF-8", xml_declaration=True))
+
+
+def render_atom(doc: FeedDocument, urls: FeedUrls) -> bytes:
+    return bytes(_feedgen(doc, FeedFormat.ATOM, urls).atom_str(encoding="UTF-8"))
+
+
+def render_json(doc: FeedDocument, urls: FeedUrls) -> bytes:
+    feed: dict[str, Any] = {
+        "version": JSON_FEED_VERSION,
+        "title": doc.title,
+        "home_page_url": doc.home_url,
+        "feed_url": urls.feed(doc.name, FeedFormat.JSON),
+        "description": doc.description,
+        "language": "it",
+        "authors": [AUTHOR],
+    }
+    if urls.hub_url:
+        feed["hubs"] = [{"type": "WebSub", "url": urls.hub_url}]
+    feed["items"] = [
+        {
+            "id": item.id,
+            "url": item.link,
+            "title": item.title,
+            "content_html": item.summary_html,
+            **({"summary": item.summary_text} if item.summary_text else {}),
+            "date_published": item.published.isoformat(),
+            "date_modified": item.updated.isoformat(),
+            **({"tags": [label for _term, label in item.categories]} if item.categories else {}),
+        }
+        for item in doc.items
+    ]
+    text = json.dumps(feed, ensure_ascii=False, indent=1)
+    # Same values once decoded; no raw markup for anything that sniffs the body as HTML.
+    for char, escaped in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e")):
+        text = text.replace(char, escaped)
+    return text.encode("utf-8")
+
+
+RENDERERS = {
+    FeedFormat.RSS: render_rss,
+    FeedFormat.ATOM: render_atom,
+    FeedFormat.JSON: render_json,
+}
+
+
+@dataclass(frozen=True)
+class RenderedFeed:
+    body: bytes
+    etag: str
+    last_modified: datetime | None  # the newest item's update, to the second
+
+
+def render(version: FeedVersion, fmt: FeedFormat) -> RenderedFeed:
+    doc = feed_document(version)
+    body = RENDERERS[fmt](doc, feed_urls())
+    newest = max((item.updated for item in doc.items), default=None)
+    return RenderedFeed(body, body_etag(body), newest.replace(microsecond=0) if newest else None)
+
+
+def feed_names(topics: Sequence[Topic]) -> list[str]:
+    return [ALL, *(topic.slug for topic in topics)]

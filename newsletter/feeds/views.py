@@ -1,0 +1,60 @@
+"""Feed routes: one version query, then a 304 or cached bytes; a render once per version."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, Response, current_app, request
+
+from newsletter.feeds import service
+from newsletter.feeds.cache import FeedCache
+from newsletter.feeds.fastpath import feed_headers, not_modified
+
+bp = Blueprint("feeds", __name__)
+
+# Readers poll every few minutes; five minutes of shared caching costs little staleness.
+CACHE_CONTROL = "public, max-age=300"
+_clock = time.monotonic
+
+
+def feed_cache() -> FeedCache:
+    cache: FeedCache = current_app.extensions["newsletter.feeds.cache"]
+    return cache
+
+
+def current_version(name: str) -> service.FeedVersion:
+    """The feed's version, asked of the database at most once per FEEDS_VERSION_TTL seconds.
+
+    With a TTL of 0 every request runs the version query; the default (1 s) lets a busy worker
+    answer most polls from memory, and delays a change by at most that second (readers are told
+    to cache for five minutes anyway).
+    """
+    ttl = float(current_app.config["FEEDS_VERSION_TTL"])
+    if ttl <= 0:
+        return service.feed_version(name)
+    known: dict[str, tuple[float, service.FeedVersion]]
+    known = current_app.extensions["newsletter.feeds.versions"]
+    now = _clock()
+    found = known.get(name)
+    if found is not None and found[0] > now:
+        return found[1]
+    version = service.feed_version(name)  # NotFound for an unknown topic: nothing kept
+    known[name] = (now + ttl, version)
+    return version
+
+
+@bp.get("/feeds/<name>.<any(rss, atom, json):fmt>")
+def feed(name: str, fmt: str) -> Response:
+    feed_format = service.FeedFormat(fmt)
+    version = current_version(name)  # NotFound (404) for an unknown topic
+    cache = feed_cache()
+    rendered = cache.get(name, fmt, version)
+    if rendered is None:
+        rendered = service.render(version, feed_format)
+        cache.put(name, fmt, version, rendered)
+    headers = feed_headers(rendered, CACHE_CONTROL)
+    if not_modified(request.environ, rendered):
+        return Response(status=304, headers=headers)
+    return Response(
+        rendered.body, headers=headers, content_type=f"{feed_format.mimetype}; charset=utf-8"
+    )

@@ -1,0 +1,119 @@
+"""WebSub: tell the hub that feeds changed, through the outbox, never from the web request.
+
+A session ``before_flush`` listener notices new, changed or deleted articles (and new digest
+editions) and adds one ``Delivery(kind=websub)`` to the same transaction, naming the feed URLs
+to ping. While an identical ping is still queued, no second one is added. The sender hands the
+row to :func:`deliver_ping`, which POSTs ``hub.mode=publish`` to the hub for each URL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+import sqlalchemy as sa
+from flask import current_app, has_app_context
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from newsletter.articles.models import Article, ArticleTopic
+from newsletter.delivery.models import Delivery, DeliveryKind, DeliveryStatus
+from newsletter.digests.models import Digest, DigestKind
+from newsletter.exceptions import TransportError
+from newsletter.feeds.service import ALL, DIGESTS, FeedFormat, FeedUrls, feed_urls
+from newsletter.reference.models import Topic
+
+PING_TIMEOUT = 10.0
+ENABLED_KEY = "newsletter.feeds.websub"
+
+
+def urls_for(names: set[str], urls: FeedUrls) -> list[str]:
+    return sorted(urls.feed(name, fmt) for name in names for fmt in FeedFormat)
+
+
+def _topic_slug(session: Session, link: ArticleTopic) -> str | None:
+    topic = link.topic
+    if topic is None and link.topic_id is not None:
+        topic = session.get(Topic, link.topic_id)
+    return topic.slug if topic is not None else None
+
+
+def changed_feeds(session: Session) -> set[str]:
+    """Names of the feeds whose content this flush changes."""
+    names: set[str] = set()
+    for obj in [*session.new, *session.dirty, *session.deleted]:
+        if isinstance(obj, Article):
+            if obj in session.dirty and not session.is_modified(obj):
+                continue
+            names.add(ALL)
+            for link in obj.topic_links:
+                slug = _topic_slug(session, link)
+                if slug:
+                    names.add(slug)
+        elif isinstance(obj, ArticleTopic):
+            names.add(ALL)
+            slug = _topic_slug(session, obj)
+            if slug:
+                names.add(slug)
+        elif isinstance(obj, Digest) and obj in session.new and obj.kind == DigestKind.EDITION:
+            names.add(DIGESTS)
+    return names
+
+
+def _already_queued(session: Session, wanted: list[str]) -> bool:
+    """Coalescing: an identical ping that has not gone yet makes this one redundant."""
+    for obj in session.new:
+        if (
+            isinstance(obj, Delivery)
+            and obj.kind == DeliveryKind.WEBSUB
+            and set(wanted) <= set((obj.payload or {}).get("topic_urls", []))
+        ):
+            return True
+    queued = session.scalars(
+        sa.select(Delivery.payload).where(
+            Delivery.kind == DeliveryKind.WEBSUB, Delivery.status == DeliveryStatus.QUEUED
+        )
+    )
+    return any(set(wanted) <= set((payload or {}).get("topic_urls", [])) for payload in queued)
+
+
+def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    if not has_app_context() or not current_app.extensions.get(ENABLED_KEY):
+        return
+    if not current_app.config.get("WEBSUB_HUB_URL"):
+        return
+    with session.no_autoflush:
+        names = changed_feeds(session)
+        if not names:
+            return
+        wanted = urls_for(names, feed_urls())
+        if _already_queued(session, wanted):
+            return
+        session.add(Delivery(kind=DeliveryKind.WEBSUB, payload={"topic_urls": wanted}))
+
+
+def listen() -> None:
+    """Register the listener once per process, for every session (apps opt in by config)."""
+    if not event.contains(Session, "before_flush", _before_flush):
+        event.listen(Session, "before_flush", _before_flush)
+
+
+def deliver_ping(delivery: Delivery) -> None:
+    """The outbox handler: publish every URL of the row; any failure means "retry later"."""
+    hub = current_app.config.get("WEBSUB_HUB_URL")
+    topic_urls = list((delivery.payload or {}).get("topic_urls", []))
+    if not hub or not topic_urls:
+        return  # nothing to tell, or nobody to tell it to: done
+    with requests.Session() as http:
+        for url in topic_urls:
+            try:
+                response = http.post(
+                    hub, data={"hub.mode": "publish", "hub.url": url}, timeout=PING_TIMEOUT
+                )
+            except requests.RequestException as exc:
+                raise TransportError(f"WebSub hub unreachable: {type(exc).__name__}") from exc
+            if not 200 <= response.status_code < 300:
+                raise TransportError(
+                    f"WebSub hub answered {response.status_code} for {url}",
+                    details={"status": response.status_code, "url": url},
+                )
