@@ -44,3 +44,15 @@ def test_link_tags_for_a_topic_page_in_the_page_language(app: Flask) -> None:
         english = render_template_string("{{ feed_link_tags() }}")
     assert 'title="All news (Atom)"' in english
     assert "energy" not in english
+
+
+def test_home_and_topic_pages_carry_the_link_tags(client: FlaskClient) -> None:
+    site = "https://newsletter.example.org/feeds"
+    home = html.fromstring(client.get("/").get_data(as_text=True))
+    hrefs = [el.get("href") for el in home.xpath("//head/link[@rel='alternate']")]
+    assert hrefs == [f"{site}/all.rss", f"{site}/all.atom", f"{site}/all.json"]
+    topic = html.fromstring(client.get("/topics/mobility").get_data(as_text=True))
+    hrefs = [el.get("href") for el in topic.xpath("//head/link[@rel='alternate']")]
+    assert f"{site}/mobility.atom" in hrefs
+    assert f"{site}/all.atom" in hrefs
+    assert not any("energy" in href for href in hrefs)
