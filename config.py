@@ -71,6 +71,11 @@ class Config:
     # --- digests and scheduling ---
 
     # --- delivery ---
+    DKIM_DOMAIN: str | None = None  # None: the From domain
+    SOFT_BOUNCE_LIMIT = 3  # soft bounces (4.x.x DSNs) before an address counts as bounced
+    SEND_IDLE_SECONDS = 2.0  # how long an idle sender waits before looking for due rows again
+    BOUNCE_HOST = "127.0.0.1"  # where `newsletter bounces serve` listens by default
+    BOUNCE_PORT = 2525
 
     # --- feeds ---
 
