@@ -12,7 +12,7 @@ import fcntl
 import os
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -171,10 +171,8 @@ def next_due_in(engine: sa.Engine) -> float | None:
     if earliest is None:
         return None
     if earliest.tzinfo is None:
-        from datetime import UTC
-
         earliest = earliest.replace(tzinfo=UTC)
-    return max(0.0, (earliest - utcnow()).total_seconds())
+    return max(0.0, float((earliest - utcnow()).total_seconds()))
 
 
 def retry_at(

@@ -8,6 +8,7 @@ as an attempt of any message.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import re
 import smtplib
@@ -190,10 +191,8 @@ class SmtpRelayTransport:
 def _quietly_close(client: smtplib.SMTP | None) -> None:
     if client is None:
         return
-    try:
+    with contextlib.suppress(OSError):
         client.close()
-    except OSError:
-        pass
 
 
 class _RelaySession:
@@ -212,7 +211,8 @@ class _RelaySession:
             return SendResult(Outcome.TEMPORARY, 0, f"connection lost: {exc or type(exc).__name__}")
         except smtplib.SMTPResponseException as exc:
             self.close()
-            return _classify(exc.smtp_code, exc.smtp_error)
+            error = exc.smtp_error
+            return _classify(exc.smtp_code, error if isinstance(error, bytes) else error.encode())
 
     def close(self) -> None:
         client, self.client = self.client, None
