@@ -159,7 +159,7 @@ def build_template(
         hole(UNSUBSCRIBE_HEADER)
         tail = ">"
         if unsubscribe_mailto:
-            tail += f", <mailto:{unsubscribe_mailto}?subject=unsubscribe>"
+            tail += f",\r\n <mailto:{unsubscribe_mailto}?subject=unsubscribe>"
         parts[-1] += (
             tail.encode("ascii") + b"\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
         )
@@ -184,6 +184,7 @@ def build_template(
         parts[-1] += body_parts[0]
         parts.extend(body_parts[1:])
         slots.extend(body_slot_names)
+        parts[-1] += CRLF  # the CRLF before a boundary belongs to the boundary
     parts[-1] += f"--{boundary}--\r\n".encode("ascii")
     return Template(parts=tuple(parts), slots=tuple(slots), domain=domain)
 
