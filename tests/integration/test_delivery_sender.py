@@ -65,7 +65,7 @@ def test_delivers_each_message_once_with_list_headers(
     app: Flask, relay: Relay, outbox: Outbox
 ) -> None:
     relay.configure(app, MAIL_UNSUBSCRIBE_MAILTO="unsubscribe@newsletter.example.org")
-    digest, ids = outbox(5)
+    _digest, ids = outbox(5)
 
     report = send_until_idle(app)
 
@@ -84,7 +84,8 @@ def test_delivers_each_message_once_with_list_headers(
         assert signer.read(received.mail_from) == row.id
         assert message["To"] == subscriber.email
         assert message["Message-ID"] == row.message_id
-        assert row.message_id.startswith(f"<{row.id}.") and row.message_id.endswith("@localhost>")
+        assert row.message_id.startswith(f"<{row.id}.")
+        assert row.message_id.endswith("@localhost>")
         assert message["From"].addresses[0].addr_spec == "newsletter@localhost"
         assert message["Subject"] == ACCENTED_SUBJECT
         assert b"Subject: =?utf-8?" in received.content
@@ -102,13 +103,15 @@ def test_delivers_each_message_once_with_list_headers(
         assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
         assert all(p.get_content_charset() == "utf-8" for p in parts)
         text, html = (p.get_content().replace("\r\n", "\n") for p in parts)
-        assert "%%" not in text and "%%" not in html
+        assert "%%" not in text
+        assert "%%" not in html
         assert f"Annulla l'iscrizione: {url}\n" in text
         assert "Città di Crema: novità" in text
         assert "\n.una riga che inizia con un punto\n" in text
         preferences = text.split("Preferenze: ", 1)[1].split("\n", 1)[0]
         assert read_token(Purpose.PREFERENCES, preferences.rsplit("/", 1)[1]) == subscriber.id
-        assert f'href="{url}"' in html and f'href="{preferences}"' in html
+        assert f'href="{url}"' in html
+        assert f'href="{preferences}"' in html
         head, body = received.content.split(b"\r\n\r\n", 1)
         assert max(len(line) for line in body.split(b"\r\n")) <= 76  # quoted-printable
         assert max(len(line) for line in head.split(b"\r\n")) <= 200
@@ -121,7 +124,8 @@ def test_a_4xx_is_retried_and_delivered_once(app: Flask, relay: Relay, outbox: O
 
     report = send_until_idle(app)
 
-    assert report.sent == 1 and report.retried == 1
+    assert report.sent == 1
+    assert report.retried == 1
     assert len(relay.handler.received) == 1
     (row,) = deliveries()
     assert row.status is DeliveryStatus.SENT
@@ -156,7 +160,8 @@ def test_a_recipient_5xx_fails_for_good_and_bounces_the_subscriber(
     assert rows[(other.id, ids[1])].status is DeliveryStatus.CANCELLED
     assert rows[(digest.id, ids[0])].status is DeliveryStatus.SENT
     bounced = db.session.get(Subscriber, ids[1])
-    assert bounced is not None and bounced.status is SubscriberStatus.BOUNCED
+    assert bounced is not None
+    assert bounced.status is SubscriberStatus.BOUNCED
     event = db.session.scalars(sa.select(ConsentEvent)).one()
     assert (event.action.value, event.channel, event.subscriber_id) == ("bounce", "relay", ids[1])
 
@@ -170,10 +175,12 @@ def test_a_message_level_5xx_fails_without_retry(app: Flask, relay: Relay, outbo
     send_until_idle(app)
 
     (row,) = deliveries()
-    assert row.status is DeliveryStatus.FAILED and row.attempts == 1
+    assert row.status is DeliveryStatus.FAILED
+    assert row.attempts == 1
     assert relay.handler.received == []
     subscriber = db.session.get(Subscriber, ids[0])
-    assert subscriber is not None and subscriber.status is SubscriberStatus.ACTIVE
+    assert subscriber is not None
+    assert subscriber.status is SubscriberStatus.ACTIVE
 
 
 def test_a_connection_dropped_during_data_is_retried(
@@ -185,7 +192,8 @@ def test_a_connection_dropped_during_data_is_retried(
 
     report = send_until_idle(app)
 
-    assert report.sent == 2 and report.retried == 1
+    assert report.sent == 2
+    assert report.retried == 1
     assert sorted(relay.handler.by_recipient().values()) == [1, 1]
     rows = deliveries()
     assert {r.status for r in rows} == {DeliveryStatus.SENT}
@@ -216,7 +224,8 @@ def test_an_unreachable_relay_pauses_without_burning_attempts(
 
     assert result.exit_code != 0
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: relay 127.0.0.1:")
+    assert len(lines) == 1
+    assert lines[0].startswith("Error: relay 127.0.0.1:")
     assert "unreachable" in lines[0]
     rows = deliveries()
     assert {(r.status, r.attempts, r.leased_by) for r in rows} == {(DeliveryStatus.QUEUED, 0, None)}
@@ -269,7 +278,7 @@ def test_service_mail_has_no_list_headers_and_none_cancels(app: Flask, relay: Re
     message = parse(received.content)
     assert message["To"] == "pending0@example.org"
     assert message["Subject"] == "Conferma l'iscrizione"
-    assert not [h for h in message.keys() if h.lower().startswith("list-")]
+    assert not [h for h in message if h.lower().startswith("list-")]
     assert (
         "https://newsletter.example.org/confirm/abc" in message.get_body(("plain",)).get_content()
     )
@@ -294,7 +303,8 @@ def test_websub_rows_call_the_handler_and_retry_on_transport_errors(
 
     (row,) = deliveries()
     assert len(calls) == 2
-    assert row.status is DeliveryStatus.SENT and row.attempts == 2
+    assert row.status is DeliveryStatus.SENT
+    assert row.attempts == 2
     assert relay.handler.received == []
 
 
@@ -356,7 +366,8 @@ def test_starttls_with_an_untrusted_certificate_is_refused(
 
     report = send_until_idle(app)
 
-    assert report.relay_error is not None and "CERTIFICATE_VERIFY_FAILED" in report.relay_error
+    assert report.relay_error is not None
+    assert "CERTIFICATE_VERIFY_FAILED" in report.relay_error
     assert relay.handler.received == []
     (row,) = deliveries()
     assert (row.status, row.attempts) == (DeliveryStatus.QUEUED, 0)
@@ -364,7 +375,8 @@ def test_starttls_with_an_untrusted_certificate_is_refused(
     app.config["SMTP_CA_FILE"] = str(self_signed.cert_file)
     report = send_until_idle(app)
 
-    assert report.relay_error is None and report.sent == 1
+    assert report.relay_error is None
+    assert report.sent == 1
     assert len(relay.handler.received) == 1
 
 
@@ -395,13 +407,15 @@ def test_auth_over_starttls(
     outbox(2)
 
     report = send_until_idle(app)
-    assert report.relay_error is not None and "refused the login" in report.relay_error
+    assert report.relay_error is not None
+    assert "refused the login" in report.relay_error
     assert relay.handler.received == []
 
     app.config["SMTP_PASSWORD"] = "s3cret"
     assert send_until_idle(app).sent == 2
     assert len(relay.handler.received) == 2
-    assert relay.handler.logins and set(relay.handler.logins) == {"relayuser"}
+    assert relay.handler.logins
+    assert set(relay.handler.logins) == {"relayuser"}
 
 
 def test_a_second_sender_on_sqlite_is_refused(
