@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import binascii
 import secrets
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.header import Header
-from email.utils import formataddr, formatdate, parseaddr
+from email.utils import format_datetime, formataddr, parseaddr
 
 from newsletter import mailparts
 
@@ -189,11 +191,23 @@ def build_template(
     return Template(parts=tuple(parts), slots=tuple(slots), domain=domain)
 
 
+_date_cache: tuple[int, str] = (0, "")
+
+
+def rfc5322_now() -> str:
+    """The Date header for now, in UTC (computed once per second)."""
+    global _date_cache
+    second = int(time.time())
+    if _date_cache[0] != second:
+        _date_cache = (second, format_datetime(datetime.fromtimestamp(second, UTC)))
+    return _date_cache[1]
+
+
 def personalise(template: Template, recipient: Recipient, date: str | None = None) -> bytes:
     """The bytes for one recipient: no ``email`` package, a handful of joins."""
     values = {
         TO: recipient.address.encode("ascii"),
-        DATE: (date or formatdate(usegmt=True)).encode("ascii"),
+        DATE: (date or rfc5322_now()).encode("ascii"),
         MESSAGE_ID: recipient.message_id.encode("ascii"),
         UNSUBSCRIBE_HEADER: recipient.unsubscribe_url.encode("ascii"),
         UNSUBSCRIBE_BODY: qp_url(recipient.unsubscribe_url),

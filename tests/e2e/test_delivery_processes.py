@@ -67,7 +67,7 @@ def statuses() -> dict[str, int]:
 def test_sigkill_three_times_loses_nothing_and_duplicates_stay_in_the_window(
     app: Flask, relay: Relay, outbox: Callable[..., Any], database_url: str
 ) -> None:
-    _, ids = outbox(2000)
+    _, _ids = outbox(2000)
     env = sender_env(app, relay, database_url)
     rng = random.Random()
     delivered_at_kill = []
