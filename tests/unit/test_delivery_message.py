@@ -33,7 +33,10 @@ def template(**extra: object) -> object:
         mail_from="Area Omogenea Cremasca <newsletter@aoc.example.org>",
         subject="Più notizie per l'Area: è già lunedì",
         text=f"Ciao àèìòù\n{mailparts.UNSUBSCRIBE_URL}\nfine riga con spazio \n",
-        html=f'<a href="{mailparts.UNSUBSCRIBE_URL}">via</a> <a href="{mailparts.PREFERENCES_URL}">p</a>',
+        html=(
+            f'<a href="{mailparts.UNSUBSCRIBE_URL}">via</a> '
+            f'<a href="{mailparts.PREFERENCES_URL}">p</a>'
+        ),
         list_id_value=list_id("weekly:it:welfare", "aoc.example.org"),
         **extra,  # type: ignore[arg-type]
     )
