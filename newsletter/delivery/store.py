@@ -186,17 +186,56 @@ def retry_at(
     return now + timedelta(seconds=base + jitter)
 
 
+_MARK_SENT = (
+    sa.update(delivery_t)
+    .where(delivery_t.c.id == sa.bindparam("row_id"))
+    .values(
+        status=DeliveryStatus.SENT,
+        sent_at=sa.bindparam("sent_at"),
+        message_id=sa.bindparam("message_id"),
+        attempts=delivery_t.c.attempts + 1,
+        first_attempt_at=sa.func.coalesce(
+            delivery_t.c.first_attempt_at,
+            sa.bindparam("first", type_=delivery_t.c.first_attempt_at.type),
+        ),
+        lease_expires_at=None,
+        leased_by=None,
+        last_error=None,
+    )
+)
+
+
 def record(conn: sa.Connection, results: list[Result], *, config: Any) -> None:
     """Write a small group of results in the caller's transaction."""
     from newsletter.delivery import bounces
 
     now = utcnow()
+    sent = [r for r in results if r.status is DeliveryStatus.SENT and r.attempted]
+    if sent:
+        # The hot path: one executemany (a single pipelined round trip with psycopg).
+        conn.execute(
+            _MARK_SENT,
+            [
+                {
+                    "row_id": r.id,
+                    "sent_at": now,
+                    "message_id": r.message_id,
+                    "first": r.first_attempt_at or now,
+                }
+                for r in sent
+            ],
+        )
     for result in results:
+        if result.status is DeliveryStatus.SENT and result.attempted:
+            continue
         values: dict[str, Any] = {"lease_expires_at": None, "leased_by": None}
         if result.attempted:
             values["attempts"] = delivery_t.c.attempts + 1
             values["first_attempt_at"] = sa.func.coalesce(
-                delivery_t.c.first_attempt_at, result.first_attempt_at or now
+                delivery_t.c.first_attempt_at,
+                sa.literal(
+                    result.first_attempt_at or now, type_=delivery_t.c.first_attempt_at.type
+                ),
             )
         values["status"] = result.status
         if result.status is DeliveryStatus.SENT:

@@ -441,3 +441,22 @@ def test_a_second_sender_on_sqlite_is_refused(
     assert result.output.strip().count("\n") == 0
     assert "another sender is already running" in result.output
     assert deliveries()[0].status is DeliveryStatus.QUEUED
+
+
+def test_recorded_times_are_stored_as_utc(app: Flask, relay: Relay, outbox: Outbox) -> None:
+    relay.configure(app)
+    relay.handler.data_replies = ["451 4.3.0 later"]
+    outbox(2)
+    before = utcnow()
+
+    send_until_idle(app)
+
+    raw = db.session.execute(
+        sa.text("SELECT first_attempt_at, sent_at FROM delivery ORDER BY id")
+    ).all()
+    for first, sent in raw:
+        assert "+" not in str(first)[19:] or str(first).endswith("+00:00")
+    for row in deliveries():
+        assert row.first_attempt_at is not None
+        assert row.sent_at is not None
+        assert before - timedelta(seconds=1) <= row.first_attempt_at <= row.sent_at
