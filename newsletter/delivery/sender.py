@@ -2,7 +2,7 @@
 
 Threads: the caller's thread claims batches and prepares bytes; ``SEND_CONCURRENCY`` threads
 each hold one relay session; one recording thread writes results in tiny groups. A message is
-recorded as sent right after the relay's 250; at most ``2 * SEND_CONCURRENCY`` messages are
+recorded as sent right after the relay's 250; at most ``SEND_MAX_UNRECORDED`` messages are
 ever sent-but-unrecorded (a semaphore released only after the commit), which bounds the
 duplicates a crash can cause. Stopping finishes the messages on the wire and gives the rest
 of the claimed rows back.
@@ -114,7 +114,8 @@ class Sender:
         self.domain = domain_of(self.mail_from)
         self.verp = VerpSigner(str(cfg["SECRET_KEY"]), bounce_domain(cfg))
         self.templates: dict[int, Template | None] = {}
-        self.window = threading.BoundedSemaphore(2 * self.concurrency)
+        self.max_unrecorded = max(self.concurrency, int(cfg.get("SEND_MAX_UNRECORDED", 64)))
+        self.window = threading.BoundedSemaphore(self.max_unrecorded)
         from newsletter.delivery.dkim import signer_from_config
 
         self.dkim = signer_from_config(cfg)
@@ -394,14 +395,16 @@ class Sender:
                 # Like synchronous_commit=off: survives a process crash, not a power cut;
                 # a lost "sent" mark means a duplicate, never a lost message.
                 conn.exec_driver_sql("PRAGMA synchronous = OFF")
-                conn.commit()
+            else:
+                conn.exec_driver_sql("SET synchronous_commit = off")
+            conn.commit()
             while not done:
                 item = results.get()
                 group: list[tuple[store.Result, bool]] = []
                 if item is _STOP:
                     break
                 group.append(item)
-                while len(group) < 64:
+                while len(group) < self.max_unrecorded:
                     try:
                         item = results.get_nowait()
                     except queue.Empty:
@@ -421,8 +424,6 @@ class Sender:
         for attempt in range(5):
             try:
                 with conn.begin():
-                    if conn.dialect.name == "postgresql":
-                        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
                     store.record(conn, group, config=self.config)
                 return
             except sa.exc.OperationalError:

@@ -21,7 +21,7 @@ from tests.e2e.conftest import clean_env
 from tests.fixtures.delivery import Relay
 
 CONCURRENCY = 2
-WINDOW = 2 * CONCURRENCY  # most messages a sender can have sent but not yet recorded
+WINDOW = 8  # SEND_MAX_UNRECORDED: most messages a sender has sent but not yet recorded
 
 
 def sender_env(app: Flask, relay: Relay, database_url: str, **extra: str) -> dict[str, str]:
@@ -34,6 +34,7 @@ def sender_env(app: Flask, relay: Relay, database_url: str, **extra: str) -> dic
         NEWSLETTER_SEND_BATCH_SIZE="100",
         NEWSLETTER_SEND_LEASE_SECONDS="2",
         NEWSLETTER_SEND_IDLE_SECONDS="0.2",
+        NEWSLETTER_SEND_MAX_UNRECORDED=str(WINDOW),
         **extra,
     )
 
