@@ -84,6 +84,14 @@ class Config:
     IMMEDIATE_MAX_LATENESS_MINUTES = 60
 
     # --- delivery ---
+    DKIM_DOMAIN: str | None = None  # None: the From domain
+    SOFT_BOUNCE_LIMIT = 3  # soft bounces (4.x.x DSNs) before an address counts as bounced
+    SEND_IDLE_SECONDS = 2.0  # how long an idle sender waits before looking for due rows again
+    # At most this many messages sent but not yet recorded as sent: a crash duplicates at most
+    # these; larger values let the recorder commit bigger groups (throughput).
+    SEND_MAX_UNRECORDED = 64
+    BOUNCE_HOST = "127.0.0.1"  # where `newsletter bounces serve` listens by default
+    BOUNCE_PORT = 2525
 
     # --- feeds ---
     FEEDS_VERSION_TTL = 1.0  # seconds a worker trusts a feed's version before asking again

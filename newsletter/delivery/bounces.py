@@ -1,0 +1,307 @@
+"""Bounces: VERP return paths, DSN parsing (RFC 3464), and what a bounce does to a subscriber.
+
+A hard bounce (5.x.x, or the relay's 550 5.1.1 while sending) suppresses the address: status
+``bounced``, a consent-ledger entry, queued mail cancelled. Soft bounces (4.x.x) count towards
+``SOFT_BOUNCE_LIMIT``. The functions take a SQLAlchemy connection so the sender's recording
+thread can call them outside any request or ORM session.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import mailbox
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from email.message import Message
+from typing import Any
+
+import sqlalchemy as sa
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from newsletter.db import utcnow
+from newsletter.delivery.models import Delivery, DeliveryStatus
+from newsletter.subscriptions.models import (
+    ConsentAction,
+    ConsentEvent,
+    Subscriber,
+    SubscriberStatus,
+)
+
+VERP_PREFIX = "bounces+"
+_STATUS = re.compile(r"([245])\.\d{1,3}\.\d{1,3}")
+
+delivery_t = Delivery.__table__
+subscriber_t = Subscriber.__table__
+consent_t = ConsentEvent.__table__
+
+
+def _serializer(secret: str) -> URLSafeSerializer:
+    return URLSafeSerializer(secret, salt="bounce")
+
+
+class VerpSigner:
+    """Makes and reads ``bounces+<signed delivery id>@<domain>`` return paths."""
+
+    def __init__(self, secret: str, domain: str) -> None:
+        self._serializer = _serializer(secret)
+        self.domain = domain
+
+    def address(self, delivery_id: int) -> str:
+        return f"{VERP_PREFIX}{self._serializer.dumps(delivery_id)}@{self.domain}"
+
+    def read(self, address: str) -> int | None:
+        """The delivery id in a VERP address, or None when absent or forged."""
+        local = address.strip().strip("<>").rpartition("@")[0]
+        if not local.lower().startswith(VERP_PREFIX):
+            return None
+        try:
+            value = self._serializer.loads(local[len(VERP_PREFIX) :])
+        except BadSignature:
+            return None
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def bounce_domain(config: Any) -> str:
+    from newsletter.delivery.message import domain_of
+
+    return str(config.get("MAIL_BOUNCE_DOMAIN") or domain_of(config["MAIL_FROM"]))
+
+
+@dataclass(frozen=True)
+class DsnRecipient:
+    recipient: str | None
+    status: str  # e.g. "5.1.1"
+    action: str  # failed, delayed, delivered, relayed, expanded
+
+    @property
+    def hard(self) -> bool:
+        return self.status.startswith("5")
+
+
+def parse_dsn(message: Message) -> list[DsnRecipient]:
+    """The per-recipient blocks of a message/delivery-status part (RFC 3464)."""
+    found: list[DsnRecipient] = []
+    for part in message.walk():
+        if part.get_content_type() != "message/delivery-status":
+            continue
+        payload = part.get_payload()
+        blocks: list[Message] = []
+        if isinstance(payload, list):
+            blocks = [b for b in payload if isinstance(b, Message)]
+        elif isinstance(payload, str | bytes):
+            text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
+            blocks = [email.message_from_string(b) for b in re.split(r"\r?\n\r?\n", text) if b]
+        for block in blocks[1:] if len(blocks) > 1 else blocks:
+            status = str(block.get("Status", "")).strip()
+            action = str(block.get("Action", "")).strip().lower()
+            match = _STATUS.search(status)
+            if not match or action not in {"failed", "delayed"}:
+                continue
+            recipient = block.get("Final-Recipient") or block.get("Original-Recipient")
+            address = str(recipient).split(";", 1)[-1].strip() if recipient else None
+            found.append(DsnRecipient(address, match.group(0), action))
+    return found
+
+
+def _fallback_addresses(message: Message) -> set[str]:
+    """flufl.bounce's heuristics for bounces without a DSN or VERP token."""
+    from flufl.bounce import scan_message
+
+    addresses: set[str] = set()
+    for found in scan_message(message):
+        raw = found.decode("utf-8", "replace") if isinstance(found, bytes) else str(found)
+        addresses.add(raw.strip().lower())
+    return addresses
+
+
+def mark_bounced(
+    conn: sa.Connection,
+    subscriber_id: int,
+    *,
+    reason: str,
+    channel: str,
+    notice_version: str,
+    delivery_id: int | None = None,
+) -> bool:
+    """Suppress a subscriber; True when this call changed their status."""
+    now = utcnow()
+    changed = conn.execute(
+        sa.update(subscriber_t)
+        .where(
+            subscriber_t.c.id == subscriber_id,
+            subscriber_t.c.status != SubscriberStatus.BOUNCED,
+        )
+        .values(status=SubscriberStatus.BOUNCED)
+    ).rowcount
+    if not changed:
+        return False
+    details: dict[str, Any] = {"reason": reason[:300]}
+    if delivery_id is not None:
+        details["delivery_id"] = delivery_id
+    conn.execute(
+        sa.insert(consent_t).values(
+            subscriber_id=subscriber_id,
+            action=ConsentAction.BOUNCE,
+            occurred_at=now,
+            notice_version=notice_version,
+            channel=channel,
+            actor=None,
+            details=details,
+        )
+    )
+    conn.execute(
+        sa.update(delivery_t)
+        .where(
+            delivery_t.c.subscriber_id == subscriber_id,
+            delivery_t.c.status == DeliveryStatus.QUEUED,
+        )
+        .values(status=DeliveryStatus.CANCELLED, last_error="subscriber bounced")
+    )
+    return True
+
+
+@dataclass(frozen=True)
+class BounceOutcome:
+    subscriber_id: int | None
+    delivery_id: int | None
+    status: str
+    hard: bool
+    suppressed: bool
+
+    def describe(self) -> str:
+        kind = "hard" if self.hard else "soft"
+        who = f"subscriber {self.subscriber_id}" if self.subscriber_id else "unknown recipient"
+        effect = "suppressed" if self.suppressed else "counted"
+        return f"{kind} bounce {self.status} for {who}: {effect}"
+
+
+def record_bounce(
+    conn: sa.Connection,
+    *,
+    subscriber_id: int,
+    status: str,
+    soft_limit: int,
+    notice_version: str,
+    delivery_id: int | None,
+) -> BounceOutcome:
+    hard = status.startswith("5")
+    reason = f"DSN {status}"
+    if delivery_id is not None and hard:
+        conn.execute(
+            sa.update(delivery_t)
+            .where(delivery_t.c.id == delivery_id, delivery_t.c.status == DeliveryStatus.SENT)
+            .values(status=DeliveryStatus.BOUNCED, last_error=reason)
+        )
+    if hard:
+        suppressed = mark_bounced(
+            conn,
+            subscriber_id,
+            reason=reason,
+            channel="dsn",
+            notice_version=notice_version,
+            delivery_id=delivery_id,
+        )
+        return BounceOutcome(subscriber_id, delivery_id, status, True, suppressed)
+    conn.execute(
+        sa.update(subscriber_t)
+        .where(subscriber_t.c.id == subscriber_id)
+        .values(soft_bounces=subscriber_t.c.soft_bounces + 1)
+    )
+    count = conn.execute(
+        sa.select(subscriber_t.c.soft_bounces).where(subscriber_t.c.id == subscriber_id)
+    ).scalar_one()
+    suppressed = False
+    if count >= soft_limit:
+        suppressed = mark_bounced(
+            conn,
+            subscriber_id,
+            reason=f"{count} soft bounces, last {status}",
+            channel="dsn",
+            notice_version=notice_version,
+            delivery_id=delivery_id,
+        )
+    return BounceOutcome(subscriber_id, delivery_id, status, False, suppressed)
+
+
+def process_bounce(
+    conn: sa.Connection,
+    raw: bytes,
+    *,
+    config: Any,
+    envelope_recipients: Iterable[str] = (),
+) -> list[BounceOutcome]:
+    """Apply one bounce message: VERP token first, then the DSN's recipients, then flufl.bounce."""
+    message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    signer = VerpSigner(str(config["SECRET_KEY"]), bounce_domain(config))
+    candidates = [*envelope_recipients, *(str(v) for v in message.get_all("To", []))]
+    candidates += [str(v) for v in message.get_all("Delivered-To", [])]
+    delivery_id = next((d for d in map(signer.read, candidates) if d is not None), None)
+    reports = parse_dsn(message)
+    soft_limit = int(config["SOFT_BOUNCE_LIMIT"])
+    notice = str(config["PRIVACY_NOTICE_VERSION"])
+    outcomes: list[BounceOutcome] = []
+    if delivery_id is not None:
+        subscriber_id = conn.execute(
+            sa.select(delivery_t.c.subscriber_id).where(delivery_t.c.id == delivery_id)
+        ).scalar_one_or_none()
+        if subscriber_id is None:
+            return []
+        status = _worst(reports) or "5.0.0"
+        outcomes.append(
+            record_bounce(
+                conn,
+                subscriber_id=subscriber_id,
+                status=status,
+                soft_limit=soft_limit,
+                notice_version=notice,
+                delivery_id=delivery_id,
+            )
+        )
+        return outcomes
+    by_address: dict[str, str] = {}
+    for report in reports:
+        if report.recipient:
+            by_address[report.recipient.lower()] = report.status
+    if not by_address:
+        by_address = {address: "5.0.0" for address in _fallback_addresses(message)}
+    for address, status in sorted(by_address.items()):
+        subscriber_id = conn.execute(
+            sa.select(subscriber_t.c.id).where(subscriber_t.c.email == address)
+        ).scalar_one_or_none()
+        if subscriber_id is None:
+            continue
+        outcomes.append(
+            record_bounce(
+                conn,
+                subscriber_id=subscriber_id,
+                status=status,
+                soft_limit=soft_limit,
+                notice_version=notice,
+                delivery_id=None,
+            )
+        )
+    return outcomes
+
+
+def _worst(reports: list[DsnRecipient]) -> str | None:
+    if not reports:
+        return None
+    return sorted(reports, key=lambda r: (not r.hard, r.status))[0].status
+
+
+def split_messages(raw: bytes) -> list[bytes]:
+    """One message, or every message of an mbox file."""
+    if not raw.startswith(b"From "):
+        return [raw]
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".mbox") as handle:
+        handle.write(raw)
+        handle.flush()
+        box = mailbox.mbox(handle.name, create=False)
+        try:
+            return [box.get_bytes(key) for key in box.iterkeys()]
+        finally:
+            box.close()

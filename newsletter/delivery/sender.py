@@ -1,0 +1,465 @@
+"""The sender: claims due outbox rows, sends them through the transport, records each answer.
+
+Threads: the caller's thread claims batches and prepares bytes; ``SEND_CONCURRENCY`` threads
+each hold one relay session; one recording thread writes results in tiny groups. A message is
+recorded as sent right after the relay's 250; at most ``SEND_MAX_UNRECORDED`` messages are
+ever sent-but-unrecorded (a semaphore released only after the commit), which bounds the
+duplicates a crash can cause. Stopping finishes the messages on the wire and gives the rest
+of the claimed rows back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+
+from newsletter.db import utcnow
+from newsletter.delivery import store
+from newsletter.delivery.bounces import VerpSigner, bounce_domain
+from newsletter.delivery.message import (
+    Recipient,
+    Template,
+    build_template,
+    domain_of,
+    list_id,
+    new_message_id,
+    personalise,
+)
+from newsletter.delivery.models import Delivery, DeliveryKind, DeliveryStatus
+from newsletter.delivery.ratelimit import TokenBucket
+from newsletter.delivery.transport import Outcome, RelayUnavailable, SendResult, Transport
+from newsletter.digests.models import Digest
+from newsletter.exceptions import TransportError
+from newsletter.extensions import db
+from newsletter.hooks import registry
+from newsletter.subscriptions.tokens import Purpose, make_token
+
+log = logging.getLogger("newsletter.delivery")
+digest_t = Digest.__table__
+
+
+@dataclass
+class Job:
+    claimed: store.Claimed
+    sender: str
+    recipient: str
+    data: bytes
+    message_id: str
+
+
+@dataclass
+class SendReport:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    bounced: int = 0
+    released: int = 0
+    relay_error: str | None = None
+    counts_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count(self, result: store.Result) -> None:
+        with self.counts_lock:
+            if not result.attempted and result.status is DeliveryStatus.QUEUED:
+                self.released += 1
+            elif result.status is DeliveryStatus.SENT:
+                self.sent += 1
+            elif result.status is DeliveryStatus.QUEUED:
+                self.retried += 1
+            elif result.status is DeliveryStatus.CANCELLED:
+                self.cancelled += 1
+            else:
+                self.failed += 1
+            if result.bounce_subscriber_id is not None:
+                self.bounced += 1
+
+    def summary(self) -> str:
+        return (
+            f"sent {self.sent}, retry later {self.retried}, failed {self.failed}, "
+            f"cancelled {self.cancelled}, subscribers bounced {self.bounced}"
+        )
+
+
+_STOP = object()
+
+
+class Sender:
+    def __init__(self, app: Flask, transport: Transport, *, name: str | None = None) -> None:
+        cfg = app.config
+        self.app = app
+        self.config = cfg
+        self.transport = transport
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.engine: sa.Engine = db.engine
+        self.concurrency = max(1, int(cfg["SEND_CONCURRENCY"]))
+        self.batch_size = max(1, int(cfg["SEND_BATCH_SIZE"]))
+        self.lease_seconds = float(cfg["SEND_LEASE_SECONDS"])
+        self.schedule: tuple[float, ...] = tuple(cfg["RETRY_SCHEDULE_SECONDS"])
+        self.give_up = timedelta(seconds=float(cfg["RETRY_GIVE_UP"]))
+        self.idle_seconds = float(cfg.get("SEND_IDLE_SECONDS", 2.0))
+        self.bucket = TokenBucket(float(cfg["SEND_RATE"]))
+        self.base_url = str(cfg["BASE_URL"]).rstrip("/")
+        self.mail_from = str(cfg["MAIL_FROM"])
+        self.domain = domain_of(self.mail_from)
+        self.verp = VerpSigner(str(cfg["SECRET_KEY"]), bounce_domain(cfg))
+        self.templates: dict[int, Template | None] = {}
+        self.max_unrecorded = max(self.concurrency, int(cfg.get("SEND_MAX_UNRECORDED", 64)))
+        self.window = threading.BoundedSemaphore(self.max_unrecorded)
+        from newsletter.delivery.dkim import signer_from_config
+
+        self.dkim = signer_from_config(cfg)
+
+    # --- preparing -------------------------------------------------------------------------
+
+    def _digest_template(self, digest_id: int) -> Template | None:
+        if digest_id not in self.templates:
+            if len(self.templates) > 256:
+                self.templates.clear()
+            with self.engine.connect() as conn:
+                row = conn.execute(
+                    sa.select(
+                        digest_t.c.subject,
+                        digest_t.c.text,
+                        digest_t.c.html,
+                        digest_t.c.audience_key,
+                    ).where(digest_t.c.id == digest_id)
+                ).first()
+            self.templates[digest_id] = (
+                None
+                if row is None
+                else build_template(
+                    mail_from=self.mail_from,
+                    subject=row.subject,
+                    text=row.text,
+                    html=row.html,
+                    list_id_value=list_id(row.audience_key, self.domain),
+                    unsubscribe_mailto=self.config.get("MAIL_UNSUBSCRIBE_MAILTO"),
+                )
+            )
+        return self.templates[digest_id]
+
+    def _finish(self, data: bytes) -> bytes:
+        return self.dkim.sign(data) if self.dkim is not None else data
+
+    def _later(self, claimed: store.Claimed, error: str) -> store.Result:
+        """Not attempted (nothing to send it with yet): look again after the longest backoff."""
+        return store.Result(
+            claimed.id,
+            DeliveryStatus.QUEUED,
+            attempted=False,
+            error=error,
+            next_attempt_at=utcnow() + timedelta(seconds=self.schedule[-1]),
+        )
+
+    def prepare(self, claimed: store.Claimed) -> Job | store.Result:
+        """The bytes for one row, or the row's final result when nothing is to be sent."""
+        if claimed.kind is DeliveryKind.DIGEST:
+            return self._prepare_digest(claimed)
+        if claimed.kind is DeliveryKind.WEBSUB:
+            return self._run_handler(claimed)
+        return self._prepare_service(claimed)
+
+    def _prepare_digest(self, claimed: store.Claimed) -> Job | store.Result:
+        if not claimed.subscriber_active or claimed.email is None or claimed.digest_id is None:
+            return store.Result(
+                claimed.id,
+                DeliveryStatus.CANCELLED,
+                attempted=False,
+                error="subscriber is no longer active",
+            )
+        template = self._digest_template(claimed.digest_id)
+        if template is None:
+            return store.Result(claimed.id, DeliveryStatus.CANCELLED, error="digest is gone")
+        assert claimed.subscriber_id is not None
+        message_id = new_message_id(claimed.id, self.domain)
+        recipient = Recipient(
+            address=claimed.email,
+            message_id=message_id,
+            unsubscribe_url=(
+                f"{self.base_url}/unsubscribe/"
+                f"{make_token(Purpose.UNSUBSCRIBE, claimed.subscriber_id)}"
+            ),
+            preferences_url=(
+                f"{self.base_url}/preferences/"
+                f"{make_token(Purpose.PREFERENCES, claimed.subscriber_id)}"
+            ),
+        )
+        try:
+            data = self._finish(personalise(template, recipient))
+        except UnicodeEncodeError:
+            return store.Result(
+                claimed.id, DeliveryStatus.FAILED, error="address needs SMTPUTF8, not supported"
+            )
+        return Job(claimed, self.verp.address(claimed.id), claimed.email, data, message_id)
+
+    def _prepare_service(self, claimed: store.Claimed) -> Job | store.Result:
+        renderer = registry(self.app).service_mail.get(claimed.kind.value)
+        if renderer is None:
+            return self._later(claimed, f"no renderer registered for {claimed.kind.value} mail")
+        try:
+            delivery = db.session.get(Delivery, claimed.id)
+            mail = renderer(delivery) if delivery is not None else None
+            db.session.commit()
+        except Exception as exc:
+            db.session.rollback()
+            log.exception("rendering %s mail for delivery %s failed", claimed.kind, claimed.id)
+            return self._retry_result(claimed, f"rendering failed: {exc}")
+        finally:
+            db.session.remove()
+        if mail is None:
+            return store.Result(
+                claimed.id, DeliveryStatus.CANCELLED, attempted=False, error="nothing to send"
+            )
+        template = build_template(
+            mail_from=self.mail_from,
+            subject=mail.subject,
+            text=mail.text,
+            html=mail.html,
+        )
+        message_id = new_message_id(claimed.id, self.domain)
+        try:
+            data = self._finish(personalise(template, Recipient(mail.to, message_id)))
+        except UnicodeEncodeError:
+            return store.Result(
+                claimed.id, DeliveryStatus.FAILED, error="address needs SMTPUTF8, not supported"
+            )
+        return Job(claimed, self.verp.address(claimed.id), mail.to, data, message_id)
+
+    def _run_handler(self, claimed: store.Claimed) -> store.Result:
+        handler = registry(self.app).outbox_handlers.get(claimed.kind.value)
+        if handler is None:
+            return self._later(claimed, f"no handler registered for {claimed.kind.value} rows")
+        try:
+            delivery = db.session.get(Delivery, claimed.id)
+            if delivery is not None:
+                handler(delivery)
+            db.session.commit()
+        except TransportError as exc:
+            db.session.rollback()
+            return self._retry_result(claimed, exc.message)
+        except Exception as exc:
+            db.session.rollback()
+            log.exception("outbox handler for delivery %s failed", claimed.id)
+            return self._retry_result(claimed, f"handler failed: {exc}")
+        finally:
+            db.session.remove()
+        return store.Result(claimed.id, DeliveryStatus.SENT)
+
+    # --- results ---------------------------------------------------------------------------
+
+    def _retry_result(self, claimed: store.Claimed, error: str) -> store.Result:
+        now = utcnow()
+        first = claimed.first_attempt_at or now
+        if now - first >= self.give_up:
+            return store.Result(
+                claimed.id, DeliveryStatus.FAILED, error=f"gave up: {error}", first_attempt_at=first
+            )
+        return store.Result(
+            claimed.id,
+            DeliveryStatus.QUEUED,
+            error=error,
+            next_attempt_at=store.retry_at(claimed.attempts + 1, self.schedule, now),
+            first_attempt_at=first,
+        )
+
+    def result_for(self, job: Job, answer: SendResult) -> store.Result:
+        claimed = job.claimed
+        if answer.outcome is Outcome.SENT:
+            return store.Result(claimed.id, DeliveryStatus.SENT, message_id=job.message_id)
+        if answer.outcome is Outcome.TEMPORARY:
+            return self._retry_result(claimed, answer.detail)
+        bounce = claimed.subscriber_id if answer.outcome is Outcome.REJECTED else None
+        return store.Result(
+            claimed.id, DeliveryStatus.FAILED, error=answer.detail, bounce_subscriber_id=bounce
+        )
+
+    # --- running ---------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event, *, until_idle: bool = False) -> SendReport:
+        """Send until ``stop`` is set (or, with ``until_idle``, until nothing is due)."""
+        report = SendReport()
+        jobs: queue.Queue[Any] = queue.Queue(maxsize=2 * self.concurrency)
+        results: queue.Queue[Any] = queue.Queue()
+        relay_down = threading.Event()
+        outstanding = _Counter()
+
+        def put_result(result: store.Result, held: bool) -> None:
+            results.put((result, held))
+
+        workers = [
+            threading.Thread(
+                target=self._work,
+                args=(jobs, put_result, stop, relay_down, report),
+                name=f"sender-{n}",
+                daemon=True,
+            )
+            for n in range(self.concurrency)
+        ]
+        recorder = threading.Thread(
+            target=self._record_loop, args=(results, report, outstanding), name="recorder"
+        )
+        for thread in (*workers, recorder):
+            thread.start()
+        try:
+            while not stop.is_set() and not relay_down.is_set():
+                batch = store.claim(
+                    self.engine,
+                    worker=self.name,
+                    limit=self.batch_size,
+                    lease_seconds=self.lease_seconds,
+                )
+                if not batch:
+                    outstanding.wait_zero(stop, relay_down)
+                    if store.has_due(self.engine):
+                        continue
+                    if until_idle:
+                        break
+                    wait = store.next_due_in(self.engine)
+                    stop.wait(self.idle_seconds if wait is None else min(wait, self.idle_seconds))
+                    continue
+                for claimed in batch:
+                    outstanding.add(1)
+                    if stop.is_set() or relay_down.is_set():
+                        put_result(store.Result(claimed.id, DeliveryStatus.QUEUED, False), False)
+                        continue
+                    prepared = self.prepare(claimed)
+                    if isinstance(prepared, store.Result):
+                        put_result(prepared, False)
+                    else:
+                        jobs.put(prepared)
+        finally:
+            for _ in workers:
+                jobs.put(_STOP)
+            for thread in workers:
+                thread.join()
+            results.put(_STOP)
+            recorder.join()
+        if relay_down.is_set():
+            report.relay_error = self._relay_error
+        return report
+
+    _relay_error: str | None = None
+
+    def _work(
+        self,
+        jobs: queue.Queue[Any],
+        put_result: Callable[[store.Result, bool], None],
+        stop: threading.Event,
+        relay_down: threading.Event,
+        report: SendReport,
+    ) -> None:
+        session = self.transport.open_session()
+        try:
+            while True:
+                job = jobs.get()
+                if job is _STOP:
+                    return
+                if stop.is_set() or relay_down.is_set():
+                    put_result(store.Result(job.claimed.id, DeliveryStatus.QUEUED, False), False)
+                    continue
+                self.window.acquire()
+                self.bucket.acquire()
+                try:
+                    answer = session.send(job.sender, job.recipient, job.data)
+                except RelayUnavailable as exc:
+                    self._relay_error = exc.message
+                    relay_down.set()
+                    self.window.release()
+                    put_result(store.Result(job.claimed.id, DeliveryStatus.QUEUED, False), False)
+                    continue
+                except Exception as exc:  # a bug must not leave the row leased forever
+                    log.exception("sending delivery %s failed", job.claimed.id)
+                    answer = SendResult(Outcome.TEMPORARY, 0, f"internal error: {exc}")
+                put_result(self.result_for(job, answer), True)
+        finally:
+            session.close()
+
+    def _record_loop(
+        self, results: queue.Queue[Any], report: SendReport, outstanding: _Counter
+    ) -> None:
+        """Commit results as they come, a few at a time; each commit frees window slots."""
+        done = False
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                # Like synchronous_commit=off: survives a process crash, not a power cut;
+                # a lost "sent" mark means a duplicate, never a lost message.
+                conn.exec_driver_sql("PRAGMA synchronous = OFF")
+            else:
+                conn.exec_driver_sql("SET synchronous_commit = off")
+            conn.commit()
+            while not done:
+                item = results.get()
+                group: list[tuple[store.Result, bool]] = []
+                if item is _STOP:
+                    break
+                group.append(item)
+                while len(group) < self.max_unrecorded:
+                    try:
+                        item = results.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is _STOP:
+                        done = True
+                        break
+                    group.append(item)
+                self._commit(conn, [r for r, _ in group])
+                for result, held in group:
+                    report.count(result)
+                    if held:
+                        self.window.release()
+                outstanding.add(-len(group))
+
+    def _commit(self, conn: sa.Connection, group: list[store.Result]) -> None:
+        for attempt in range(5):
+            try:
+                with conn.begin():
+                    store.record(conn, group, config=self.config)
+                return
+            except sa.exc.OperationalError:
+                if attempt == 4:
+                    raise
+                log.warning("recording %d results failed, retrying", len(group), exc_info=True)
+                time.sleep(0.5 * (attempt + 1))
+
+
+class _Counter:
+    """Rows claimed but not yet recorded; ``until_idle`` waits for zero before looking again."""
+
+    def __init__(self) -> None:
+        self._value = 0
+        self._cond = threading.Condition()
+
+    def add(self, delta: int) -> None:
+        with self._cond:
+            self._value += delta
+            if self._value <= 0:
+                self._cond.notify_all()
+
+    def wait_zero(self, *events: threading.Event) -> None:
+        with self._cond:
+            while self._value > 0:
+                self._cond.wait(0.1)
+
+
+def serve_forever(app: Flask, transport: Transport, stop: threading.Event) -> None:
+    """The worker loop: send, and while the relay is unreachable, wait with growing pauses."""
+    pause = 1.0
+    while not stop.is_set():
+        report = Sender(app, transport).run(stop)
+        if report.relay_error is None:
+            pause = 1.0
+            continue
+        log.error("relay unavailable, pausing sending for %.0fs: %s", pause, report.relay_error)
+        stop.wait(pause)
+        pause = min(pause * 2, 300.0)

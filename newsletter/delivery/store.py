@@ -1,0 +1,272 @@
+"""Claiming due outbox rows with a lease, and recording what the relay answered.
+
+PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED`` lets several senders share the outbox.
+SQLite has no row locks: one sender at a time, enforced by an exclusive ``flock`` on a file in
+the instance folder. Everything here is SQLAlchemy Core on plain connections, so the recording
+thread needs no app context and each result costs one small UPDATE.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+import sqlalchemy as sa
+
+from newsletter.db import utcnow
+from newsletter.delivery.models import Delivery, DeliveryKind, DeliveryStatus
+from newsletter.exceptions import Conflict
+from newsletter.subscriptions.models import Subscriber, SubscriberStatus
+
+delivery_t = Delivery.__table__
+subscriber_t = Subscriber.__table__
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    kind: DeliveryKind
+    digest_id: int | None
+    subscriber_id: int | None
+    to_address: str | None
+    email: str | None
+    subscriber_active: bool
+    attempts: int
+    first_attempt_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Result:
+    """What to write for one delivery after the relay answered."""
+
+    id: int
+    status: DeliveryStatus  # SENT, QUEUED (retry), FAILED, CANCELLED
+    attempted: bool = True  # False: the row is released untouched (relay unreachable, stop)
+    message_id: str | None = None
+    error: str | None = None
+    next_attempt_at: datetime | None = None
+    first_attempt_at: datetime | None = None
+    bounce_subscriber_id: int | None = None  # a recipient-level 5xx: suppress this subscriber
+
+
+class SenderLock:
+    """The single-sender guarantee on SQLite: an exclusive, non-blocking flock."""
+
+    def __init__(self, instance_path: str) -> None:
+        self.path = Path(instance_path) / "sender.lock"
+        self._handle: IO[str] | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.path.open("a+")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise Conflict(
+                f"another sender is already running on this SQLite database ({holder}); "
+                "SQLite allows one sender at a time"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        self._handle = handle
+
+    def release(self) -> None:
+        if self._handle is not None:
+            fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+
+def _due_condition(now: datetime) -> sa.ColumnElement[bool]:
+    return sa.or_(
+        sa.and_(delivery_t.c.status == DeliveryStatus.QUEUED, delivery_t.c.next_attempt_at <= now),
+        sa.and_(delivery_t.c.status == DeliveryStatus.SENDING, delivery_t.c.lease_expires_at < now),
+    )
+
+
+def claim(engine: sa.Engine, *, worker: str, limit: int, lease_seconds: float) -> list[Claimed]:
+    """Lease up to ``limit`` due rows (queued and due, or abandoned by a crashed sender)."""
+    now = utcnow()
+    with engine.begin() as conn:
+        select_ids = (
+            sa.select(delivery_t.c.id)
+            .where(_due_condition(now))
+            .order_by(delivery_t.c.next_attempt_at, delivery_t.c.id)
+            .limit(limit)
+        )
+        if conn.dialect.name == "postgresql":
+            select_ids = select_ids.with_for_update(skip_locked=True)
+        ids = list(conn.execute(select_ids).scalars())
+        if not ids:
+            return []
+        conn.execute(
+            sa.update(delivery_t)
+            .where(delivery_t.c.id.in_(ids))
+            .values(
+                status=DeliveryStatus.SENDING,
+                lease_expires_at=now + timedelta(seconds=lease_seconds),
+                leased_by=worker[:120],
+            )
+        )
+        rows = conn.execute(
+            sa.select(
+                delivery_t.c.id,
+                delivery_t.c.kind,
+                delivery_t.c.digest_id,
+                delivery_t.c.subscriber_id,
+                delivery_t.c.to_address,
+                subscriber_t.c.email,
+                subscriber_t.c.status,
+                delivery_t.c.attempts,
+                delivery_t.c.first_attempt_at,
+            )
+            .select_from(delivery_t.outerjoin(subscriber_t))
+            .where(delivery_t.c.id.in_(ids))
+            .order_by(delivery_t.c.id)
+        ).all()
+    return [
+        Claimed(
+            id=row.id,
+            kind=DeliveryKind(row.kind),
+            digest_id=row.digest_id,
+            subscriber_id=row.subscriber_id,
+            to_address=row.to_address,
+            email=row.email,
+            subscriber_active=row.status == SubscriberStatus.ACTIVE,
+            attempts=row.attempts,
+            first_attempt_at=row.first_attempt_at,
+        )
+        for row in rows
+    ]
+
+
+def has_due(engine: sa.Engine) -> bool:
+    with engine.connect() as conn:
+        return (
+            conn.execute(
+                sa.select(delivery_t.c.id).where(_due_condition(utcnow())).limit(1)
+            ).first()
+            is not None
+        )
+
+
+def next_due_in(engine: sa.Engine) -> float | None:
+    """Seconds until the next queued row is due (None: nothing queued)."""
+    with engine.connect() as conn:
+        earliest = conn.execute(
+            sa.select(sa.func.min(delivery_t.c.next_attempt_at)).where(
+                delivery_t.c.status == DeliveryStatus.QUEUED
+            )
+        ).scalar()
+    if earliest is None:
+        return None
+    if earliest.tzinfo is None:
+        earliest = earliest.replace(tzinfo=UTC)
+    return max(0.0, float((earliest - utcnow()).total_seconds()))
+
+
+def retry_at(
+    attempts: int, schedule: tuple[float, ...], now: datetime, rng: random.Random | None = None
+) -> datetime:
+    """Exponential backoff from the configured schedule plus up to 20% jitter."""
+    base = schedule[min(max(attempts, 1), len(schedule)) - 1]
+    if attempts > len(schedule):
+        base = schedule[-1] * 2 ** min(attempts - len(schedule), 6)
+    jitter = (rng or random).uniform(0, base * 0.2)
+    return now + timedelta(seconds=base + jitter)
+
+
+_MARK_SENT = (
+    sa.update(delivery_t)
+    .where(delivery_t.c.id == sa.bindparam("row_id"))
+    .values(
+        status=DeliveryStatus.SENT,
+        sent_at=sa.bindparam("sent_at"),
+        message_id=sa.bindparam("message_id"),
+        attempts=delivery_t.c.attempts + 1,
+        first_attempt_at=sa.func.coalesce(
+            delivery_t.c.first_attempt_at,
+            sa.bindparam("first", type_=delivery_t.c.first_attempt_at.type),
+        ),
+        lease_expires_at=None,
+        leased_by=None,
+        last_error=None,
+    )
+)
+
+
+def record(conn: sa.Connection, results: list[Result], *, config: Any) -> None:
+    """Write a small group of results in the caller's transaction."""
+    from newsletter.delivery import bounces
+
+    now = utcnow()
+    sent = [r for r in results if r.status is DeliveryStatus.SENT and r.attempted]
+    if sent:
+        # The hot path: one executemany (a single pipelined round trip with psycopg).
+        conn.execute(
+            _MARK_SENT,
+            [
+                {
+                    "row_id": r.id,
+                    "sent_at": now,
+                    "message_id": r.message_id,
+                    "first": r.first_attempt_at or now,
+                }
+                for r in sent
+            ],
+        )
+    for result in results:
+        if result.status is DeliveryStatus.SENT and result.attempted:
+            continue
+        values: dict[str, Any] = {"lease_expires_at": None, "leased_by": None}
+        if result.attempted:
+            values["attempts"] = delivery_t.c.attempts + 1
+            values["first_attempt_at"] = sa.func.coalesce(
+                delivery_t.c.first_attempt_at,
+                sa.literal(
+                    result.first_attempt_at or now, type_=delivery_t.c.first_attempt_at.type
+                ),
+            )
+        values["status"] = result.status
+        if result.status is DeliveryStatus.SENT:
+            values["sent_at"] = now
+            values["message_id"] = result.message_id
+            values["last_error"] = None
+        elif result.error is not None:
+            values["last_error"] = result.error[:1000]
+        if result.next_attempt_at is not None:
+            values["next_attempt_at"] = result.next_attempt_at
+        if result.message_id is not None:
+            values["message_id"] = result.message_id
+        conn.execute(sa.update(delivery_t).where(delivery_t.c.id == result.id).values(**values))
+        if result.bounce_subscriber_id is not None:
+            bounces.mark_bounced(
+                conn,
+                result.bounce_subscriber_id,
+                reason=result.error or "rejected by the relay",
+                channel="relay",
+                notice_version=str(config["PRIVACY_NOTICE_VERSION"]),
+                delivery_id=result.id,
+            )
+
+
+def release(engine: sa.Engine, ids: list[int]) -> None:
+    """Give claimed but unsent rows back (stop requested, relay down): no attempt is counted."""
+    if not ids:
+        return
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(delivery_t)
+            .where(delivery_t.c.id.in_(ids), delivery_t.c.status == DeliveryStatus.SENDING)
+            .values(status=DeliveryStatus.QUEUED, lease_expires_at=None, leased_by=None)
+        )

@@ -1,0 +1,28 @@
+"""The demo's captured-mail pages in a real browser: accessible, links clickable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from tests.fixtures.browser import LiveServer, assert_accessible
+from tests.integration.test_delivery_capture import CONFIRM_URL, capture_confirmation
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def app_overrides() -> dict[str, Any]:
+    return {"DEMO": True}
+
+
+def test_captured_mail_pages_are_accessible(app: Flask, page: Any, live_server: LiveServer) -> None:
+    path = capture_confirmation(app)
+    page.goto(live_server.url + "/demo/mail")
+    assert_accessible(page)
+    page.get_by_role("link", name="Conferma la tua iscrizione").click()
+    page.wait_for_url(f"**/demo/mail/{path.name}")
+    assert page.get_by_role("link", name=CONFIRM_URL).get_attribute("href") == CONFIRM_URL
+    assert_accessible(page)
