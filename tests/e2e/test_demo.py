@@ -1,26 +1,96 @@
-"""`make run` runs `newsletter demo`: on a fresh instance folder it must serve the home page."""
+"""`make run` runs `newsletter demo`: on a fresh instance folder a newcomer sees the whole thing.
+
+The home page is served from a migrated SQLite database; a subscription made on the form is
+confirmed from the mail the demo's own SMTP capture server received, sent by the demo's worker.
+"""
 
 from __future__ import annotations
 
+import email
+import email.policy
+import re
+import sqlite3
+import time
 from pathlib import Path
 
 import requests
+from lxml import html
 
 from tests.e2e.conftest import clean_env, free_port, newsletter_process, wait_for_http
 
 
-def test_demo_serves_the_italian_home_page_from_a_fresh_sqlite(tmp_path: Path) -> None:
+def _csrf(page: str) -> str:
+    return str(html.fromstring(page).xpath("//input[@name='csrf_token']/@value")[0])
+
+
+def _wait_for_mail(folder: Path, timeout: float = 60) -> email.message.EmailMessage:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        captured = sorted(folder.glob("*.eml")) if folder.exists() else []
+        if captured:
+            message = email.message_from_bytes(
+                captured[0].read_bytes(), policy=email.policy.default
+            )
+            assert isinstance(message, email.message.EmailMessage)
+            return message
+        time.sleep(0.3)
+    raise AssertionError(f"no mail captured in {folder} within {timeout}s")
+
+
+def test_demo_serves_home_and_a_subscription_is_confirmed_from_captured_mail(
+    tmp_path: Path,
+) -> None:
     port, smtp_port = free_port(), free_port()
-    env = clean_env(tmp_path / "instance")
-    args = ["demo", "--port", str(port), "--smtp-port", str(smtp_port)]
-    with newsletter_process(args, env) as proc:
-        wait_for_http(f"http://127.0.0.1:{port}/healthz", proc)
-        page = requests.get(f"http://127.0.0.1:{port}/", timeout=10)
-        assert page.status_code == 200
-        assert '<html lang="it">' in page.text
+    instance = tmp_path / "instance"
+    env = clean_env(instance)
+    base = f"http://127.0.0.1:{port}"
+    with newsletter_process(
+        ["demo", "--port", str(port), "--smtp-port", str(smtp_port)], env
+    ) as proc:
+        wait_for_http(f"{base}/healthz", proc)
+        home = requests.get(f"{base}/", timeout=10)
+        assert home.status_code == 200
+        assert '<html lang="it">' in home.text
         for name in ("Welfare", "Mobilità", "Energia", "Governance"):
-            assert name in page.text
-        assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10).json()["status"] == "ok"
+            assert name in home.text
+
+        browser = requests.Session()
+        form = browser.get(f"{base}/subscribe", timeout=10)
+        answer = browser.post(
+            f"{base}/subscribe",
+            data={
+                "csrf_token": _csrf(form.text),
+                "email": "cittadina@example.org",
+                "topics": ["energy", "mobility"],
+                "frequency": "weekly",
+                "locale": "it",
+                "consent": "1",
+            },
+            timeout=10,
+        )
+        assert answer.status_code == 200
+
+        mail = _wait_for_mail(instance / "mail")
+        assert mail["To"] == "cittadina@example.org"
+        body = mail.get_body(("plain",))
+        assert body is not None
+        link = re.search(rf"{re.escape(base)}/confirm/\S+", body.get_content())
+        assert link is not None, body.get_content()
+        assert requests.get(f"{base}/demo/mail", timeout=10).status_code == 200
+
+        confirm_page = browser.get(link.group(0), timeout=10)
+        assert confirm_page.status_code == 200
+        confirmed = browser.post(
+            link.group(0), data={"csrf_token": _csrf(confirm_page.text)}, timeout=10
+        )
+        assert confirmed.status_code == 200
+
         proc.terminate()
         assert proc.wait(timeout=30) == 0
-    assert (tmp_path / "instance" / "newsletter.sqlite3").exists()
+    with sqlite3.connect(instance / "newsletter.sqlite3") as conn:
+        status = conn.execute(
+            "SELECT status FROM subscriber WHERE email = 'cittadina@example.org'"
+        ).fetchone()
+        actions = conn.execute("SELECT action FROM consent_event ORDER BY id").fetchall()
+    assert status == ("active",)
+    assert [a for (a,) in actions] == ["subscribe", "confirm"]
