@@ -61,6 +61,9 @@ class Config:
     WEBSUB_HUB_URL: str | None = None
     LOG_JSON = False
     LOG_LEVEL = "INFO"
+    # Reverse proxies in front of `newsletter serve` whose X-Forwarded-For/-Proto/-Host to trust
+    # (1 behind nginx); 0 trusts none. Per-IP rate limits and HSTS depend on it.
+    TRUSTED_PROXIES = 0
 
     # Settings added by each domain go in its own block below (keeps parallel work mergeable).
 

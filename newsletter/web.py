@@ -7,6 +7,7 @@ import secrets
 from flask import Flask, Response, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from newsletter.exceptions import NewsletterError
 
@@ -31,6 +32,12 @@ def csp_nonce() -> str:
 
 
 def init_app(app: Flask) -> None:
+    hops = int(app.config.get("TRUSTED_PROXIES", 0))
+    if hops > 0:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
+        )
+
     @app.errorhandler(NewsletterError)
     def _newsletter_error(exc: NewsletterError) -> tuple[Response | str, int]:
         return error_response(exc.status_code, exc.message, exc.details)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from flask.testing import FlaskClient
 
 
@@ -58,3 +59,18 @@ def test_unknown_page_is_a_404_page_not_a_traceback(client: FlaskClient) -> None
     assert api.status_code == 404
     assert api.json is not None
     assert "error" in api.json
+
+
+@pytest.mark.parametrize("app_overrides", [{"TRUSTED_PROXIES": 1}])
+def test_behind_a_trusted_proxy_https_and_client_address_are_honoured(
+    client: FlaskClient,
+) -> None:
+    response = client.get(
+        "/", headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"}
+    )
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_forwarded_headers_are_ignored_without_trusted_proxies(client: FlaskClient) -> None:
+    response = client.get("/", headers={"X-Forwarded-Proto": "https"})
+    assert "Strict-Transport-Security" not in response.headers
