@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test install lint typecheck pytest translations extract-messages bench-compose clean
+.PHONY: run test install lint typecheck pytest translations extract-messages clean
 
 run: install
 	$(BIN)/newsletter demo
