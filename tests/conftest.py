@@ -93,12 +93,13 @@ def database_url(request: pytest.FixtureRequest) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """``@pytest.mark.postgres`` tests run only on the PostgreSQL parameter."""
+    """``@pytest.mark.postgres`` / ``@pytest.mark.sqlite`` tests run only on that backend."""
     keep, drop = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
         backend = callspec.params.get("database_url") if callspec else None
-        if item.get_closest_marker("postgres") and backend == "sqlite":
+        only = next((m for m in ("postgres", "sqlite") if item.get_closest_marker(m)), None)
+        if backend is not None and only is not None and only != backend:
             drop.append(item)
         else:
             keep.append(item)

@@ -418,11 +418,8 @@ def test_auth_over_starttls(
     assert set(relay.handler.logins) == {"relayuser"}
 
 
-def test_a_second_sender_on_sqlite_is_refused(
-    app: Flask, backend: str, outbox: Outbox, runner: Any
-) -> None:
-    if backend != "sqlite":
-        pytest.skip("PostgreSQL allows several senders")
+@pytest.mark.sqlite  # PostgreSQL allows several senders
+def test_a_second_sender_on_sqlite_is_refused(app: Flask, outbox: Outbox, runner: Any) -> None:
     outbox(1)
     lock = SenderLock(app.instance_path)
     lock.acquire()
