@@ -116,20 +116,25 @@ def _may_send_service_mail(subscriber: Subscriber, now: datetime) -> bool:
     return sent is None or now - sent >= window
 
 
-def _enqueue_service_mail(subscriber: Subscriber, kind: DeliveryKind, now: datetime) -> None:
-    """One service e-mail per window: older queued ones of that kind are superseded."""
-    if not _may_send_service_mail(subscriber, now):
-        return
+def _cancel_queued_service_mail(subscriber_id: int) -> None:
+    """Queued confirmation / preferences mails that a newer state makes moot."""
     db.session.execute(
         sa.update(Delivery)
         .where(
-            Delivery.subscriber_id == subscriber.id,
+            Delivery.subscriber_id == subscriber_id,
             Delivery.kind.in_([DeliveryKind.CONFIRM, DeliveryKind.PREFERENCES]),
             Delivery.status == DeliveryStatus.QUEUED,
         )
         .values(status=DeliveryStatus.CANCELLED)
         .execution_options(synchronize_session=False)
     )
+
+
+def _enqueue_service_mail(subscriber: Subscriber, kind: DeliveryKind, now: datetime) -> None:
+    """One service e-mail per window: older queued ones of that kind are superseded."""
+    if not _may_send_service_mail(subscriber, now):
+        return
+    _cancel_queued_service_mail(subscriber.id)
     db.session.add(Delivery(kind=kind, subscriber_id=subscriber.id, next_attempt_at=now))
     subscriber.confirmation_sent_at = now
 
@@ -240,16 +245,7 @@ def unsubscribe(subscriber_id: int, *, channel: str = "web", now: datetime | Non
     subscriber.status = SubscriberStatus.UNSUBSCRIBED
     subscriber.unsubscribed_at = now or utcnow()
     cancel_queued_digests(subscriber.id)
-    db.session.execute(
-        sa.update(Delivery)
-        .where(
-            Delivery.subscriber_id == subscriber.id,
-            Delivery.kind.in_([DeliveryKind.CONFIRM, DeliveryKind.PREFERENCES]),
-            Delivery.status == DeliveryStatus.QUEUED,
-        )
-        .values(status=DeliveryStatus.CANCELLED)
-        .execution_options(synchronize_session=False)
-    )
+    _cancel_queued_service_mail(subscriber.id)
     record_consent(subscriber, ConsentAction.UNSUBSCRIBE, channel)
     db.session.commit()
     return True
