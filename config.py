@@ -75,6 +75,15 @@ class Config:
     # --- feeds ---
 
     # --- admin and operations ---
+    RATELIMIT_LOGIN = "10 per minute;50 per hour"  # per client address, on POST /admin/login
+    ADMIN_LOCKOUT_THRESHOLD = 5  # failed logins in a row that lock an account...
+    ADMIN_LOCKOUT_SECONDS = 900  # ...for this long
+    ADMIN_PASSWORD_MIN_LENGTH = 12
+    ADMIN_ARGON2_TIME_COST = 3  # argon2id parameters; stored hashes are upgraded at next login
+    ADMIN_ARGON2_MEMORY_KIB = 65536
+    ADMIN_ARGON2_PARALLELISM = 4
+    ADMIN_PAGE_SIZE = 50
+    HEALTH_QUEUE_MAX_AGE = 900  # seconds a due delivery may wait before /healthz says degraded
 
 
 class TestConfig(Config):

@@ -1,0 +1,166 @@
+"""Server-rendered SVG charts: no script, readable by screen readers (title, desc, role=img).
+
+Colours come from CSS classes (``c0``..``c3`` in admin.css) so the palette lives in one
+place and meets 3:1 contrast on white; lines also differ by marker shape and dash, so no
+series is told apart by colour alone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from itertools import count
+
+from markupsafe import Markup, escape
+
+from newsletter.admin.service import Series
+
+WIDTH = 640
+HEIGHT = 260
+LEFT = 44
+RIGHT = 16
+TOP = 14
+BOTTOM = 34
+LABEL_GAP = 14
+DASHES = ("", "6 3", "2 3", "8 3 2 3")
+_ids = count(1)
+
+
+def nice_max(value: int) -> int:
+    """A round axis maximum at or above ``value`` (1, 2, 5 × 10^n), at least 4."""
+    if value <= 4:
+        return 4
+    magnitude = 10 ** math.floor(math.log10(value))
+    for step in (1, 2, 2.5, 5, 10):
+        top = int(step * magnitude)
+        if top >= value and top % 4 == 0:
+            return top
+    return int(10 * magnitude)
+
+
+def _frame(chart_id: str, title: str, desc: str, body: list[str]) -> Markup:
+    title_id, desc_id = f"{chart_id}-title", f"{chart_id}-desc"
+    return Markup(
+        f'<svg class="chart" id="{chart_id}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'aria-labelledby="{title_id} {desc_id}" preserveAspectRatio="xMidYMid meet" '
+        f'xmlns="http://www.w3.org/2000/svg">'
+        f'<title id="{title_id}">{escape(title)}</title><desc id="{desc_id}">{escape(desc)}</desc>'
+        + "".join(body)
+        + "</svg>"
+    )
+
+
+def _axes(top: int, labels: Sequence[str], x_of: list[float], right: int) -> list[str]:
+    """Horizontal grid lines with their values, and every other period label under the axis."""
+    body = []
+    plot_bottom = HEIGHT - BOTTOM
+    for i in range(5):
+        value = top * i // 4
+        y = plot_bottom - (plot_bottom - TOP) * i / 4
+        body.append(
+            f'<line class="grid" x1="{LEFT}" x2="{WIDTH - right}" y1="{y:.1f}" y2="{y:.1f}"/>'
+            f'<text class="tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{value}</text>'
+        )
+    step = 1 if len(labels) <= 8 else 2
+    last = len(labels) - 1
+    for i, label in enumerate(labels):
+        if (last - i) % step == 0:
+            body.append(
+                f'<text class="tick" x="{x_of[i]:.1f}" y="{plot_bottom + 18}" '
+                f'text-anchor="middle">{escape(label)}</text>'
+            )
+    return body
+
+
+def line_chart(title: str, desc: str, labels: Sequence[str], series: Sequence[Series]) -> Markup:
+    """Lines with a marker per point and the series name at the end of each line."""
+    chart_id = f"chart-{next(_ids)}"
+    right = 120
+    top = nice_max(max((max(s.values, default=0) for s in series), default=0))
+    plot_w = WIDTH - LEFT - right
+    plot_bottom = HEIGHT - BOTTOM
+    n = max(len(labels), 2)
+    x_of = [LEFT + 10 + (plot_w - 20) * i / (n - 1) for i in range(len(labels))]
+
+    def y_of(value: int) -> float:
+        return plot_bottom - (plot_bottom - TOP) * value / top
+
+    body = _axes(top, labels, x_of, right)
+    ends: list[tuple[float, int, Series]] = []
+    for index, s in enumerate(series):
+        points = " ".join(f"{x_of[i]:.1f},{y_of(v):.1f}" for i, v in enumerate(s.values))
+        dash = f' stroke-dasharray="{DASHES[index % 4]}"' if DASHES[index % 4] else ""
+        body.append(f'<polyline class="line c{index % 4}" points="{points}"{dash}/>')
+        for i, v in enumerate(s.values):
+            body.append(_marker(index % 4, x_of[i], y_of(v)))
+        if s.values:
+            ends.append((y_of(s.values[-1]), index, s))
+    # Direct labels at the line ends, pushed apart so they never overlap.
+    ends.sort()
+    placed: list[float] = []
+    for y, index, s in ends:
+        y_label = max(y + 4, (placed[-1] + LABEL_GAP) if placed else TOP + 4)
+        placed.append(y_label)
+        body.append(
+            f'<text class="label t{index % 4}" x="{WIDTH - right + 8}" y="{y_label:.1f}">'
+            f"{escape(s.label)} {s.values[-1]}</text>"
+        )
+    return _frame(chart_id, title, desc, body)
+
+
+def _marker(index: int, x: float, y: float) -> str:
+    cls = f'class="mark c{index}"'
+    if index == 0:
+        return f'<circle {cls} cx="{x:.1f}" cy="{y:.1f}" r="3.5"/>'
+    if index == 1:
+        return f'<rect {cls} x="{x - 3.5:.1f}" y="{y - 3.5:.1f}" width="7" height="7"/>'
+    if index == 2:
+        return f'<path {cls} d="M{x:.1f},{y - 4.5:.1f} l4.5,8 h-9 z"/>'
+    return f'<path {cls} d="M{x:.1f},{y - 5:.1f} l5,5 l-5,5 l-5,-5 z"/>'
+
+
+def bar_chart(
+    title: str,
+    desc: str,
+    labels: Sequence[str],
+    series: Sequence[Series],
+    *,
+    stacked: bool = False,
+) -> Markup:
+    """Bars per period: side by side (grouped) or on top of each other (stacked)."""
+    chart_id = f"chart-{next(_ids)}"
+    right = RIGHT
+    if stacked:
+        peak = max((sum(vals) for vals in zip(*(s.values for s in series), strict=True)), default=0)
+    else:
+        peak = max((max(s.values, default=0) for s in series), default=0)
+    top = nice_max(peak)
+    plot_w = WIDTH - LEFT - right
+    plot_bottom = HEIGHT - BOTTOM
+    slot = plot_w / max(len(labels), 1)
+    x_of = [LEFT + slot * (i + 0.5) for i in range(len(labels))]
+    body = _axes(top, labels, x_of, right)
+    scale = (plot_bottom - TOP) / top
+    group_w = slot * 0.7
+    for i in range(len(labels)):
+        left = x_of[i] - group_w / 2
+        base = float(plot_bottom)
+        for index, s in enumerate(series):
+            value = s.values[i]
+            height = value * scale
+            if stacked:
+                x, width, y = left, group_w, base - height
+                base -= height
+            else:
+                width = group_w / len(series)
+                x, y = left + index * width, plot_bottom - height
+            if value:
+                body.append(
+                    f'<rect class="bar c{index % 4}" x="{x:.1f}" y="{y:.1f}" '
+                    f'width="{width:.1f}" height="{height:.1f}"/>'
+                )
+    body.append(
+        f'<line class="axis" x1="{LEFT}" x2="{WIDTH - right}" y1="{plot_bottom}" '
+        f'y2="{plot_bottom}"/>'
+    )
+    return _frame(chart_id, title, desc, body)
