@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -123,16 +124,15 @@ def _burn_time(ph: PasswordHasher, password: str) -> None:
     key = (ph.time_cost, ph.memory_cost, ph.parallelism)
     if key not in _DUMMY_HASH:
         _DUMMY_HASH[key] = ph.hash("not-a-real-password")
-    try:
+    with contextlib.suppress(VerificationError):
         ph.verify(_DUMMY_HASH[key], password)
-    except VerificationError:
-        pass
 
 
 def login_user(user: User) -> None:
     """A fresh session: whatever the visitor had before (a planted session id too) is dropped."""
     locale = session.get("lang")
     session.clear()
+    g.pop("csrf_token", None)  # Flask-WTF caches the old session's token for this request
     session[SESSION_USER_KEY] = user.id
     if locale:
         session["lang"] = locale
@@ -140,16 +140,17 @@ def login_user(user: User) -> None:
 
 def logout_user() -> None:
     session.clear()
+    g.pop("csrf_token", None)
 
 
 def current_user() -> User | None:
-    if "admin_user" not in g:
-        user_id = session.get(SESSION_USER_KEY)
-        user = db.session.get(User, user_id) if isinstance(user_id, int) else None
-        if user is not None and not user.active:
-            user = None
-        g.admin_user = user
-    return g.admin_user  # type: ignore[no-any-return]
+    """The signed-in account, re-read each time (the session's identity map makes it cheap),
+    so a deactivated account loses access at its next request."""
+    user_id = session.get(SESSION_USER_KEY)
+    user = db.session.get(User, user_id) if isinstance(user_id, int) else None
+    if user is None or not user.active:
+        return None
+    return user
 
 
 def has_role(user: User | None, role: UserRole) -> bool:

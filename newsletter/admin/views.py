@@ -42,7 +42,7 @@ ADMIN = UserRole.ADMIN
 def _admin_context() -> dict[str, Any]:
     from flask import has_request_context
 
-    if not has_request_context() or not request.blueprint == "admin":
+    if not has_request_context() or request.blueprint != "admin":
         return {}
     user = auth.current_user()
     nav = [
@@ -155,14 +155,14 @@ def _summary(chart: service.TimeChart, period: str, *, total: bool = False) -> s
         return ""
     latest = period % {"label": chart.labels[-1]}
     parts = ", ".join(f"{s.label} {s.values[-1]}" for s in chart.series)
-    text = _("Latest, %(period)s: %(values)s.", period=latest, values=parts)
+    text = str(_("Latest, %(period)s: %(values)s.", period=latest, values=parts))
     if total:
         sums = ", ".join(f"{s.label} {sum(s.values)}" for s in chart.series)
-        text += " " + _("Whole period: %(values)s.", values=sums)
+        text += " " + str(_("Whole period: %(values)s.", values=sums))
     else:
         first = period % {"label": chart.labels[0]}
         start = ", ".join(f"{s.label} {s.values[0]}" for s in chart.series)
-        text += " " + _("At the start, %(period)s: %(values)s.", period=first, values=start)
+        text += " " + str(_("At the start, %(period)s: %(values)s.", period=first, values=start))
     return text
 
 
