@@ -9,6 +9,7 @@ import click
 from newsletter.admin import auth, service
 from newsletter.admin.models import UserRole
 from newsletter.cliutil import CommandGroup
+from newsletter.db import utcnow
 from newsletter.extensions import db
 
 users_cli = CommandGroup("users", help="Accounts of the admin area.")
@@ -35,8 +36,9 @@ def create_command(email: str, role: str, password_stdin: bool) -> None:
 @users_cli.command("list")
 def list_command() -> None:
     """Accounts with their role and whether they are locked."""
+    now = utcnow()
     for user in service.list_users():
         state = "active" if user.active else "inactive"
-        if user.locked_until is not None:
+        if user.locked_until is not None and user.locked_until > now:
             state += f", locked until {user.locked_until.isoformat(timespec='seconds')}"
         click.echo(f"{user.email}\t{user.role}\t{state}")

@@ -17,7 +17,7 @@ from newsletter.admin.models import AuditEntry, User, UserRole
 from newsletter.db import utcnow
 from newsletter.extensions import db
 from tests.conftest import make_app
-from tests.fixtures.admin import ADMIN_EMAIL, EDITOR_EMAIL, PASSWORD, csrf_token, login
+from tests.fixtures.admin import EDITOR_EMAIL, PASSWORD, csrf_token, login
 
 
 def _post_login(client: FlaskClient, email: str, password: str) -> Any:
