@@ -27,15 +27,15 @@ _ids = count(1)
 
 
 def nice_max(value: int) -> int:
-    """A round axis maximum at or above ``value`` (1, 2, 5 × 10^n), at least 4."""
+    """A round axis maximum: four grid steps of 1, 2, 2.5 or 5 × 10^n covering ``value``."""
     if value <= 4:
         return 4
-    magnitude = 10 ** math.floor(math.log10(value))
+    magnitude = 10 ** max(math.floor(math.log10(value / 4)), 0)
     for step in (1, 2, 2.5, 5, 10):
-        top = int(step * magnitude)
-        if top >= value and top % 4 == 0:
-            return top
-    return int(10 * magnitude)
+        tick = step * magnitude
+        if tick == int(tick) and 4 * tick >= value:
+            return int(4 * tick)
+    return int(40 * magnitude)
 
 
 def _frame(chart_id: str, title: str, desc: str, body: list[str]) -> Markup:

@@ -13,8 +13,9 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from flask import Flask
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -154,8 +155,10 @@ def make_registry(app: Flask) -> CollectorRegistry:
     return registry
 
 
-def render(app: Flask) -> bytes:
+def render(app: Flask, accept: str | None) -> tuple[bytes, str]:
+    """The exposition the scraper asked for (Prometheus text, or OpenMetrics) and its type."""
     registry = app.extensions.get("newsletter_metrics")
     if registry is None:
         registry = app.extensions["newsletter_metrics"] = make_registry(app)
-    return generate_latest(registry)
+    encoder, content_type = choose_encoder(accept or "")
+    return encoder(registry), content_type

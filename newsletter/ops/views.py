@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify
-from prometheus_client import CONTENT_TYPE_LATEST
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from newsletter.ops import metrics
 from newsletter.ops.service import check_health
@@ -30,4 +29,5 @@ def healthz() -> tuple[Response, int]:
 @bp.get("/metrics")
 def prometheus_metrics() -> Response:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    return Response(metrics.render(app), mimetype=CONTENT_TYPE_LATEST)
+    body, content_type = metrics.render(app, request.headers.get("Accept"))
+    return Response(body, content_type=content_type)
