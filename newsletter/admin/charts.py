@@ -15,13 +15,17 @@ from markupsafe import Markup, escape
 
 from newsletter.admin.service import Series
 
-WIDTH = 640
-HEIGHT = 260
-LEFT = 44
-RIGHT = 16
-TOP = 14
-BOTTOM = 34
-LABEL_GAP = 14
+# Small view boxes with 13-unit text: the charts scale to the column, and text stays
+# readable both on a 360px phone (about 11px) and in a desktop column (about 16px).
+HEIGHT = 230
+LEFT = 36
+RIGHT = 10
+TOP = 12
+BOTTOM = 30
+LINE_WIDTH = 440
+LINE_LABELS = 130  # room right of the lines for "Governance 120"
+BAR_WIDTH = 400
+LABEL_GAP = 15
 DASHES = ("", "6 3", "2 3", "8 3 2 3")
 _ids = count(1)
 
@@ -38,11 +42,11 @@ def nice_max(value: int) -> int:
     return int(40 * magnitude)
 
 
-def _frame(chart_id: str, title: str, desc: str, body: list[str]) -> Markup:
+def _frame(chart_id: str, title: str, desc: str, body: list[str], width: int) -> Markup:
     title_id, desc_id = f"{chart_id}-title", f"{chart_id}-desc"
     # Every text that reaches the SVG (titles, labels) went through escape() first.
     return Markup(  # noqa: S704
-        f'<svg class="chart" id="{chart_id}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'<svg class="chart" id="{chart_id}" viewBox="0 0 {width} {HEIGHT}" role="img" '
         f'aria-labelledby="{title_id} {desc_id}" preserveAspectRatio="xMidYMid meet" '
         f'xmlns="http://www.w3.org/2000/svg">'
         f'<title id="{title_id}">{escape(title)}</title><desc id="{desc_id}">{escape(desc)}</desc>'
@@ -51,7 +55,7 @@ def _frame(chart_id: str, title: str, desc: str, body: list[str]) -> Markup:
     )
 
 
-def _axes(top: int, labels: Sequence[str], x_of: list[float], right: int) -> list[str]:
+def _axes(top: int, labels: Sequence[str], x_of: list[float], right: float) -> list[str]:
     """Horizontal grid lines with their values, and every other period label under the axis."""
     body = []
     plot_bottom = HEIGHT - BOTTOM
@@ -59,7 +63,7 @@ def _axes(top: int, labels: Sequence[str], x_of: list[float], right: int) -> lis
         value = top * i // 4
         y = plot_bottom - (plot_bottom - TOP) * i / 4
         body.append(
-            f'<line class="grid" x1="{LEFT}" x2="{WIDTH - right}" y1="{y:.1f}" y2="{y:.1f}"/>'
+            f'<line class="grid" x1="{LEFT}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}"/>'
             f'<text class="tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{value}</text>'
         )
     step = 1 if len(labels) <= 8 else 2
@@ -76,9 +80,10 @@ def _axes(top: int, labels: Sequence[str], x_of: list[float], right: int) -> lis
 def line_chart(title: str, desc: str, labels: Sequence[str], series: Sequence[Series]) -> Markup:
     """Lines with a marker per point and the series name at the end of each line."""
     chart_id = f"chart-{next(_ids)}"
-    right = 120
+    width = LINE_WIDTH
+    right = width - LINE_LABELS
     top = nice_max(max((max(s.values, default=0) for s in series), default=0))
-    plot_w = WIDTH - LEFT - right
+    plot_w = right - LEFT
     plot_bottom = HEIGHT - BOTTOM
     n = max(len(labels), 2)
     x_of = [LEFT + 10 + (plot_w - 20) * i / (n - 1) for i in range(len(labels))]
@@ -103,10 +108,10 @@ def line_chart(title: str, desc: str, labels: Sequence[str], series: Sequence[Se
         y_label = max(y + 4, (placed[-1] + LABEL_GAP) if placed else TOP + 4)
         placed.append(y_label)
         body.append(
-            f'<text class="label t{index % 4}" x="{WIDTH - right + 8}" y="{y_label:.1f}">'
+            f'<text class="label t{index % 4}" x="{right + 6}" y="{y_label:.1f}">'
             f"{escape(s.label)} {s.values[-1]}</text>"
         )
-    return _frame(chart_id, title, desc, body)
+    return _frame(chart_id, title, desc, body, width)
 
 
 def _marker(index: int, x: float, y: float) -> str:
@@ -127,16 +132,18 @@ def bar_chart(
     series: Sequence[Series],
     *,
     stacked: bool = False,
+    colors: Sequence[int] = (0, 1, 2, 3),
 ) -> Markup:
     """Bars per period: side by side (grouped) or on top of each other (stacked)."""
     chart_id = f"chart-{next(_ids)}"
-    right = RIGHT
+    width = BAR_WIDTH
+    right = width - RIGHT
     if stacked:
         peak = max((sum(vals) for vals in zip(*(s.values for s in series), strict=True)), default=0)
     else:
         peak = max((max(s.values, default=0) for s in series), default=0)
     top = nice_max(peak)
-    plot_w = WIDTH - LEFT - right
+    plot_w = right - LEFT
     plot_bottom = HEIGHT - BOTTOM
     slot = plot_w / max(len(labels), 1)
     x_of = [LEFT + slot * (i + 0.5) for i in range(len(labels))]
@@ -150,18 +157,17 @@ def bar_chart(
             value = s.values[i]
             height = value * scale
             if stacked:
-                x, width, y = left, group_w, base - height
+                x, bar_w, y = left, group_w, base - height
                 base -= height
             else:
-                width = group_w / len(series)
-                x, y = left + index * width, plot_bottom - height
+                bar_w = group_w / len(series)
+                x, y = left + index * bar_w, plot_bottom - height
             if value:
                 body.append(
-                    f'<rect class="bar c{index % 4}" x="{x:.1f}" y="{y:.1f}" '
-                    f'width="{width:.1f}" height="{height:.1f}"/>'
+                    f'<rect class="bar c{colors[index % len(colors)]}" x="{x:.1f}" y="{y:.1f}" '
+                    f'width="{bar_w:.1f}" height="{height:.1f}"/>'
                 )
     body.append(
-        f'<line class="axis" x1="{LEFT}" x2="{WIDTH - right}" y1="{plot_bottom}" '
-        f'y2="{plot_bottom}"/>'
+        f'<line class="axis" x1="{LEFT}" x2="{right}" y1="{plot_bottom}" y2="{plot_bottom}"/>'
     )
-    return _frame(chart_id, title, desc, body)
+    return _frame(chart_id, title, desc, body, width)

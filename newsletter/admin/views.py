@@ -34,6 +34,7 @@ bp = Blueprint(
     static_url_path="/static",
 )
 
+DELIVERY_COLORS = (0, 1, 3)  # sent blue, failed orange, bounced purple (green would read "good")
 EDITOR = UserRole.EDITOR
 ADMIN = UserRole.ADMIN
 
@@ -62,7 +63,38 @@ def _admin_context() -> dict[str, Any]:
             a for a in registry().actions[kind] if auth.has_role(user, a.role)
         ],
         "action_form": ActionForm(),
+        "value_label": _value_label,
     }
+
+
+def _value_label(value: object) -> str:
+    """Stored enum values (statuses, roles, frequencies, consent actions) in the page's language."""
+    labels = {
+        "pending": _("pending"),
+        "active": _("active"),
+        "unsubscribed": _("unsubscribed"),
+        "bounced": _("bounced"),
+        "citizen": _("citizen"),
+        "mayor": _("mayor"),
+        "official": _("official"),
+        "immediate": _("immediate"),
+        "daily": _("daily"),
+        "weekly": _("weekly"),
+        "subscribe": _("sign-up"),
+        "confirm": _("confirmation"),
+        "preferences": _("preferences changed"),
+        "unsubscribe": _("unsubscribe"),
+        "erase": _("erasure"),
+        "import": _("import"),
+        "bounce": _("bounce"),
+        "feed": _("RSS/Atom feed"),
+        "push": _("CMS push"),
+        "file": _("file import"),
+        "ok": _("ok"),
+        "error": _("error"),
+        "not-modified": _("not modified"),
+    }
+    return str(labels.get(str(value), str(value)))
 
 
 def _login_limit() -> str:
@@ -144,9 +176,12 @@ def dashboard() -> str:
             days.labels,
             days.series,
             stacked=True,
+            colors=DELIVERY_COLORS,
         ),
     }
-    return render_template("admin/dashboard.html", data=data, charts=charts_html)
+    return render_template(
+        "admin/dashboard.html", data=data, charts=charts_html, delivery_colors=DELIVERY_COLORS
+    )
 
 
 def _summary(chart: service.TimeChart, period: str, *, total: bool = False) -> str:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 import sqlalchemy as sa
 from flask.testing import FlaskCliRunner
 
 from newsletter.admin.models import AuditEntry, User, UserRole
 from newsletter.extensions import db
+from tests.fixtures.admin import FAST_HASHING
 
 GOOD = "Ponte-sul-Serio-1921"
 
@@ -117,3 +121,8 @@ def test_list_shows_role_and_lock(runner: FlaskCliRunner) -> None:
     )
     result = runner.invoke(args=["users", "list"])
     assert result.output.strip() == "a@consorzio.example\teditor\tactive"
+
+
+@pytest.fixture
+def app_overrides() -> dict[str, Any]:
+    return dict(FAST_HASHING)

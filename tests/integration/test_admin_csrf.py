@@ -6,7 +6,9 @@ The routes are read from ``app.url_map``, so a POST route added later is covered
 from __future__ import annotations
 
 import re
+from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
@@ -14,7 +16,7 @@ from flask.testing import FlaskClient
 from newsletter.admin.models import AuditEntry
 from newsletter.articles.models import Article
 from newsletter.extensions import db
-from tests.fixtures.admin import make_article, make_source
+from tests.fixtures.admin import FAST_HASHING, make_article, make_source
 
 
 def _admin_post_urls(app: Flask, object_id: int) -> list[str]:
@@ -44,3 +46,8 @@ def test_admin_posts_without_csrf_token_are_refused(app: Flask, admin_client: Fl
     assert db.session.get(Article, article.id).hidden is False  # type: ignore[union-attr]
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)) == audited
     assert admin_client.get("/admin/").status_code == 200  # still signed in: logout was refused
+
+
+@pytest.fixture
+def app_overrides() -> dict[str, Any]:
+    return dict(FAST_HASHING)

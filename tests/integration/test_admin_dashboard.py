@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
@@ -20,7 +22,7 @@ from newsletter.subscriptions.models import (
     SubscriberStatus,
     Subscription,
 )
-from tests.fixtures.admin import DemoData
+from tests.fixtures.admin import FAST_HASHING, DemoData
 
 LABELS = {"subscribe": "S", "confirm": "C", "sent": "ok", "failed": "ko", "bounced": "b"}
 
@@ -124,3 +126,8 @@ def test_delivery_bucketing_uses_sent_time(app: Flask) -> None:
     sent = chart.series[0].values
     assert sum(sent) == 1
     assert sent[-2] == 1 or sent[-1] == 1
+
+
+@pytest.fixture
+def app_overrides() -> dict[str, Any]:
+    return dict(FAST_HASHING)

@@ -8,12 +8,12 @@ import pytest
 from flask import Flask
 
 from newsletter.admin.models import User
-from tests.fixtures.admin import ADMIN_EMAIL, csrf_token
+from tests.fixtures.admin import ADMIN_EMAIL, FAST_HASHING, csrf_token
 
 
 @pytest.fixture
 def app_overrides() -> dict[str, Any]:
-    return {"RATELIMIT_LOGIN": "3 per minute", "ADMIN_LOCKOUT_THRESHOLD": 5}
+    return {**FAST_HASHING, "RATELIMIT_LOGIN": "3 per minute", "ADMIN_LOCKOUT_THRESHOLD": 5}
 
 
 def test_login_is_rate_limited_per_client(app: Flask, admin_user: User) -> None:
