@@ -52,7 +52,8 @@ def check_password_policy(password: str, email: str) -> None:
         raise ValidationError(f"password too long: at most {MAX_PASSWORD_LENGTH} characters")
     if len(set(password)) < 4:
         raise ValidationError("password too weak: use more different characters")
-    if normalize_email(email).split("@")[0] in password.lower():
+    local_part = normalize_email(email).split("@")[0]
+    if len(local_part) >= 4 and local_part in password.lower():
         raise ValidationError("password too weak: it contains the e-mail address")
 
 

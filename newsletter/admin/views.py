@@ -43,7 +43,9 @@ ADMIN = UserRole.ADMIN
 def _admin_context() -> dict[str, Any]:
     from flask import has_request_context
 
-    if not has_request_context() or request.blueprint != "admin":
+    # Every page under /admin, whichever domain's blueprint serves it, gets the admin layout's
+    # navigation and forms.
+    if not has_request_context() or not request.path.startswith(bp.url_prefix or "/admin"):
         return {}
     user = auth.current_user()
     nav = [

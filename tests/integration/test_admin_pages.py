@@ -4,6 +4,7 @@ sources with their last fetch, the audit log, and the extension points for other
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +27,14 @@ from newsletter.subscriptions.models import (
     SubscriberStatus,
     Subscription,
 )
-from tests.fixtures.admin import EDITOR_EMAIL, FAST_HASHING, csrf_token, make_article, make_source
+from tests.fixtures.admin import (
+    EDITOR_EMAIL,
+    FAST_HASHING,
+    csrf_token,
+    login,
+    make_article,
+    make_source,
+)
 
 
 def _subscriber(email: str, **fields: object) -> Subscriber:
@@ -206,3 +214,39 @@ def test_extension_points_show_actions_to_the_right_role(
 @pytest.fixture
 def app_overrides() -> dict[str, Any]:
     return dict(FAST_HASHING)
+
+
+def test_another_domains_admin_page_gets_the_layout_and_role_check(
+    database_url: str, tmp_path: Path, app: Flask
+) -> None:
+    """What the integrator does for digests, roster, tokens: a blueprint under /admin."""
+    from flask import Blueprint, render_template_string
+
+    from newsletter.admin import auth
+    from tests.conftest import make_app
+
+    other = make_app(database_url, tmp_path / "other", **FAST_HASHING)
+    bp = Blueprint("admin_digests", __name__, url_prefix="/admin/digests")
+
+    @bp.get("/")
+    @auth.require_role(UserRole.ADMIN)
+    def index() -> str:
+        return render_template_string(
+            '{% extends "admin/layout.html" %}{% block admin_content %}<h1>Anteprime</h1>'
+            "{% endblock %}"
+        )
+
+    other.register_blueprint(bp)
+    register_nav(other, NavItem("Anteprime", "admin_digests.index", UserRole.ADMIN))
+    with other.app_context():
+        auth.create_user("a@consorzio.example", UserRole.ADMIN, "Tortelli-cremaschi-2026")
+        auth.create_user("e@consorzio.example", UserRole.EDITOR, "Tortelli-cremaschi-2026")
+        db.session.commit()
+    # Requests outside that context: each gets its own, as in production.
+    admin = login(other.test_client(), "a@consorzio.example")
+    page = admin.get("/admin/digests/").get_data(as_text=True)
+    assert '<a href="/admin/digests/" aria-current="page">Anteprime</a>' in page
+    assert "Registro delle attività" in page  # the whole admin navigation
+    editor = login(other.test_client(), "e@consorzio.example")
+    assert editor.get("/admin/digests/").status_code == 403
+    assert "Anteprime" not in editor.get("/admin/").get_data(as_text=True)
