@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,3 +30,32 @@ def _post(client: Any, password: str) -> int:
         "/admin/login", data={"email": ADMIN_EMAIL, "password": password, "csrf_token": token}
     )
     return int(response.status_code)
+
+
+@pytest.fixture
+def proxied_app(database_url: str, tmp_path: Path) -> Flask:
+    from tests.conftest import make_app
+
+    return make_app(
+        database_url, tmp_path / "proxied", TRUSTED_PROXIES=1, RATELIMIT_LOGIN="2 per minute"
+    )
+
+
+def test_behind_a_trusted_proxy_each_client_has_its_own_limit(
+    proxied_app: Flask, app: Flask
+) -> None:
+    """With TRUSTED_PROXIES=1 the limit follows X-Forwarded-For, not nginx's own address."""
+
+    def attempt(client_ip: str) -> int:
+        client = proxied_app.test_client()
+        headers = {"X-Forwarded-For": client_ip}
+        page = client.get("/admin/login", headers=headers).get_data(as_text=True)
+        response = client.post(
+            "/admin/login",
+            data={"email": "x@example.org", "password": "wrong", "csrf_token": csrf_token(page)},
+            headers=headers,
+        )
+        return int(response.status_code)
+
+    assert [attempt("198.51.100.7") for _ in range(3)] == [401, 401, 429]
+    assert attempt("203.0.113.9") == 401  # someone else is not locked out by the first
