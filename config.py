@@ -100,6 +100,18 @@ class Config:
     FEEDS_VERSION_TTL = 1.0  # seconds a worker trusts a feed's version before asking again
 
     # --- admin and operations ---
+    RATELIMIT_LOGIN = "10 per minute;50 per hour"  # per client address, on POST /admin/login
+    ADMIN_LOCKOUT_THRESHOLD = 5  # failed logins in a row that lock an account...
+    ADMIN_LOCKOUT_SECONDS = 900  # ...for this long
+    ADMIN_PASSWORD_MIN_LENGTH = 12
+    ADMIN_ARGON2_TIME_COST = 3  # argon2id parameters; stored hashes are upgraded at next login
+    ADMIN_ARGON2_MEMORY_KIB = 65536
+    ADMIN_ARGON2_PARALLELISM = 4
+    ADMIN_PAGE_SIZE = 50
+    HEALTH_QUEUE_MAX_AGE = 900  # seconds a due delivery may wait before /healthz says degraded
+    # Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host are trusted (nginx
+    # on the same host: 1). 0 when clients connect directly, else they could fake their address.
+    TRUSTED_PROXIES = 0
 
 
 class TestConfig(Config):

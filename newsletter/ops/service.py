@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
@@ -18,22 +18,47 @@ class Health:
     database: bool
     oldest_due_age_seconds: float | None
     error: str | None = None
+    queue_max_age_seconds: float | None = None
 
     @property
     def ok(self) -> bool:
         return self.database
 
+    @property
+    def queue_late(self) -> bool:
+        """Due mail has waited longer than the threshold: no sender running, or a slow relay."""
+        return (
+            self.queue_max_age_seconds is not None
+            and self.oldest_due_age_seconds is not None
+            and self.oldest_due_age_seconds > self.queue_max_age_seconds
+        )
 
-def check_health(now: datetime | None = None) -> Health:
+    @property
+    def status(self) -> str:
+        if not self.ok:
+            return "unavailable"
+        return "degraded" if self.queue_late else "ok"
+
+
+def oldest_due_age(now: datetime) -> float | None:
+    """Seconds the oldest due queued delivery has waited; one index lookup (ix_delivery_claim)."""
+    oldest = db.session.scalar(
+        sa.select(sa.func.min(Delivery.next_attempt_at)).where(
+            Delivery.status == DeliveryStatus.QUEUED, Delivery.next_attempt_at <= now
+        )
+    )
+    if oldest is None:
+        return None
+    if oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=UTC)
+    return max((now - oldest).total_seconds(), 0.0)
+
+
+def check_health(now: datetime | None = None, queue_max_age: float | None = None) -> Health:
     now = now or utcnow()
     try:
-        oldest = db.session.scalar(
-            sa.select(sa.func.min(Delivery.next_attempt_at)).where(
-                Delivery.status == DeliveryStatus.QUEUED, Delivery.next_attempt_at <= now
-            )
-        )
+        age = oldest_due_age(now)
     except SQLAlchemyError as exc:
         db.session.rollback()
         return Health(database=False, oldest_due_age_seconds=None, error=type(exc).__name__)
-    age = (now - oldest).total_seconds() if oldest is not None else None
-    return Health(database=True, oldest_due_age_seconds=age)
+    return Health(database=True, oldest_due_age_seconds=age, queue_max_age_seconds=queue_max_age)

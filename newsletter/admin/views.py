@@ -1,0 +1,312 @@
+"""Admin pages. HTTP only: each view reads the request, calls ``service`` and renders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from werkzeug.wrappers import Response
+
+from newsletter.admin import auth, charts, service
+from newsletter.admin.extend import registry
+from newsletter.admin.forms import ActionForm, LoginForm
+from newsletter.admin.models import UserRole
+from newsletter.exceptions import Unauthorized
+from newsletter.extensions import db, limiter
+from newsletter.i18n import select_locale
+from newsletter.reference.service import list_topics
+
+bp = Blueprint(
+    "admin",
+    __name__,
+    url_prefix="/admin",
+    static_folder="static",
+    static_url_path="/static",
+)
+
+DELIVERY_COLORS = (0, 1, 3)  # sent blue, failed orange, bounced purple (green would read "good")
+EDITOR = UserRole.EDITOR
+ADMIN = UserRole.ADMIN
+
+
+@bp.app_context_processor
+def _admin_context() -> dict[str, Any]:
+    from flask import has_request_context
+
+    # Every page under /admin, whichever domain's blueprint serves it, gets the admin layout's
+    # navigation and forms.
+    if not has_request_context() or not request.path.startswith(bp.url_prefix or "/admin"):
+        return {}
+    user = auth.current_user()
+    nav = [
+        (_("Dashboard"), "admin.dashboard", EDITOR),
+        (_("Articles"), "admin.articles", EDITOR),
+        (_("Sources"), "admin.sources", EDITOR),
+        (_("Subscribers"), "admin.subscribers", ADMIN),
+        (_("Users"), "admin.users", ADMIN),
+        (_("Audit log"), "admin.audit_log", ADMIN),
+    ]
+    nav += [(item.label, item.endpoint, item.role) for item in registry().nav]
+    visible = [(label, endpoint) for label, endpoint, role in nav if auth.has_role(user, role)]
+    return {
+        "admin_user": user,
+        "admin_nav": visible,
+        "admin_actions": lambda kind: [
+            a for a in registry().actions[kind] if auth.has_role(user, a.role)
+        ],
+        "action_form": ActionForm(),
+        "value_label": _value_label,
+    }
+
+
+def _value_label(value: object) -> str:
+    """Stored enum values (statuses, roles, frequencies, consent actions) in the page's language."""
+    labels = {
+        "pending": _("pending"),
+        "active": _("active"),
+        "unsubscribed": _("unsubscribed"),
+        "bounced": _("bounced"),
+        "citizen": _("citizen"),
+        "mayor": _("mayor"),
+        "official": _("official"),
+        "immediate": _("immediate"),
+        "daily": _("daily"),
+        "weekly": _("weekly"),
+        "subscribe": _("sign-up"),
+        "confirm": _("confirmation"),
+        "preferences": _("preferences changed"),
+        "unsubscribe": _("unsubscribe"),
+        "erase": _("erasure"),
+        "import": _("import"),
+        "bounce": _("bounce"),
+        "feed": _("RSS/Atom feed"),
+        "push": _("CMS push"),
+        "file": _("file import"),
+        "ok": _("ok"),
+        "error": _("error"),
+        "not-modified": _("not modified"),
+    }
+    return str(labels.get(str(value), str(value)))
+
+
+def _login_limit() -> str:
+    return str(current_app.config["RATELIMIT_LOGIN"])
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def login() -> str | Response | tuple[str, int]:
+    form = LoginForm()
+    if request.method == "GET":
+        form.next.data = auth.safe_next(request.args.get("next"))
+    if form.validate_on_submit():
+        try:
+            result = auth.authenticate(form.email.data, form.password.data)
+        except Unauthorized as exc:
+            form.password.errors.append(_("E-mail or password not accepted."))
+            minutes = int(current_app.config["ADMIN_LOCKOUT_SECONDS"]) // 60
+            hint = ngettext(
+                "After %(num)d failed attempts the account is locked for %(minutes)d minutes.",
+                "After %(num)d failed attempts the account is locked for %(minutes)d minutes.",
+                int(current_app.config["ADMIN_LOCKOUT_THRESHOLD"]),
+                minutes=minutes,
+            )
+            return render_template("admin/login.html", form=form, hint=hint), exc.status_code
+        service.audit("user.login", f"user:{result.user.id}", user=result.user)
+        db.session.commit()
+        auth.login_user(result.user)
+        return redirect(auth.safe_next(form.next.data) or url_for("admin.dashboard"))
+    status = 422 if request.method == "POST" else 200
+    return render_template("admin/login.html", form=form, hint=None), status
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    user = auth.current_user()
+    if user is not None:
+        service.audit("user.logout", f"user:{user.id}", user=user)
+        db.session.commit()
+    auth.logout_user()
+    flash(_("You are signed out."), "info")
+    return redirect(url_for("admin.login"))
+
+
+def _status_labels() -> dict[str, str]:
+    return {
+        "subscribe": _("Sign-ups"),
+        "confirm": _("Confirmations"),
+        "sent": _("Sent"),
+        "failed": _("Failed"),
+        "bounced": _("Bounced"),
+    }
+
+
+@bp.get("/")
+@auth.require_role(EDITOR)
+def dashboard() -> str:
+    locale = select_locale()
+    data = service.dashboard(locale, _status_labels())
+    topics = data.subscribers_by_topic
+    signups = data.signups_vs_confirmations
+    days = data.deliveries_per_day
+    charts_html = {
+        "topics": charts.line_chart(
+            _("Active subscribers per topic, last 12 weeks"),
+            _summary(topics, _("week of %(label)s")),
+            topics.labels,
+            topics.series,
+        ),
+        "signups": charts.bar_chart(
+            _("Sign-ups and confirmations per week"),
+            _summary(signups, _("week of %(label)s"), total=True),
+            signups.labels,
+            signups.series,
+        ),
+        "deliveries": charts.bar_chart(
+            _("Deliveries per day: sent, failed, bounced"),
+            _summary(days, _("%(label)s"), total=True),
+            days.labels,
+            days.series,
+            stacked=True,
+            colors=DELIVERY_COLORS,
+        ),
+    }
+    return render_template(
+        "admin/dashboard.html", data=data, charts=charts_html, delivery_colors=DELIVERY_COLORS
+    )
+
+
+def _summary(chart: service.TimeChart, period: str, *, total: bool = False) -> str:
+    """The chart in one or two sentences, for screen readers (the table has every number)."""
+    if not chart.labels:
+        return ""
+    latest = period % {"label": chart.labels[-1]}
+    parts = ", ".join(f"{s.label} {s.values[-1]}" for s in chart.series)
+    text = str(_("Latest, %(period)s: %(values)s.", period=latest, values=parts))
+    if total:
+        sums = ", ".join(f"{s.label} {sum(s.values)}" for s in chart.series)
+        text += " " + str(_("Whole period: %(values)s.", values=sums))
+    else:
+        first = period % {"label": chart.labels[0]}
+        start = ", ".join(f"{s.label} {s.values[0]}" for s in chart.series)
+        text += " " + str(_("At the start, %(period)s: %(values)s.", period=first, values=start))
+    return text
+
+
+@bp.get("/subscribers")
+@auth.require_role(ADMIN)
+def subscribers() -> str:
+    query = request.args.get("q", "").strip()
+    exact = request.args.get("match") == "exact"
+    results = (
+        service.search_subscribers(query, exact=exact, page=_page_arg())
+        if query or request.args.get("all")
+        else None
+    )
+    return render_template(
+        "admin/subscribers.html", query=query, exact=exact, results=results, topics=_topic_names()
+    )
+
+
+@bp.get("/subscribers/<int:id>")
+@auth.require_role(ADMIN)
+def subscriber(id: int) -> str:
+    detail = service.subscriber_detail(id)
+    return render_template("admin/subscriber.html", detail=detail, topics=_topic_names())
+
+
+@bp.get("/articles")
+@auth.require_role(EDITOR)
+def articles() -> str:
+    query = request.args.get("q", "")
+    topic = request.args.get("topic") or None
+    visibility = request.args.get("visibility", "")
+    hidden = {"hidden": True, "visible": False}.get(visibility)
+    results = service.list_articles(query, topic=topic, hidden=hidden, page=_page_arg())
+    return render_template(
+        "admin/articles.html",
+        results=results,
+        query=query,
+        topic=topic,
+        visibility=visibility,
+        topics=_topic_names(),
+    )
+
+
+@bp.get("/articles/<int:id>")
+@auth.require_role(EDITOR)
+def article(id: int) -> str:
+    return render_template(
+        "admin/article.html", article=service.get_article(id), topics=_topic_names()
+    )
+
+
+@bp.post("/articles/<int:id>/hide")
+@auth.require_role(EDITOR)
+def hide_article(id: int) -> Response:
+    article = service.set_article_hidden(id, True)
+    flash(_("Hidden: %(title)s", title=article.title), "success")
+    return _back(url_for("admin.article", id=id))
+
+
+@bp.post("/articles/<int:id>/restore")
+@auth.require_role(EDITOR)
+def restore_article(id: int) -> Response:
+    article = service.set_article_hidden(id, False)
+    flash(_("Restored: %(title)s", title=article.title), "success")
+    return _back(url_for("admin.article", id=id))
+
+
+@bp.get("/sources")
+@auth.require_role(EDITOR)
+def sources() -> str:
+    return render_template(
+        "admin/sources.html",
+        sources=service.list_sources(),
+        counts=service.article_counts_by_source(),
+    )
+
+
+@bp.get("/users")
+@auth.require_role(ADMIN)
+def users() -> str:
+    from newsletter.db import utcnow
+
+    return render_template("admin/users.html", users=service.list_users(), now=utcnow())
+
+
+@bp.get("/audit")
+@auth.require_role(ADMIN)
+def audit_log() -> str:
+    action = request.args.get("action") or None
+    return render_template(
+        "admin/audit.html",
+        entries=service.audit_log(_page_arg(), action),
+        actions=service.audit_actions(),
+        action=action,
+    )
+
+
+def _page_arg() -> int:
+    return request.args.get("page", 1, type=int) or 1
+
+
+def _topic_names() -> dict[str, str]:
+    locale = select_locale()
+    return {t.slug: t.name(locale) for t in list_topics()}
+
+
+def _back(default: str) -> Response:
+    """Back to the list the button was on (with its filters), else to the default page."""
+    target = auth.safe_next(request.form.get("next"))
+    return redirect(target or default)
