@@ -109,9 +109,6 @@ class Config:
     ADMIN_ARGON2_PARALLELISM = 4
     ADMIN_PAGE_SIZE = 50
     HEALTH_QUEUE_MAX_AGE = 900  # seconds a due delivery may wait before /healthz says degraded
-    # Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host are trusted (nginx
-    # on the same host: 1). 0 when clients connect directly, else they could fake their address.
-    TRUSTED_PROXIES = 0
 
 
 class TestConfig(Config):
