@@ -1,0 +1,342 @@
+"""Admin round 2: digest previews and test sends (to a real aiosmtpd relay), retry of failed
+deliveries, the job schedule, article topics, roster import/export, unsubscribe and erase."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import threading
+from io import BytesIO
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from newsletter.admin.models import AuditEntry
+from newsletter.articles.models import Article, TopicAssignment
+from newsletter.articles.service import parse_article, upsert_and_commit
+from newsletter.delivery.models import Delivery, DeliveryKind, DeliveryStatus
+from newsletter.delivery.sender import Sender
+from newsletter.delivery.transport import SmtpRelayTransport
+from newsletter.extensions import db
+from newsletter.reference.models import Municipality
+from newsletter.subscriptions.models import Subscriber, SubscriberStatus
+from tests.fixtures.admin import FAST_HASHING, csrf_token, make_article, make_source
+from tests.fixtures.delivery import Relay, add_subscribers, enqueue_digest, make_digest
+
+
+@pytest.fixture
+def app_overrides() -> dict[str, Any]:
+    return dict(FAST_HASHING)
+
+
+def _token(client: FlaskClient, url: str = "/admin/") -> str:
+    return csrf_token(client.get(url).get_data(as_text=True))
+
+
+def _audited(action: str) -> list[AuditEntry]:
+    return list(db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == action)))
+
+
+def _crema() -> Municipality:
+    town = Municipality(name="Crema", istat_code="019035")
+    db.session.add(town)
+    db.session.commit()
+    return town
+
+
+# --- digests --------------------------------------------------------------------------------
+
+
+def test_mayor_preview_shows_text_and_a_sandboxed_html_frame(editor_client: FlaskClient) -> None:
+    _crema()
+    make_article(make_source(), "Nuovo bus per Crema", ("mobility",))
+    db.session.commit()
+    query = "/admin/digests/preview?frequency=weekly&lang=it&mayor=Crema"
+    page = editor_client.get(query)
+    body = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Crema" in body and "<iframe" in body and 'sandbox=""' in body
+    assert "/admin/digests/preview/html?" in body
+    html = editor_client.get("/admin/digests/preview/html?frequency=weekly&lang=it&mayor=Crema")
+    assert html.status_code == 200
+    csp = html.headers["Content-Security-Policy"]
+    assert "style-src 'unsafe-inline'" in csp and "sandbox" in csp
+    assert "script-src" not in csp and "default-src 'none'" in csp
+    assert "<html" in html.get_data(as_text=True).lower()
+    # The admin page itself keeps the strict policy.
+    assert "unsafe-inline" not in page.headers["Content-Security-Policy"]
+
+
+def test_preview_of_an_unknown_municipality_is_a_clear_error(editor_client: FlaskClient) -> None:
+    page = editor_client.get("/admin/digests/preview?frequency=weekly&lang=it&mayor=Atlantide")
+    assert page.status_code in (404, 422)
+    assert "Atlantide" in page.get_data(as_text=True)
+    no_topics = editor_client.get("/admin/digests/preview?frequency=daily&lang=en")
+    assert no_topics.status_code == 422
+    assert "topic" in no_topics.get_data(as_text=True)
+
+
+def test_test_send_is_queued_and_the_sender_delivers_it_to_a_real_relay(
+    app: Flask, editor_client: FlaskClient, relay: Relay
+) -> None:
+    _crema()
+    make_article(make_source(), "Bilancio del Consorzio", ("governance",))
+    db.session.commit()
+    token = _token(editor_client, "/admin/digests/preview?frequency=weekly&lang=it&mayor=Crema")
+    response = editor_client.post(
+        "/admin/digests/test",
+        data={
+            "csrf_token": token,
+            "to": "Prova@Example.org",
+            "frequency": "weekly",
+            "lang": "it",
+            "mayor": "Crema",
+        },
+    )
+    assert response.status_code == 302
+    (row,) = db.session.scalars(sa.select(Delivery).where(Delivery.kind == DeliveryKind.TEST))
+    assert row.to_address == "prova@example.org" and row.status == DeliveryStatus.QUEUED
+    assert row.payload == {"frequency": "weekly", "topics": [], "lang": "it", "mayor": "Crema"}
+    assert relay.handler.received == []  # nothing sent from the request
+    assert [e.target for e in _audited("digest.test_send")] == ["prova@example.org"]
+
+    relay.configure(app)
+    report = Sender(app, SmtpRelayTransport.from_config(app.config)).run(
+        threading.Event(), until_idle=True
+    )
+    assert report.sent == 1
+    (received,) = relay.handler.received
+    assert received.rcpt_tos == ["prova@example.org"]
+    message = email.message_from_bytes(received.content, policy=email.policy.default)
+    assert str(message["Subject"]).startswith("[TEST] ")
+    raw = received.content.decode("utf-8", "replace")
+    assert "%%" not in raw
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert app.config["BASE_URL"].rstrip("/") + "/subscribe" in text
+    assert "Crema" in text
+
+
+def test_test_send_to_a_bad_address_queues_nothing(editor_client: FlaskClient) -> None:
+    token = _token(editor_client, "/admin/digests/preview")
+    response = editor_client.post(
+        "/admin/digests/test",
+        data={
+            "csrf_token": token,
+            "to": "not-an-address",
+            "frequency": "weekly",
+            "topics": "welfare",
+            "lang": "it",
+        },
+        follow_redirects=True,
+    )
+    assert response.status_code == 200
+    assert "not-an-address" in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Delivery)) == 0
+
+
+def test_retry_failed_requeues_only_failed_rows_and_keeps_attempts(
+    editor_client: FlaskClient,
+) -> None:
+    digest = make_digest()
+    db.session.add(digest)
+    db.session.flush()
+    ids = add_subscribers(3)
+    enqueue_digest(digest.id, ids)
+    rows = list(db.session.scalars(sa.select(Delivery).order_by(Delivery.id)))
+    rows[0].status, rows[0].attempts = DeliveryStatus.FAILED, 4
+    rows[1].status = DeliveryStatus.SENT
+    db.session.commit()
+    page = editor_client.get("/admin/digests").get_data(as_text=True)
+    assert "failed: 1" in page and "sent: 1" in page and "queued: 1" in page
+    token = csrf_token(page)
+    response = editor_client.post(f"/admin/digests/{digest.id}/retry", data={"csrf_token": token})
+    assert response.status_code == 302
+    db.session.expire_all()
+    statuses = [
+        (r.status, r.attempts)
+        for r in db.session.scalars(sa.select(Delivery).order_by(Delivery.id))
+    ]
+    assert statuses[0] == (DeliveryStatus.QUEUED, 4)
+    assert statuses[1][0] == DeliveryStatus.SENT
+    (entry,) = _audited("digest.retry_failed")
+    assert entry.details == {"deliveries": 1}
+
+
+def test_digest_page_lists_every_job_with_its_next_run(
+    app: Flask, editor_client: FlaskClient
+) -> None:
+    from newsletter.scheduling.service import all_jobs
+
+    page = editor_client.get("/admin/digests").get_data(as_text=True)
+    names = [job.name for job in all_jobs(app)]
+    assert names
+    for name in names:
+        assert f'<th scope="row">{name}</th>' in page
+    assert page.count("<time datetime=") >= len(names)
+
+
+# --- articles -------------------------------------------------------------------------------
+
+
+def test_editor_topics_are_audited_and_survive_a_reimport(editor_client: FlaskClient) -> None:
+    source = make_source()
+    item = parse_article(
+        {
+            "external_id": "bus-1",
+            "title": "Nuovo bus per Crema",
+            "published_at": "2026-11-20T10:00:00+01:00",
+            "topics": ["mobility"],
+        }
+    )
+    article, _ = upsert_and_commit(source, item)
+    token = _token(editor_client, f"/admin/articles/{article.id}")
+    response = editor_client.post(
+        f"/admin/articles/{article.id}/topics",
+        data={"csrf_token": token, "topics": ["energy", "welfare"]},
+    )
+    assert response.status_code == 302
+
+    def topics() -> set[tuple[str, str]]:
+        db.session.expire_all()
+        fresh = db.session.get(Article, article.id)
+        assert fresh is not None
+        return {(link.topic.slug, str(link.assigned_by)) for link in fresh.topic_links}
+
+    editor = str(TopicAssignment.EDITOR)
+    assert topics() == {("energy", editor), ("welfare", editor)}
+    (entry,) = _audited("article.topics")
+    assert entry.details == {"topics": ["energy", "welfare"]}
+    changed = parse_article(
+        {
+            **item.__dict__,
+            "published_at": "2026-11-21T10:00:00+01:00",
+            "title": "Nuovo bus per Crema (aggiornato)",
+            "topics": ["mobility"],
+        }
+    )
+    upsert_and_commit(db.session.get(type(source), source.id), changed)  # type: ignore[arg-type]
+    assert topics() == {("energy", editor), ("welfare", editor)}
+
+
+def test_saving_no_topic_is_a_form_error(editor_client: FlaskClient) -> None:
+    article = make_article(make_source(), "Bilancio", ("governance",))
+    db.session.commit()
+    token = _token(editor_client, f"/admin/articles/{article.id}")
+    page = editor_client.post(
+        f"/admin/articles/{article.id}/topics",
+        data={"csrf_token": token},
+        follow_redirects=True,
+    )
+    assert "choose at least one topic" in page.get_data(as_text=True)
+    assert _audited("article.topics") == []
+
+
+# --- roster ---------------------------------------------------------------------------------
+
+HEADER = "email,role,municipality,topics,frequency,locale,name\n"
+
+
+def _upload(client: FlaskClient, url: str, text: str, **data: str) -> Any:
+    token = _token(client, "/admin/roster")
+    return client.post(
+        url,
+        data={"csrf_token": token, "file": (BytesIO(text.encode()), "roster.csv"), **data},
+        content_type="multipart/form-data",
+    )
+
+
+def _subscriber_count() -> int:
+    return int(db.session.scalar(sa.select(sa.func.count()).select_from(Subscriber)) or 0)
+
+
+def test_roster_dry_run_lists_bad_rows_and_imports_nothing(admin_client: FlaskClient) -> None:
+    _crema()
+    text = (
+        HEADER + "sindaco@comune.crema.cr.it,mayor,Crema,welfare,weekly,it,Sindaco\n"
+        "vice@comune.crema.cr.it,wizard,Crema,welfare,weekly,it,Vice\n"
+    )
+    page = _upload(admin_client, "/admin/roster/import", text, mode="dry-run")
+    body = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "line 3:" in body and "wizard" in body
+    assert _subscriber_count() == 0
+    refused = _upload(admin_client, "/admin/roster/import", text, mode="commit")
+    assert refused.status_code == 422 and "line 3:" in refused.get_data(as_text=True)
+    assert _subscriber_count() == 0
+    assert _audited("roster.import") == []
+
+    good = HEADER + "sindaco@comune.crema.cr.it,mayor,Crema,welfare,weekly,it,Sindaco\n"
+    done = _upload(admin_client, "/admin/roster/import", good, mode="commit")
+    assert done.status_code == 302
+    assert _subscriber_count() == 1
+    assert len(_audited("roster.import")) == 1
+
+
+def test_municipalities_import_and_exports(admin_client: FlaskClient) -> None:
+    response = _upload(
+        admin_client, "/admin/roster/municipalities", "name,istat_code\nOffanengo,019063\n"
+    )
+    assert response.status_code == 302
+    assert db.session.scalar(sa.select(Municipality.istat_code)) == "019063"
+    bad = _upload(admin_client, "/admin/roster/municipalities", "name,istat_code\nX,abc\n")
+    assert bad.status_code == 422 and "line 2" in bad.get_data(as_text=True)
+    add_subscribers(2, prefix="export")
+    db.session.commit()
+    csv_body = admin_client.get("/admin/roster/export.csv")
+    assert csv_body.headers["Content-Disposition"].startswith("attachment")
+    assert "export0@" in csv_body.get_data(as_text=True)
+    rows = json.loads(admin_client.get("/admin/roster/export.json").get_data(as_text=True))
+    assert "export1@" in json.dumps(rows)
+    assert len(_audited("subscribers.export")) == 2
+    assert len(_audited("municipalities.import")) == 1
+
+
+# --- subscribers ----------------------------------------------------------------------------
+
+
+def test_unsubscribe_and_erase_need_the_confirmation_box(admin_client: FlaskClient) -> None:
+    (sid,) = add_subscribers(1, prefix="persona")
+    db.session.commit()
+    token = _token(admin_client, f"/admin/subscribers/{sid}")
+    url = f"/admin/subscribers/{sid}"
+    admin_client.post(url + "/unsubscribe", data={"csrf_token": token})
+    db.session.expire_all()
+    assert db.session.get(Subscriber, sid).status == SubscriberStatus.ACTIVE  # type: ignore[union-attr]
+    admin_client.post(url + "/unsubscribe", data={"csrf_token": token, "confirm": "yes"})
+    db.session.expire_all()
+    assert db.session.get(Subscriber, sid).status == SubscriberStatus.UNSUBSCRIBED  # type: ignore[union-attr]
+    assert [e.target for e in _audited("subscriber.unsubscribe")] == [f"subscriber:{sid}"]
+
+    admin_client.post(url + "/erase", data={"csrf_token": token})
+    assert db.session.get(Subscriber, sid) is not None
+    erased = admin_client.post(url + "/erase", data={"csrf_token": token, "confirm": "yes"})
+    assert erased.status_code == 302 and erased.headers["Location"].endswith("/admin/subscribers")
+    db.session.expire_all()
+    assert db.session.get(Subscriber, sid) is None
+    assert [e.target for e in _audited("subscriber.erase")] == [f"subscriber:{sid}"]
+
+
+# --- roles ----------------------------------------------------------------------------------
+
+
+def test_editors_get_403_on_admin_only_actions(editor_client: FlaskClient) -> None:
+    (sid,) = add_subscribers(1, prefix="altro")
+    db.session.commit()
+    token = _token(editor_client)
+    for url in ("/admin/roster", "/admin/roster/export.csv", "/admin/roster/export.json"):
+        assert editor_client.get(url).status_code == 403, url
+    for url in (
+        "/admin/roster/import",
+        "/admin/roster/municipalities",
+        f"/admin/subscribers/{sid}/unsubscribe",
+        f"/admin/subscribers/{sid}/erase",
+    ):
+        assert (
+            editor_client.post(url, data={"csrf_token": token, "confirm": "yes"}).status_code == 403
+        ), url
+    db.session.expire_all()
+    assert db.session.get(Subscriber, sid).status == SubscriberStatus.ACTIVE  # type: ignore[union-attr]
