@@ -24,6 +24,7 @@ def init_app(app: Flask) -> None:
 
 
 def _subscriber_actions(app: Flask) -> None:
+    """Buttons on other pages, through the same extension point other domains use."""
     from flask_babel import lazy_gettext as _l
 
     from newsletter.admin.extend import ObjectAction, register_action

@@ -591,3 +591,51 @@ def set_article_topics(article_id: int, slugs: list[str]) -> Article:
 
     audit("article.topics", f"article:{article_id}", {"topics": sorted(slugs)})
     return set_topics_by_editor(article_id, slugs)
+
+
+# --- sources, API tokens, users ------------------------------------------------------------
+
+
+def add_feed_source(url: str, name: str | None) -> Source:
+    from newsletter.articles.feeds_import import add_source, check_feed_url
+
+    audit("source.add", check_feed_url(url), {"name": name})
+    return add_source(url, name or None)
+
+
+def poll_source(source_id: int) -> Any:
+    """Fetch one feed now; a failure is recorded on the source and raised as FeedError."""
+    from newsletter.articles.feeds_import import fetch_source
+    from newsletter.articles.models import SourceKind
+
+    source = db.session.get(Source, source_id)
+    if source is None:
+        raise NotFound(f"no source {source_id}")
+    if source.kind != SourceKind.FEED:
+        raise ValidationError(f"{source.name} is not an RSS/Atom feed: nothing to poll")
+    audit("source.poll", f"source:{source_id}")
+    db.session.commit()
+    return fetch_source(source)
+
+
+def create_api_token(name: str) -> tuple[Any, str]:
+    from newsletter.api.service import create_token
+
+    audit("api_token.create", name.strip())
+    return create_token(name)
+
+
+def revoke_api_token(name: str) -> Any:
+    from newsletter.api.service import revoke_token
+
+    audit("api_token.revoke", name.strip())
+    return revoke_token(name)
+
+
+def create_account(email: str, role: str, password: str) -> User:
+    from newsletter.admin.auth import create_user
+
+    user = create_user(email, role, password)
+    audit("user.create", f"user:{user.id}", {"email": user.email, "role": str(user.role)})
+    db.session.commit()
+    return user

@@ -58,6 +58,7 @@ def _admin_context() -> dict[str, Any]:
         (_("Digests"), "admin.digests", EDITOR),
         (_("Preview"), "admin.digest_preview", EDITOR),
         (_("Roster"), "admin.roster", ADMIN),
+        (_("API tokens"), "admin.tokens", ADMIN),
         (_("Users"), "admin.users", ADMIN),
         (_("Audit log"), "admin.audit_log", ADMIN),
     ]
@@ -544,3 +545,86 @@ def roster_export(fmt: str) -> Response:
     response = Response(body, mimetype=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="subscribers.{fmt}"'
     return response
+
+
+# --- sources, API tokens, users --------------------------------------------------------------
+
+
+@bp.post("/sources/add")
+@auth.require_role(EDITOR)
+def add_source() -> Response:
+    try:
+        source = service.add_feed_source(request.form.get("url", ""), request.form.get("name"))
+    except NewsletterError as exc:
+        db.session.rollback()
+        flash(_("Source not added: %(error)s", error=exc.message), "error")
+    else:
+        flash(_("Source added: %(name)s", name=source.name), "success")
+    return redirect(url_for("admin.sources"))
+
+
+@bp.post("/sources/<int:id>/poll")
+@auth.require_role(EDITOR)
+def poll_source(id: int) -> Response:
+    try:
+        result = service.poll_source(id)
+    except NewsletterError as exc:
+        db.session.rollback()
+        flash(_("Poll failed: %(error)s", error=exc.message), "error")
+    else:
+        flash(_("Polled: %(result)s", result=result.counts.line()), "success")
+    return redirect(url_for("admin.sources"))
+
+
+@bp.get("/tokens")
+@auth.require_role(ADMIN)
+def tokens() -> str:
+    from newsletter.api.service import list_tokens
+
+    return render_template("admin/tokens.html", tokens=list_tokens(), new_token=None)
+
+
+@bp.post("/tokens")
+@auth.require_role(ADMIN)
+def create_token() -> str | Response:
+    from newsletter.api.service import list_tokens
+
+    try:
+        _record, secret = service.create_api_token(request.form.get("name", ""))
+    except NewsletterError as exc:
+        db.session.rollback()
+        flash(_("Token not created: %(error)s", error=exc.message), "error")
+        return redirect(url_for("admin.tokens"))
+    # Shown once, in this response only: only its hash is stored.
+    response = render_template("admin/tokens.html", tokens=list_tokens(), new_token=secret)
+    return response
+
+
+@bp.post("/tokens/<int:id>/revoke")
+@auth.require_role(ADMIN)
+def revoke_token(id: int) -> Response:
+    from newsletter.api.models import ApiToken
+
+    record = db.session.get(ApiToken, id)
+    if record is None:
+        abort(404)
+    service.revoke_api_token(record.name)
+    flash(_("Token revoked: %(name)s", name=record.name), "success")
+    return redirect(url_for("admin.tokens"))
+
+
+@bp.post("/users")
+@auth.require_role(ADMIN)
+def create_user() -> Response:
+    try:
+        user = service.create_account(
+            request.form.get("email", ""),
+            request.form.get("role", ""),
+            request.form.get("password", ""),
+        )
+    except NewsletterError as exc:
+        db.session.rollback()
+        flash(_("Account not created: %(error)s", error=exc.message), "error")
+    else:
+        flash(_("Account created: %(email)s", email=user.email), "success")
+    return redirect(url_for("admin.users"))

@@ -367,3 +367,117 @@ def test_editors_get_403_on_admin_only_actions(editor_client: FlaskClient) -> No
         ), url
     db.session.expire_all()
     assert db.session.get(Subscriber, sid).status == SubscriberStatus.ACTIVE  # type: ignore[union-attr]
+
+
+# --- sources, tokens, users -----------------------------------------------------------------
+
+
+def test_editor_registers_a_feed_and_a_failed_poll_is_a_clear_message(
+    editor_client: FlaskClient,
+) -> None:
+    from newsletter.articles.models import Source
+    from tests.fixtures.delivery import free_tcp_port
+
+    url = f"http://127.0.0.1:{free_tcp_port()}/feed.xml"  # nothing listens there
+    token = _token(editor_client, "/admin/sources")
+    added = editor_client.post(
+        "/admin/sources/add", data={"csrf_token": token, "url": url, "name": "Comune di prova"}
+    )
+    assert added.status_code == 302
+    source = db.session.scalar(sa.select(Source).where(Source.url == url))
+    assert source is not None
+    assert source.poll is True
+    assert [e.target for e in _audited("source.add")] == [url]
+    bad = editor_client.post(
+        "/admin/sources/add",
+        data={"csrf_token": token, "url": "ftp://example.org/x"},
+        follow_redirects=True,
+    )
+    assert "ftp://example.org/x" in bad.get_data(as_text=True)
+
+    page = editor_client.post(
+        f"/admin/sources/{source.id}/poll", data={"csrf_token": token}, follow_redirects=True
+    )
+    assert page.status_code == 200
+    assert "cannot connect" in page.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Source, source.id).last_status == "error"  # type: ignore[union-attr]
+    assert len(_audited("source.poll")) == 1
+
+
+def test_admin_creates_shows_once_and_revokes_an_api_token(admin_client: FlaskClient) -> None:
+    from newsletter.api.models import ApiToken
+    from newsletter.api.service import authenticate
+    from newsletter.exceptions import Unauthorized
+
+    token = _token(admin_client, "/admin/tokens")
+    page = admin_client.post("/admin/tokens", data={"csrf_token": token, "name": "CMS Crema"})
+    body = page.get_data(as_text=True)
+    secret = body.split('<code class="new-token">')[1].split("</code>")[0]
+    assert authenticate(f"Bearer {secret}").name == "CMS Crema"
+    assert secret not in admin_client.get("/admin/tokens").get_data(as_text=True)
+    record = db.session.scalar(sa.select(ApiToken))
+    assert record is not None
+    revoked = admin_client.post(f"/admin/tokens/{record.id}/revoke", data={"csrf_token": token})
+    assert revoked.status_code == 302
+    db.session.expire_all()
+    with pytest.raises(Unauthorized):
+        authenticate(f"Bearer {secret}")
+    assert [
+        e.action
+        for e in db.session.scalars(
+            sa.select(AuditEntry)
+            .where(AuditEntry.action.like("api_token.%"))
+            .order_by(AuditEntry.id)
+        )
+    ] == ["api_token.create", "api_token.revoke"]
+
+
+def test_admin_creates_an_editor_account(app: Flask, admin_client: FlaskClient) -> None:
+    from newsletter.admin.auth import authenticate
+    from newsletter.admin.models import User, UserRole
+
+    token = _token(admin_client, "/admin/users")
+    weak = admin_client.post(
+        "/admin/users",
+        data={
+            "csrf_token": token,
+            "email": "nuova@consorzio.example",
+            "role": "editor",
+            "password": "short",
+        },
+        follow_redirects=True,
+    )
+    assert "password too short" in weak.get_data(as_text=True)
+    created = admin_client.post(
+        "/admin/users",
+        data={
+            "csrf_token": token,
+            "email": "nuova@consorzio.example",
+            "role": "editor",
+            "password": "Salva-la-torta-bertolina",
+        },
+    )
+    assert created.status_code == 302
+    user = authenticate("nuova@consorzio.example", "Salva-la-torta-bertolina").user
+    assert user.role == UserRole.EDITOR
+    (entry,) = _audited("user.create")
+    assert entry.target == f"user:{user.id}"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 2
+
+
+def test_editors_get_403_on_tokens_and_users(editor_client: FlaskClient) -> None:
+    token = _token(editor_client)
+    assert editor_client.get("/admin/tokens").status_code == 403
+    for url in ("/admin/tokens", "/admin/tokens/1/revoke", "/admin/users"):
+        response = editor_client.post(
+            url,
+            data={
+                "csrf_token": token,
+                "name": "x",
+                "email": "a@b.example",
+                "role": "admin",
+                "password": "Salva-la-torta-bertolina",
+            },
+        )
+        assert response.status_code == 403, url
