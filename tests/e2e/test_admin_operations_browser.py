@@ -69,8 +69,8 @@ def test_editor_edits_topics_previews_a_mayors_digest_and_sends_a_test(
     assert_accessible(page)
     page.locator("input[name=topics][value=mobility]").uncheck()
     page.locator("input[name=topics][value=energy]").check()
-    page.get_by_role("button", name="Save topics").click()
-    assert page.get_by_role("status").get_by_text("Topics saved").count() == 1
+    page.get_by_role("button", name="Salva i temi").click()
+    assert page.get_by_role("status").get_by_text("Temi salvati").count() == 1
     assert_accessible(page)
     db.session.expire_all()
     links = db.session.get(Article, article.id).topic_links  # type: ignore[union-attr]
@@ -79,18 +79,18 @@ def test_editor_edits_topics_previews_a_mayors_digest_and_sends_a_test(
     ]
 
     nav = page.get_by_role("navigation", name="Area di amministrazione")
-    nav.get_by_role("link", name="Preview").click()
+    nav.get_by_role("link", name="Anteprima").click()
     assert_accessible(page)
     page.locator("#frequency").select_option("weekly")
     page.locator("#mayor").select_option("Crema")
-    page.get_by_role("button", name="Show the preview").click()
+    page.get_by_role("button", name="Mostra l'anteprima").click()
     frame = page.frame_locator("iframe.preview-frame")
     frame.get_by_text("Nuove corse del bus per Crema").first.wait_for()
     assert "Nuove corse del bus per Crema" in page.locator("pre.preview-text").inner_text()
     assert_accessible(page)
 
-    page.get_by_label("Send a test of this digest to").fill("sindaco.prova@example.org")
-    page.get_by_role("button", name="Send a test").click()
+    page.get_by_label("Invia una prova di questo notiziario a").fill("sindaco.prova@example.org")
+    page.get_by_role("button", name="Invia una prova", exact=True).click()
     assert page.get_by_role("status").get_by_text("sindaco.prova@example.org").count() == 1
     assert_accessible(page)
     assert relay.handler.received == []  # queued, not sent by the web request
@@ -111,8 +111,8 @@ def test_editor_edits_topics_previews_a_mayors_digest_and_sends_a_test(
         sa.select(Delivery.payload).where(Delivery.kind == DeliveryKind.TEST)
     ) == {"frequency": "weekly", "topics": [], "lang": "it", "mayor": "Crema"}
 
-    nav.get_by_role("link", name="Digests").click()
-    assert page.get_by_role("heading", name="Scheduled jobs").count() == 1
+    nav.get_by_role("link", name="Notiziari").click()
+    assert page.get_by_role("heading", name="Attività pianificate").count() == 1
     assert_accessible(page)
 
 
@@ -124,18 +124,18 @@ def test_admin_dry_runs_a_roster_with_a_bad_row(
     db.session.commit()
     _sign_in(page, live_server, ADMIN_EMAIL)
     nav = page.get_by_role("navigation", name="Area di amministrazione")
-    nav.get_by_role("link", name="Roster").click()
+    nav.get_by_role("link", name="Elenco istituzionale").click()
     assert_accessible(page)
     csv_text = (
         "email,role,municipality,topics,frequency,locale,name\n"
         "sindaco@comune.crema.cr.it,mayor,Crema,welfare,weekly,it,Sindaco\n"
         "vice@comune.crema.cr.it,wizard,Crema,welfare,weekly,it,Vice\n"
     )
-    page.get_by_label("Roster CSV file").set_input_files(
+    page.get_by_label("File CSV dell'elenco").set_input_files(
         files=[{"name": "roster.csv", "mimeType": "text/csv", "buffer": csv_text.encode()}]
     )
-    page.get_by_role("button", name="Upload").click()
-    assert page.get_by_role("heading", name="Dry run: nothing was imported").count() == 1
+    page.get_by_role("button", name="Carica").click()
+    assert page.get_by_role("heading", name="Prova: non è stato importato nulla").count() == 1
     errors = page.locator("ul.row-errors li")
     assert errors.count() == 1
     assert errors.first.inner_text().startswith("line 3:")
@@ -144,5 +144,5 @@ def test_admin_dry_runs_a_roster_with_a_bad_row(
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Subscriber)) == 1
 
     page.goto(f"{live_server.url}/admin/subscribers/{sid}")
-    assert page.get_by_role("button", name="Erase").count() == 1
+    assert page.get_by_role("button", name="Cancella", exact=True).count() == 1
     assert_accessible(page)
