@@ -146,3 +146,21 @@ def test_admin_dry_runs_a_roster_with_a_bad_row(
     page.goto(f"{live_server.url}/admin/subscribers/{sid}")
     assert page.get_by_role("button", name="Cancella", exact=True).count() == 1
     assert_accessible(page)
+
+    nav.get_by_role("link", name="Token API").click()
+    page.get_by_label("Nome (il CMS che lo usa)").fill("CMS del Comune di Crema")
+    page.get_by_role("button", name="Crea il token").click()
+    assert page.locator("code.new-token").inner_text().strip()
+    assert page.get_by_role("button", name="Revoca").count() == 1
+    assert_accessible(page)
+
+    nav.get_by_role("link", name="Utenti").click()
+    page.get_by_label("E-mail").fill("nuova.redattrice@consorzio.example")
+    page.get_by_label("Password").fill("Salva-la-torta-bertolina")
+    page.get_by_role("button", name="Crea l'account").click()
+    assert page.get_by_role("status").get_by_text("nuova.redattrice@consorzio.example").count() == 1
+    assert_accessible(page)
+
+    nav.get_by_role("link", name="Fonti").click()
+    assert page.get_by_label("URL del feed").count() == 1
+    assert_accessible(page)
