@@ -6,6 +6,7 @@ is counted per person: there are no opens or clicks to count.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -21,7 +22,7 @@ from newsletter.articles.models import Article, ArticleTopic, Source
 from newsletter.db import utcnow
 from newsletter.delivery.models import Delivery, DeliveryStatus
 from newsletter.digests.models import Digest
-from newsletter.exceptions import NotFound, ValidationError
+from newsletter.exceptions import NewsletterError, NotFound, ValidationError
 from newsletter.extensions import db
 from newsletter.hooks import ServiceMail
 from newsletter.reference.models import Municipality, Topic
@@ -34,6 +35,8 @@ from newsletter.subscriptions.models import (
     Subscription,
     normalize_email,
 )
+
+log = logging.getLogger(__name__)
 
 WEEKS = 12
 DAYS = 14
@@ -461,7 +464,12 @@ def render_test_mail(delivery: Delivery) -> ServiceMail | None:
 
     if not delivery.to_address:
         return None
-    rendered = render_preview(PreviewRequest.from_payload(delivery.payload or {}))
+    try:
+        rendered = render_preview(PreviewRequest.from_payload(delivery.payload or {}))
+    except NewsletterError as exc:
+        # The variant no longer exists (a municipality renamed since): cancel, do not retry.
+        log.warning("test send %s cancelled: %s", delivery.id, exc.message)
+        return None
     subscribe_url = current_app.config["BASE_URL"].rstrip("/") + "/subscribe"
 
     def links(body: str) -> str:

@@ -481,3 +481,21 @@ def test_editors_get_403_on_tokens_and_users(editor_client: FlaskClient) -> None
             },
         )
         assert response.status_code == 403, url
+
+
+def test_a_test_send_whose_variant_is_gone_is_cancelled_not_retried(
+    app: Flask, relay: Relay
+) -> None:
+    db.session.add(
+        Delivery(
+            kind=DeliveryKind.TEST,
+            to_address="prova@example.org",
+            payload={"frequency": "weekly", "topics": [], "lang": "it", "mayor": "Atlantide"},
+        )
+    )
+    db.session.commit()
+    relay.configure(app)
+    Sender(app, SmtpRelayTransport.from_config(app.config)).run(threading.Event(), until_idle=True)
+    assert relay.handler.received == []
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(Delivery.status)) == DeliveryStatus.CANCELLED
