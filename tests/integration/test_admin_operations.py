@@ -499,3 +499,52 @@ def test_a_test_send_whose_variant_is_gone_is_cancelled_not_retried(
     assert relay.handler.received == []
     db.session.expire_all()
     assert db.session.scalar(sa.select(Delivery.status)) == DeliveryStatus.CANCELLED
+
+
+RSS = b"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Comune di prova</title><link>http://example.org/</link>
+<description>Notizie</description>
+<item><title>Nuovo orario della biblioteca</title><link>http://example.org/biblioteca</link>
+<guid>biblioteca-1</guid><pubDate>Fri, 20 Nov 2026 09:00:00 +0100</pubDate>
+<description>La biblioteca comunale cambia orario.</description></item>
+</channel></rss>"""
+
+
+def test_poll_now_imports_the_feed(editor_client: FlaskClient) -> None:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from newsletter.articles.models import Source
+
+    class Feed(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/rss+xml")
+            self.send_header("Content-Length", str(len(RSS)))
+            self.end_headers()
+            self.wfile.write(RSS)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Feed)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/feed.xml"
+        token = _token(editor_client, "/admin/sources")
+        editor_client.post("/admin/sources/add", data={"csrf_token": token, "url": url})
+        source = db.session.scalar(sa.select(Source).where(Source.url == url))
+        assert source is not None
+        page = editor_client.post(
+            f"/admin/sources/{source.id}/poll", data={"csrf_token": token}, follow_redirects=True
+        )
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+    assert page.status_code == 200
+    titles = list(
+        db.session.scalars(sa.select(Article.title).where(Article.source_id == source.id))
+    )
+    assert titles == ["Nuovo orario della biblioteca"]
+    db.session.expire_all()
+    assert db.session.get(Source, source.id).last_status == "ok"  # type: ignore[union-attr]
