@@ -108,6 +108,7 @@ class Config:
     ADMIN_ARGON2_MEMORY_KIB = 65536
     ADMIN_ARGON2_PARALLELISM = 4
     ADMIN_PAGE_SIZE = 50
+    ADMIN_UPLOAD_MAX_BYTES = 5 * 1024 * 1024  # roster and municipality CSV uploads
     HEALTH_QUEUE_MAX_AGE = 900  # seconds a due delivery may wait before /healthz says degraded
 
 

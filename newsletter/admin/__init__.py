@@ -1,4 +1,5 @@
-"""The admin area: accounts and roles, audit log, dashboard, articles, sources, subscribers.
+"""The admin area: accounts and roles, audit log, dashboard, articles, sources, subscribers,
+roster, digest previews and test sends.
 
 Other domains add pages and buttons through ``newsletter.admin.extend`` (see docs/admin.md).
 """
@@ -11,8 +12,44 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     from newsletter.admin.cli import users_cli
     from newsletter.admin.extend import registry
+    from newsletter.admin.service import render_test_mail
     from newsletter.admin.views import bp
+    from newsletter.hooks import register_service_mail
 
     registry(app)
     app.register_blueprint(bp)
     app.cli.add_command(users_cli)
+    register_service_mail(app, "test", render_test_mail)
+    _subscriber_actions(app)
+
+
+def _subscriber_actions(app: Flask) -> None:
+    """Buttons on other pages, through the same extension point other domains use."""
+    from flask_babel import lazy_gettext as _l
+
+    from newsletter.admin.extend import ObjectAction, register_action
+    from newsletter.admin.models import UserRole
+
+    register_action(
+        app,
+        "subscriber",
+        ObjectAction(
+            label=_l("Unsubscribe"),
+            endpoint="admin.unsubscribe_subscriber",
+            role=UserRole.ADMIN,
+            method="post",
+            confirm=_l("The person asked to stop all mail"),
+        ),
+    )
+    register_action(
+        app,
+        "subscriber",
+        ObjectAction(
+            label=_l("Erase"),
+            endpoint="admin.erase_subscriber",
+            role=UserRole.ADMIN,
+            method="post",
+            confirm=_l("Erase this person's data for good"),
+            danger=True,
+        ),
+    )

@@ -6,6 +6,7 @@ is counted per person: there are no opens or clicks to count.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -20,9 +21,12 @@ from newsletter.admin.models import AuditEntry, User
 from newsletter.articles.models import Article, ArticleTopic, Source
 from newsletter.db import utcnow
 from newsletter.delivery.models import Delivery, DeliveryStatus
-from newsletter.exceptions import NotFound
+from newsletter.digests.models import Digest
+from newsletter.exceptions import NewsletterError, NotFound, ValidationError
 from newsletter.extensions import db
-from newsletter.reference.models import Topic
+from newsletter.hooks import ServiceMail
+from newsletter.reference.models import Municipality, Topic
+from newsletter.scheduling.models import JobRun
 from newsletter.subscriptions.models import (
     ConsentAction,
     ConsentEvent,
@@ -31,6 +35,8 @@ from newsletter.subscriptions.models import (
     Subscription,
     normalize_email,
 )
+
+log = logging.getLogger(__name__)
 
 WEEKS = 12
 DAYS = 14
@@ -384,3 +390,260 @@ def article_counts_by_source() -> dict[int, int]:
 
 def list_users() -> Sequence[User]:
     return db.session.scalars(sa.select(User).order_by(User.email)).all()
+
+
+# --- digests: previews, test sends, deliveries, schedule ----------------------------------
+
+
+@dataclass(frozen=True)
+class PreviewRequest:
+    """One digest variant: what the preview page and a test send's payload both describe."""
+
+    frequency: str
+    topics: tuple[str, ...]
+    lang: str
+    mayor: str | None = None
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "frequency": self.frequency,
+            "topics": list(self.topics),
+            "lang": self.lang,
+            "mayor": self.mayor,
+        }
+
+    def query_args(self) -> dict[str, Any]:
+        args: dict[str, Any] = {"frequency": self.frequency, "topics": list(self.topics)}
+        args["lang"] = self.lang
+        if self.mayor:
+            args["mayor"] = self.mayor
+        return args
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any]) -> PreviewRequest:
+        return cls(
+            frequency=str(data.get("frequency") or "weekly"),
+            topics=tuple(str(t) for t in data.get("topics") or ()),
+            lang=str(data.get("lang") or "it"),
+            mayor=data.get("mayor") or None,
+        )
+
+
+FREQUENCIES = ("immediate", "daily", "weekly")
+
+
+def render_preview(request: PreviewRequest) -> Any:
+    """The variant rendered as the builder would render it; nothing stored or sent."""
+    from newsletter.digests.service import preview_digest
+
+    if request.frequency not in FREQUENCIES:
+        raise ValidationError(
+            f"unknown frequency: {request.frequency}", {"frequency": request.frequency}
+        )
+    return preview_digest(request.frequency, request.topics, request.lang, mayor=request.mayor)
+
+
+def queue_test_send(to_address: str, request: PreviewRequest) -> Delivery:
+    """An outbox row the sender delivers; the request itself never talks to the relay."""
+    from newsletter.delivery.models import DeliveryKind
+    from newsletter.subscriptions.roster import check_address
+
+    address = check_address(to_address)
+    render_preview(request)  # a variant that cannot render is refused now, not in the worker
+    delivery = Delivery(kind=DeliveryKind.TEST, to_address=address, payload=request.payload())
+    db.session.add(delivery)
+    audit("digest.test_send", address, request.payload())
+    db.session.commit()
+    return delivery
+
+
+def render_test_mail(delivery: Delivery) -> ServiceMail | None:
+    """The service-mail renderer for kind "test": the preview, marked as a test, with the
+    personal links pointing at the public subscribe page (a tester has no token)."""
+    from newsletter import mailparts
+
+    if not delivery.to_address:
+        return None
+    try:
+        rendered = render_preview(PreviewRequest.from_payload(delivery.payload or {}))
+    except NewsletterError as exc:
+        # The variant no longer exists (a municipality renamed since): cancel, do not retry.
+        log.warning("test send %s cancelled: %s", delivery.id, exc.message)
+        return None
+    subscribe_url = current_app.config["BASE_URL"].rstrip("/") + "/subscribe"
+
+    def links(body: str) -> str:
+        return body.replace(mailparts.UNSUBSCRIBE_URL, subscribe_url).replace(
+            mailparts.PREFERENCES_URL, subscribe_url
+        )
+
+    return ServiceMail(
+        to=delivery.to_address,
+        subject=f"[TEST] {rendered.subject}",
+        text=links(rendered.text),
+        html=links(rendered.html),
+    )
+
+
+@dataclass(frozen=True)
+class DigestRow:
+    digest: Digest
+    by_status: dict[str, int]
+
+
+def list_digests(page: int = 1) -> tuple[Page, list[DigestRow]]:
+    result = _page(sa.select(Digest).order_by(Digest.created_at.desc(), Digest.id.desc()), page)
+    ids = [d.id for d in result.items]
+    counts: dict[int, dict[str, int]] = {i: {} for i in ids}
+    if ids:
+        rows = db.session.execute(
+            sa.select(Delivery.digest_id, Delivery.status, sa.func.count())
+            .where(Delivery.digest_id.in_(ids))
+            .group_by(Delivery.digest_id, Delivery.status)
+        )
+        for digest_id, status, n in rows:
+            counts[digest_id][str(getattr(status, "value", status))] = n
+    return result, [DigestRow(d, counts[d.id]) for d in result.items]
+
+
+def retry_failed(digest_id: int) -> int:
+    """Failed deliveries of a digest back in the queue, due now; attempts are kept, so the
+    backoff and the give-up limit still apply."""
+    if db.session.get(Digest, digest_id) is None:
+        raise NotFound(f"no digest {digest_id}")
+    result = db.session.execute(
+        sa.update(Delivery)
+        .where(Delivery.digest_id == digest_id, Delivery.status == DeliveryStatus.FAILED)
+        .values(status=DeliveryStatus.QUEUED, next_attempt_at=utcnow(), last_error=None)
+    )
+    count = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    audit("digest.retry_failed", f"digest:{digest_id}", {"deliveries": count})
+    db.session.commit()
+    return count
+
+
+@dataclass(frozen=True)
+class JobSchedule:
+    name: str
+    next_run: datetime | None
+    last_run: JobRun | None
+
+
+def job_schedule(now: datetime | None = None) -> list[JobSchedule]:
+    """Each registered job's next fire time (its APScheduler trigger in the configured time
+    zone, as the worker builds it) and its latest recorded run."""
+    from newsletter.scheduling.service import all_jobs
+    from newsletter.scheduling.worker import make_trigger
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    now = now or utcnow()
+    tz = ZoneInfo(current_app.config["TIMEZONE"])
+    result = []
+    for job in all_jobs(app):
+        trigger = make_trigger(app, job)
+        next_run = trigger.get_next_fire_time(None, now.astimezone(tz))
+        last = db.session.scalar(
+            sa.select(JobRun)
+            .where(JobRun.job == job.name)
+            .order_by(JobRun.scheduled_for.desc(), JobRun.id.desc())
+            .limit(1)
+        )
+        result.append(JobSchedule(job.name, next_run, last))
+    return sorted(result, key=lambda j: (j.next_run is None, j.next_run or now, j.name))
+
+
+def municipality_names() -> list[str]:
+    return list(db.session.scalars(sa.select(Municipality.name).order_by(Municipality.name)))
+
+
+# --- roster, municipalities, subscribers -------------------------------------------------
+
+
+def import_roster_file(text: str, *, dry_run: bool) -> Any:
+    """The roster CSV through the subscriptions service (all or nothing), audited when real."""
+    from newsletter.admin.auth import current_user
+    from newsletter.subscriptions.roster import import_roster
+
+    user = current_user()
+    actor = user.email if user else "admin"
+    if not dry_run:
+        audit("roster.import", None, {"bytes": len(text)})
+    report = import_roster(text, actor=actor, dry_run=dry_run, channel="admin")
+    return report
+
+
+def import_municipalities_file(text: str) -> Any:
+    from newsletter.reference.service import import_municipalities
+
+    audit("municipalities.import", None, {"bytes": len(text)})
+    return import_municipalities(text)
+
+
+def unsubscribe_subscriber(subscriber_id: int) -> bool:
+    from newsletter.subscriptions.service import get_subscriber, unsubscribe
+
+    get_subscriber(subscriber_id)
+    audit("subscriber.unsubscribe", f"subscriber:{subscriber_id}")
+    return unsubscribe(subscriber_id, channel="admin")
+
+
+def erase_subscriber(subscriber_id: int) -> None:
+    from newsletter.subscriptions.service import erase
+
+    audit("subscriber.erase", f"subscriber:{subscriber_id}")
+    erase(subscriber_id, channel="admin")
+
+
+def set_article_topics(article_id: int, slugs: list[str]) -> Article:
+    from newsletter.articles.service import set_topics_by_editor
+
+    audit("article.topics", f"article:{article_id}", {"topics": sorted(slugs)})
+    return set_topics_by_editor(article_id, slugs)
+
+
+# --- sources, API tokens, users ------------------------------------------------------------
+
+
+def add_feed_source(url: str, name: str | None) -> Source:
+    from newsletter.articles.feeds_import import add_source, check_feed_url
+
+    audit("source.add", check_feed_url(url), {"name": name})
+    return add_source(url, name or None)
+
+
+def poll_source(source_id: int) -> Any:
+    """Fetch one feed now; a failure is recorded on the source and raised as FeedError."""
+    from newsletter.articles.feeds_import import fetch_source
+    from newsletter.articles.models import SourceKind
+
+    source = db.session.get(Source, source_id)
+    if source is None:
+        raise NotFound(f"no source {source_id}")
+    if source.kind != SourceKind.FEED:
+        raise ValidationError(f"{source.name} is not an RSS/Atom feed: nothing to poll")
+    audit("source.poll", f"source:{source_id}")
+    db.session.commit()
+    return fetch_source(source)
+
+
+def create_api_token(name: str) -> tuple[Any, str]:
+    from newsletter.api.service import create_token
+
+    audit("api_token.create", name.strip())
+    return create_token(name)
+
+
+def revoke_api_token(name: str) -> Any:
+    from newsletter.api.service import revoke_token
+
+    audit("api_token.revoke", name.strip())
+    return revoke_token(name)
+
+
+def create_account(email: str, role: str, password: str) -> User:
+    from newsletter.admin.auth import create_user
+
+    user = create_user(email, role, password)
+    audit("user.create", f"user:{user.id}", {"email": user.email, "role": str(user.role)})
+    db.session.commit()
+    return user

@@ -93,6 +93,7 @@ def test_admin_browses_subscribers_users_and_audit_log(
     nav.get_by_role("link", name="Iscritti").click()
     page.get_by_label("Indirizzo e-mail").fill("persona01")
     page.get_by_role("button", name="Cerca").click()
+    page.locator("tbody tr").first.wait_for()  # the results page, not the search form alone
     assert page.locator("tbody tr").count() == 10
     assert_accessible(page)
     _shot(page, "subscribers")

@@ -34,8 +34,13 @@ def _admin_rules(app: Flask, role: UserRole) -> list[str]:
     for rule in app.url_map.iter_rules():
         view = app.view_functions[rule.endpoint]
         if getattr(view, "required_role", None) == role and "GET" in (rule.methods or ()):
-            rules.append(rule.rule.replace("<int:id>", "1"))
+            url = rule.rule.replace("<int:id>", "1").replace("<fmt>", "csv")
+            rules.append(url + EXAMPLE_QUERIES.get(url, ""))
     return rules
+
+
+# Pages that show something only for a request: a valid one, so "reachable" means 200.
+EXAMPLE_QUERIES = {"/admin/digests/preview/html": "?frequency=weekly&topics=welfare&lang=it"}
 
 
 def test_password_is_stored_as_argon2id(editor_user: User) -> None:

@@ -34,10 +34,30 @@ def test_admin_posts_without_csrf_token_are_refused(app: Flask, admin_client: Fl
     article = make_article(make_source(), "Bilancio del Consorzio", ("governance",))
     db.session.commit()
     urls = _admin_post_urls(app, article.id)
-    assert {"/admin/login", "/admin/logout", f"/admin/articles/{article.id}/hide"} <= set(urls)
+    assert {
+        "/admin/login",
+        "/admin/logout",
+        f"/admin/articles/{article.id}/hide",
+        f"/admin/articles/{article.id}/topics",
+        "/admin/digests/test",
+        f"/admin/digests/{article.id}/retry",
+        "/admin/roster/import",
+        "/admin/roster/municipalities",
+        f"/admin/subscribers/{article.id}/unsubscribe",
+        f"/admin/subscribers/{article.id}/erase",
+        "/admin/sources/add",
+        f"/admin/sources/{article.id}/poll",
+        "/admin/tokens",
+        f"/admin/tokens/{article.id}/revoke",
+        "/admin/users",
+    } <= set(urls)
     audited = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry))
     for url in urls:
-        response = admin_client.post(url, data={"email": "x@example.org", "password": "y"})
+        response = admin_client.post(
+            url,
+            data={"email": "x@example.org", "password": "y", "confirm": "yes"},
+            headers={"Accept": "application/json"},
+        )
         assert response.status_code == 400, url
         assert "Il modulo è scaduto" in response.get_data(as_text=True), url  # the CSRF page
         wrong = admin_client.post(url, data={"csrf_token": "forged"})
