@@ -18,6 +18,7 @@ from flask import current_app
 from sqlalchemy.orm import selectinload
 
 from newsletter.admin.models import AuditEntry, User
+from newsletter.articles import service as articles_service
 from newsletter.articles.models import Article, ArticleTopic, Source
 from newsletter.db import utcnow
 from newsletter.delivery.models import Delivery, DeliveryStatus
@@ -364,17 +365,16 @@ def get_article(article_id: int) -> Article:
 
 
 def set_article_hidden(article_id: int, hidden: bool) -> Article:
-    """Hide an article from digests, feeds and the site, or bring it back; audited."""
+    """Hide an article from digests, feeds and the site, or bring it back; audited in the same
+    transaction as the change, which the articles service makes (and commits)."""
     article = get_article(article_id)
     if article.hidden != hidden:
-        article.hidden = hidden
         audit(
             "article.hide" if hidden else "article.restore",
             f"article:{article.id}",
             {"title": article.title[:200]},
         )
-    db.session.commit()
-    return article
+    return articles_service.set_hidden(article_id, hidden)
 
 
 def list_sources() -> Sequence[Source]:

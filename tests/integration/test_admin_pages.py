@@ -3,7 +3,7 @@ sources with their last fetch, the audit log, and the extension points for other
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +118,7 @@ def test_hide_and_restore_an_article_is_audited(
     app: Flask, editor_client: FlaskClient, editor_user: object
 ) -> None:
     article = make_article(make_source(), "Assemblea dei sindaci", ("governance",))
+    article.updated_at = datetime(2026, 1, 1, tzinfo=UTC)
     db.session.commit()
     token = csrf_token(editor_client.get("/admin/articles").get_data(as_text=True))
     response = editor_client.post(
@@ -127,7 +128,11 @@ def test_hide_and_restore_an_article_is_audited(
     assert response.status_code == 302
     assert response.headers["Location"] == "/admin/articles?visibility=hidden"
     db.session.expire_all()
-    assert db.session.get(Article, article.id).hidden is True  # type: ignore[union-attr]
+    hidden_article = db.session.get(Article, article.id)
+    assert hidden_article is not None
+    assert hidden_article.hidden is True
+    # feeds and the API read updated_at as the article's content version
+    assert hidden_article.updated_at > datetime(2026, 1, 1, tzinfo=UTC)
     hidden_list = editor_client.get("/admin/articles?visibility=hidden").get_data(as_text=True)
     assert "Assemblea dei sindaci" in hidden_list
     assert "Assemblea dei sindaci" not in editor_client.get(
