@@ -13,7 +13,7 @@ import email
 import email.policy
 import mailbox
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from email.message import Message
 from typing import Any
@@ -23,6 +23,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from newsletter.delivery import outbox
 from newsletter.delivery.models import Delivery
+from newsletter.signing import secret_keys
 from newsletter.subscriptions.models import Subscriber
 
 VERP_PREFIX = "bounces+"
@@ -32,15 +33,16 @@ delivery_t = Delivery.__table__
 subscriber_t = Subscriber.__table__
 
 
-def _serializer(secret: str) -> URLSafeSerializer:
-    return URLSafeSerializer(secret, salt="bounce")
-
-
 class VerpSigner:
-    """Makes and reads ``bounces+<signed delivery id>@<domain>`` return paths."""
+    """Makes and reads ``bounces+<signed delivery id>@<domain>`` return paths.
 
-    def __init__(self, secret: str, domain: str) -> None:
-        self._serializer = _serializer(secret)
+    ``secret`` is one key or itsdangerous's key list (``signing.secret_keys``): a bounce for mail
+    sent before a key rotation still finds its delivery.
+    """
+
+    def __init__(self, secret: str | Sequence[str], domain: str) -> None:
+        keys = [secret] if isinstance(secret, str) else list(secret)
+        self._serializer = URLSafeSerializer(keys, salt="bounce")
         self.domain = domain
 
     def address(self, delivery_id: int) -> str:
@@ -162,7 +164,7 @@ def process_bounce(
 ) -> list[BounceOutcome]:
     """Apply one bounce message: VERP token first, then the DSN's recipients, then flufl.bounce."""
     message = email.message_from_bytes(raw, policy=email.policy.compat32)
-    signer = VerpSigner(str(config["SECRET_KEY"]), bounce_domain(config))
+    signer = VerpSigner(secret_keys(config), bounce_domain(config))
     candidates = [*envelope_recipients, *(str(v) for v in message.get_all("To", []))]
     candidates += [str(v) for v in message.get_all("Delivered-To", [])]
     delivery_id = next((d for d in map(signer.read, candidates) if d is not None), None)
