@@ -505,7 +505,8 @@ def fetch(
                         raise FetchTimeout("no complete answer within the time limit") from None
                     if isinstance(exc, TimeoutError | socket.timeout):
                         raise FetchTimeout("no answer within the time limit") from None
-                    raise FetchError(f"cannot fetch ({type(exc).__name__})") from None
+                    verb = "connect" if isinstance(exc, OSError) else "read the answer"
+                    raise FetchError(f"cannot {verb} ({type(exc).__name__})") from None
             finally:
                 conn.close()
             if len(hops) >= limits.max_redirects:
