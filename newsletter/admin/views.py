@@ -25,6 +25,7 @@ from newsletter.admin.forms import ActionForm, LoginForm
 from newsletter.admin.models import UserRole
 from newsletter.exceptions import NewsletterError, Unauthorized, ValidationError
 from newsletter.extensions import db, limiter
+from newsletter.feedback import service as feedback
 from newsletter.i18n import select_locale
 from newsletter.reference.service import list_topics
 
@@ -188,7 +189,11 @@ def dashboard() -> str:
         ),
     }
     return render_template(
-        "admin/dashboard.html", data=data, charts=charts_html, delivery_colors=DELIVERY_COLORS
+        "admin/dashboard.html",
+        data=data,
+        charts=charts_html,
+        delivery_colors=DELIVERY_COLORS,
+        page_ratings=feedback.summary(),
     )
 
 
