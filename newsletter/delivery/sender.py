@@ -28,6 +28,7 @@ from newsletter.db import utcnow
 from newsletter.delivery import store
 from newsletter.delivery.bounces import VerpSigner, bounce_domain
 from newsletter.delivery.message import (
+    HeaderInjection,
     Recipient,
     Template,
     build_template,
@@ -43,6 +44,7 @@ from newsletter.digests.models import Digest
 from newsletter.exceptions import TransportError
 from newsletter.extensions import db
 from newsletter.hooks import registry
+from newsletter.signing import secret_keys
 from newsletter.subscriptions.tokens import Purpose, make_token
 
 log = logging.getLogger("newsletter.delivery")
@@ -112,7 +114,7 @@ class Sender:
         self.base_url = str(cfg["BASE_URL"]).rstrip("/")
         self.mail_from = str(cfg["MAIL_FROM"])
         self.domain = domain_of(self.mail_from)
-        self.verp = VerpSigner(str(cfg["SECRET_KEY"]), bounce_domain(cfg))
+        self.verp = VerpSigner(secret_keys(cfg), bounce_domain(cfg))
         self.templates: dict[int, Template | None] = {}
         self.max_unrecorded = max(self.concurrency, int(cfg.get("SEND_MAX_UNRECORDED", 64)))
         self.window = threading.BoundedSemaphore(self.max_unrecorded)
@@ -201,6 +203,8 @@ class Sender:
             return store.Result(
                 claimed.id, DeliveryStatus.FAILED, error="address needs SMTPUTF8, not supported"
             )
+        except HeaderInjection as exc:
+            return store.Result(claimed.id, DeliveryStatus.FAILED, error=str(exc))
         return Job(claimed, self.verp.address(claimed.id), claimed.email, data, message_id)
 
     def _prepare_service(self, claimed: store.Claimed) -> Job | store.Result:
@@ -234,6 +238,8 @@ class Sender:
             return store.Result(
                 claimed.id, DeliveryStatus.FAILED, error="address needs SMTPUTF8, not supported"
             )
+        except HeaderInjection as exc:
+            return store.Result(claimed.id, DeliveryStatus.FAILED, error=str(exc))
         return Job(claimed, self.verp.address(claimed.id), mail.to, data, message_id)
 
     def _run_handler(self, claimed: store.Claimed) -> store.Result:
