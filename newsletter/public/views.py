@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any
 
 from flask import (
@@ -262,6 +263,23 @@ def privacy() -> str:
     )
 
 
+def _config_date(name: str) -> date:
+    return date.fromisoformat(str(current_app.config[name]))
+
+
 @bp.get("/accessibility")
 def accessibility() -> str:
-    return render_template("public/accessibility.html")
+    """Shaped like AgID's model statement; the official one is published through AgID's form."""
+    return render_template(
+        "public/accessibility.html",
+        prepared_on=_config_date("ACCESSIBILITY_PREPARED_ON"),
+        reviewed_on=_config_date("ACCESSIBILITY_REVIEWED_ON"),
+        feedback_email=current_app.config["ACCESSIBILITY_FEEDBACK_EMAIL"]
+        or current_app.config["CONTACT_EMAIL"],
+        statement_url=current_app.config["ACCESSIBILITY_STATEMENT_URL"],
+    )
+
+
+@bp.get("/legal")
+def legal() -> str:
+    return render_template("public/legal.html", updated_on=_config_date("LEGAL_NOTES_UPDATED_ON"))
