@@ -29,7 +29,7 @@ def test_upgrade_keeps_rows_and_stops_id_reuse(tmp_path: Path) -> None:
     app = _app(tmp_path)
     with app.app_context():  # type: ignore[attr-defined]
         directory = app.extensions["migrate"].directory  # type: ignore[attr-defined]
-        upgrade(directory=directory, revision="0002")
+        upgrade(directory=directory, revision="0003")
         with db.engine.begin() as conn:
             crema = conn.execute(
                 sa.text("SELECT id FROM municipality WHERE name = 'Crema'")
