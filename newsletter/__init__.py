@@ -24,6 +24,7 @@ DOMAINS = (
     "scheduling",
     "feeds",
     "public",
+    "feedback",
     "api",
     "admin",
     "ops",

@@ -13,6 +13,7 @@ from newsletter.api.models import ApiToken
 from newsletter.articles.models import Article, ArticleMunicipality, ArticleTopic, Source
 from newsletter.delivery.models import Delivery
 from newsletter.digests.models import Digest, DigestArticle
+from newsletter.feedback.models import PageRating
 from newsletter.push.models import PushSubscription
 from newsletter.reference.models import Municipality, Topic
 from newsletter.scheduling.models import JobRun
@@ -30,6 +31,7 @@ __all__ = [
     "DigestArticle",
     "JobRun",
     "Municipality",
+    "PageRating",
     "PushSubscription",
     "Source",
     "Subscriber",

@@ -114,7 +114,9 @@ def _b64(value: Any, name: str, size: int) -> str:
     try:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
     except (binascii.Error, ValueError):
-        raise ValidationError(f"subscription.keys.{name} is not base64url", {name: "invalid"})
+        raise ValidationError(
+            f"subscription.keys.{name} is not base64url", {name: "invalid"}
+        ) from None
     if len(raw) != size or (name == "p256dh" and raw[0] != 4):
         raise ValidationError(f"subscription.keys.{name} has the wrong length", {name: "invalid"})
     return value.rstrip("=")
