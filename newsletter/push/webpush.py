@@ -152,7 +152,7 @@ class WebPushMessenger:
             return ChannelResult(ChannelOutcome.GONE, "push subscription no longer exists")
         if not cfg.get("PUSH_INSECURE_ENDPOINTS"):
             try:
-                fetch.check_url(found.endpoint)
+                fetch.check_url(found.endpoint, fetch.Policy())
             except fetch.FetchError as exc:
                 log.warning("push endpoint %s refused at send time: %s", subscription_id, exc)
                 return ChannelResult(ChannelOutcome.FAILED, "endpoint address not allowed")

@@ -8,7 +8,7 @@ channel sender, at no more than one post every ``TELEGRAM_POST_INTERVAL`` second
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, current_app
 
 from newsletter import events
 from newsletter.hooks import register_messenger
@@ -21,6 +21,8 @@ def init_app(app: Flask) -> None:
     register_messenger(app, "telegram", service.TelegramMessenger())
 
     def _on_batch(period: object, **kwargs: object) -> None:
+        if current_app._get_current_object() is not app:  # type: ignore[attr-defined]
+            return  # a receiver of another app instance (tests make many)
         service.enqueue_batch(str(kwargs["period_key"]), kwargs["articles"])  # type: ignore[arg-type]
 
     events.immediate_batch.connect(_on_batch, weak=False)
