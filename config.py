@@ -15,6 +15,9 @@ class Config:
     DEMO = False
 
     SECRET_KEY: str | None = None  # embedded: generated once and kept in the instance folder
+    # Earlier keys, most recent first: they still verify links and sessions, only SECRET_KEY signs
+    # (docs/deployment.md, "Rotating the secret key").
+    SECRET_KEY_FALLBACKS: tuple[str, ...] = ()
     DATABASE_URL: str | None = None  # None: sqlite:///<instance>/newsletter.sqlite3
     BASE_URL = "http://127.0.0.1:8000"
     TIMEZONE = "Europe/Rome"

@@ -14,6 +14,7 @@ from flask import Flask
 
 from config import CONFIGS, Config
 from newsletter.exceptions import ConfigurationError
+from newsletter.signing import parse_fallbacks, secret_keys
 
 PREFIX = "NEWSLETTER_"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -86,6 +87,14 @@ def finalize(app: Flask) -> None:
                 '"import secrets; print(secrets.token_urlsafe(48))"`)'
             )
         cfg["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
+    # Old keys verify, the current one signs (Flask's session cookie reads the same setting).
+    cfg["SECRET_KEY_FALLBACKS"] = [
+        key for key in parse_fallbacks(cfg.get("SECRET_KEY_FALLBACKS")) if key != cfg["SECRET_KEY"]
+    ]
+    if cfg["SECRET_KEY_FALLBACKS"] and not cfg.get("WTF_CSRF_SECRET_KEY"):
+        # Flask-WTF passes this to itsdangerous, which accepts a key list: forms opened before
+        # the rotation can still be submitted.
+        cfg["WTF_CSRF_SECRET_KEY"] = secret_keys(cfg)
 
     if cfg["SMTP_SECURITY"] not in {"none", "starttls", "tls"}:
         raise ConfigurationError(

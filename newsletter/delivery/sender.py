@@ -43,6 +43,7 @@ from newsletter.digests.models import Digest
 from newsletter.exceptions import TransportError
 from newsletter.extensions import db
 from newsletter.hooks import registry
+from newsletter.signing import secret_keys
 from newsletter.subscriptions.tokens import Purpose, make_token
 
 log = logging.getLogger("newsletter.delivery")
@@ -112,7 +113,7 @@ class Sender:
         self.base_url = str(cfg["BASE_URL"]).rstrip("/")
         self.mail_from = str(cfg["MAIL_FROM"])
         self.domain = domain_of(self.mail_from)
-        self.verp = VerpSigner(str(cfg["SECRET_KEY"]), bounce_domain(cfg))
+        self.verp = VerpSigner(secret_keys(cfg), bounce_domain(cfg))
         self.templates: dict[int, Template | None] = {}
         self.max_unrecorded = max(self.concurrency, int(cfg.get("SEND_MAX_UNRECORDED", 64)))
         self.window = threading.BoundedSemaphore(self.max_unrecorded)

@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 import requests
-import sqlalchemy as sa
 from flask import current_app, has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from newsletter.articles.models import Article, ArticleTopic
-from newsletter.delivery.models import Delivery, DeliveryKind, DeliveryStatus
+from newsletter.delivery import outbox
+from newsletter.delivery.models import Delivery, DeliveryKind
 from newsletter.digests.models import Digest, DigestKind
 from newsletter.exceptions import TransportError
 from newsletter.feeds.service import ALL, DIGESTS, FeedFormat, FeedUrls, feed_urls
@@ -62,19 +62,10 @@ def changed_feeds(session: Session) -> set[str]:
 
 def _already_queued(session: Session, wanted: list[str]) -> bool:
     """Coalescing: an identical ping that has not gone yet makes this one redundant."""
-    for obj in session.new:
-        if (
-            isinstance(obj, Delivery)
-            and obj.kind == DeliveryKind.WEBSUB
-            and set(wanted) <= set((obj.payload or {}).get("topic_urls", []))
-        ):
-            return True
-    queued = session.scalars(
-        sa.select(Delivery.payload).where(
-            Delivery.kind == DeliveryKind.WEBSUB, Delivery.status == DeliveryStatus.QUEUED
-        )
+    return any(
+        set(wanted) <= set(payload.get("topic_urls", []))
+        for payload in outbox.queued_payloads(DeliveryKind.WEBSUB, session)
     )
-    return any(set(wanted) <= set((payload or {}).get("topic_urls", [])) for payload in queued)
 
 
 def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
@@ -89,7 +80,7 @@ def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
         wanted = urls_for(names, feed_urls())
         if _already_queued(session, wanted):
             return
-        session.add(Delivery(kind=DeliveryKind.WEBSUB, payload={"topic_urls": wanted}))
+        outbox.enqueue(DeliveryKind.WEBSUB, payload={"topic_urls": wanted}, session=session)
 
 
 def listen() -> None:

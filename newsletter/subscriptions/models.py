@@ -45,6 +45,19 @@ class ConsentAction(enum.StrEnum):
     BOUNCE = "bounce"
 
 
+class ConsentChannel(enum.StrEnum):
+    """How a consent-ledger entry came about: the one vocabulary of ``consent_event.channel``."""
+
+    WEB = "web"  # a form or link on the site
+    ONE_CLICK = "one-click"  # RFC 8058 one-click unsubscribe from the mail client
+    EMAIL = "email"  # a mail to the unsubscribe mailbox
+    CLI = "cli"  # an operator at the console
+    API = "api"  # an API client (the actor names its token)
+    ADMIN = "admin"  # an administrator in the admin pages
+    DSN = "dsn"  # a bounce report (RFC 3464) processed by ``bounces``
+    RELAY = "relay"  # the relay refused the recipient while sending
+
+
 def normalize_email(address: str) -> str:
     """One spelling per mailbox: trimmed and lower-cased (uniqueness is case-insensitive)."""
     return address.strip().lower()
@@ -73,6 +86,8 @@ class Subscriber(db.Model):  # type: ignore[name-defined,misc]
     municipality_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("municipality.id", ondelete="SET NULL"), index=True
     )
+    # With a comune: every article about it, whatever the topic (not only the chosen topics').
+    local_news: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     confirmed_at: Mapped[datetime | None]
     unsubscribed_at: Mapped[datetime | None]
@@ -123,6 +138,6 @@ class ConsentEvent(db.Model):  # type: ignore[name-defined,misc]
     action: Mapped[ConsentAction] = mapped_column(str_enum(ConsentAction, "consent_action"))
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     notice_version: Mapped[str] = mapped_column(sa.String(40))
-    channel: Mapped[str] = mapped_column(sa.String(40))  # web, email, one-click, api, cli, admin
+    channel: Mapped[str] = mapped_column(sa.String(40))  # a ConsentChannel value
     actor: Mapped[str | None] = mapped_column(sa.String(200))  # who acted for the subscriber
     details: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)

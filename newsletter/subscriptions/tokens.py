@@ -8,6 +8,7 @@ from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from newsletter.exceptions import InvalidToken
+from newsletter.signing import secret_keys
 
 
 class Purpose(enum.StrEnum):
@@ -31,7 +32,7 @@ def _serializer(purpose: Purpose) -> URLSafeTimedSerializer:
     found = cache.get(purpose)
     if found is None:
         found = cache[purpose] = URLSafeTimedSerializer(
-            current_app.config["SECRET_KEY"], salt=f"newsletter.{purpose.value}"
+            secret_keys(current_app.config), salt=f"newsletter.{purpose.value}"
         )
     return found  # type: ignore[no-any-return]
 
