@@ -22,9 +22,11 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from newsletter.admin.models import User
 from newsletter.db import utcnow
+from newsletter.delivery import outbox
 from newsletter.delivery.models import Delivery, DeliveryKind
 from newsletter.extensions import db
 from newsletter.hooks import ServiceMail
+from newsletter.signing import secret_keys
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +37,7 @@ MAIL_INTERVAL = timedelta(hours=1)
 
 def _serializer() -> URLSafeTimedSerializer:
     """Signed with the current key; links signed with an older key (fallbacks) still open."""
-    cfg = current_app.config
-    fallbacks = [str(k) for k in cfg.get("SECRET_KEY_FALLBACKS") or () if k]
-    return URLSafeTimedSerializer([*fallbacks, cfg["SECRET_KEY"]], salt=SALT)
+    return URLSafeTimedSerializer(secret_keys(current_app.config), salt=SALT)
 
 
 def make_token(user: User) -> str:
@@ -71,14 +71,9 @@ def queue_unlock_mail(user: User, now: datetime) -> Delivery | None:
     )
     if recent:
         return None
-    delivery = Delivery(
-        kind=DeliveryKind.UNLOCK,
-        to_address=user.email,
-        payload={"user_id": user.id},
-        created_at=now,
-        next_attempt_at=now,
+    delivery = outbox.enqueue(
+        DeliveryKind.UNLOCK, to_address=user.email, payload={"user_id": user.id}, due=now
     )
-    db.session.add(delivery)
     log.warning("admin account %s locked after failed logins; unlock link queued", user.id)
     return delivery
 

@@ -14,7 +14,16 @@ from gunicorn.glogging import Logger
 
 from newsletter.logging_setup import REDACTED, redact
 
-SECRET_HEADERS = ("{authorization}i", "{cookie}i", "{x-api-key}i")
+SECRET_HEADERS = frozenset(
+    {
+        "{authorization}i",
+        "{cookie}i",
+        "{x-api-key}i",
+        "{set-cookie}o",
+        "{http_authorization}e",
+        "{http_cookie}e",
+    }
+)
 
 
 class RedactingLogger(Logger):  # type: ignore[misc]

@@ -220,7 +220,7 @@ def test_when_required_an_administrator_must_enrol_first(
             assert response.status_code == 302, url
             assert response.headers["Location"] == "/admin/account"
         page = client.get("/admin/account").get_data(as_text=True)
-        assert "Administrators must sign in with a second factor" in page or "secondo" in page
+        assert "Gli amministratori devono entrare con un secondo fattore" in page
         _enrol(client, NOW)
         users_page = client.get("/admin/users")
         assert users_page.status_code == 200, users_page.headers.get("Location")

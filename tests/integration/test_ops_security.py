@@ -11,7 +11,7 @@ from flask import Flask
 from newsletter.exceptions import ConfigurationError
 from tests.conftest import make_app
 
-TOKEN = "scrape-7Hq2LxN9"  # noqa: S105
+TOKEN = "scrape-7Hq2LxN9"
 PROD = {"ENV_NAME": "production", "SECRET_KEY": "k" * 48}
 
 
@@ -29,9 +29,7 @@ def test_metrics_token_is_required_when_set(database_url: str, tmp_path: Path) -
     assert "newsletter_subscribers" in ok.get_data(as_text=True)
 
 
-def test_metrics_in_production_say_404_without_the_token(
-    database_url: str, tmp_path: Path
-) -> None:
+def test_metrics_in_production_say_404_without_the_token(database_url: str, tmp_path: Path) -> None:
     unset = make_app(database_url, tmp_path / "a", **PROD).test_client()
     assert unset.get("/metrics").status_code == 404
     assert unset.get("/metrics", headers={"Authorization": "Bearer "}).status_code == 404
@@ -92,9 +90,7 @@ def test_production_refuses_memory_limits_with_several_workers(
     )
 
 
-def test_serve_refuses_in_production_and_warns_elsewhere(
-    database_url: str, tmp_path: Path
-) -> None:
+def test_serve_refuses_in_production_and_warns_elsewhere(database_url: str, tmp_path: Path) -> None:
     prod = make_app(database_url, tmp_path / "a", **PROD)
     refused = prod.test_cli_runner().invoke(args=["serve", "--workers", "3", "--port", "9"])
     assert refused.exit_code != 0
