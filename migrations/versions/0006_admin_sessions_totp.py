@@ -1,7 +1,7 @@
 """Admin accounts: session version, TOTP second factor; the "unlock" service mail.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-30
 
 ``user_account.session_version`` is compared with the copy in each session cookie, so a
@@ -13,8 +13,8 @@ e-mailed link that lets a locked-out account's owner sign in.
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
