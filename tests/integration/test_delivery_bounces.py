@@ -204,15 +204,15 @@ def test_the_address_fallback_counts_only_for_addresses_sent_to_recently(
     app: Flask, outbox: Outbox
 ) -> None:
     app.config["BOUNCE_ADDRESS_FALLBACK"] = True
-    _, sent_to = outbox(1, prefix="sent")
-    _, long_ago = outbox(1, prefix="old")
+    _, sent_to = outbox(1, prefix="sent", period_key="2026-W46")
+    _, long_ago = outbox(1, prefix="old", period_key="2026-W47")
     send_all(app)
     month_ago = datetime.now(UTC) - timedelta(days=30)
     db.session.execute(
         sa.update(Delivery).where(Delivery.subscriber_id == long_ago[0]).values(sent_at=month_ago)
     )
     db.session.commit()
-    _, never = outbox(1, prefix="waiting")  # queued, not sent
+    _, never = outbox(1, prefix="waiting", period_key="2026-W48")  # queued, not sent
     to = "newsletter@localhost"
     for address in ("sent0@example.org", "waiting0@example.org", "old0@example.org"):
         _listen_and_send(app, [to], dsn(to, address, "5.1.1"))
