@@ -69,6 +69,13 @@ class Config:
 
     # Settings added by each domain go in its own block below (keeps parallel work mergeable).
 
+    # --- outgoing requests (newsletter/fetch.py) ---
+    # Loopback, private, link-local and reserved addresses are refused for every URL the server
+    # fetches, unless this is on (tests, the demo) or the address is in FETCH_ALLOWED_NETWORKS.
+    FETCH_ALLOW_PRIVATE = False
+    # CIDRs let through anyway, e.g. ("10.20.0.5/32",) for an intranet CMS.
+    FETCH_ALLOWED_NETWORKS: tuple[str, ...] = ()
+
     # --- subscriptions ---
     SUBSCRIBE_HONEYPOT_FIELD = "website"  # a field people never see; bots fill it in
     PUBLIC_LATEST_ARTICLES = 6  # articles on the home page
@@ -77,7 +84,10 @@ class Config:
     # --- articles ---
     SOURCE_CONNECT_TIMEOUT = 5.0  # seconds to connect to a feed's server
     SOURCE_READ_TIMEOUT = 20.0  # seconds to wait for its answer
-    SOURCE_MAX_BYTES = 10_000_000  # a larger feed is refused
+    SOURCE_MAX_BYTES = 10_000_000  # a larger feed (once decompressed) is refused
+    SOURCE_MAX_RAW_BYTES = 10_000_000  # ...and so is a larger download (before decompressing)
+    SOURCE_DEADLINE = 60.0  # seconds for a whole fetch, redirects and slow servers included
+    SOURCE_MAX_REDIRECTS = 5
     API_ARTICLES_MAX_LIMIT = 200  # GET /api/v1/articles?limit= at most
 
     # --- digests and scheduling ---
@@ -124,6 +134,7 @@ class TestConfig(Config):
     RATELIMIT_ENABLED = True
     RETRY_SCHEDULE = "1,2,3"
     SERVER_NAME: str | None = None
+    FETCH_ALLOW_PRIVATE = True  # the tests' servers listen on loopback
 
 
 class ProductionConfig(Config):

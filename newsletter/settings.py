@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets
@@ -108,6 +109,15 @@ def finalize(app: Flask) -> None:
     if not schedule or min(schedule) < 0:
         raise ConfigurationError(f"{PREFIX}RETRY_SCHEDULE needs at least one value >= 0")
     cfg["RETRY_SCHEDULE_SECONDS"] = tuple(schedule)
+    networks = cfg.get("FETCH_ALLOWED_NETWORKS") or ()
+    if isinstance(networks, str):
+        networks = tuple(part.strip() for part in networks.split(",") if part.strip())
+    try:
+        for network in networks:
+            ipaddress.ip_network(network, strict=False)
+    except ValueError as exc:
+        raise ConfigurationError(f"{PREFIX}FETCH_ALLOWED_NETWORKS: {exc}") from None
+    cfg["FETCH_ALLOWED_NETWORKS"] = tuple(networks)
     cfg["BASE_URL"] = str(cfg["BASE_URL"]).rstrip("/")
     cfg["BABEL_DEFAULT_LOCALE"] = cfg["DEFAULT_LOCALE"]
     cfg["BABEL_DEFAULT_TIMEZONE"] = cfg["TIMEZONE"]

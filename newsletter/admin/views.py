@@ -23,6 +23,7 @@ from newsletter.admin import auth, charts, service
 from newsletter.admin.extend import registry
 from newsletter.admin.forms import ActionForm, LoginForm
 from newsletter.admin.models import UserRole
+from newsletter.articles import training
 from newsletter.db import get_or_404
 from newsletter.exceptions import NewsletterError, Unauthorized, ValidationError
 from newsletter.extensions import db, limiter
@@ -255,8 +256,12 @@ def articles() -> str:
 @bp.get("/articles/<int:id>")
 @auth.require_role(EDITOR)
 def article(id: int) -> str:
+    found = service.get_article(id)
     return render_template(
-        "admin/article.html", article=service.get_article(id), topics=_topic_names()
+        "admin/article.html",
+        article=found,
+        topics=_topic_names(),
+        suggestion=training.suggest(found),
     )
 
 

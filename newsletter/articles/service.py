@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from newsletter.articles import classify, mentions, queries
+from newsletter.articles import mentions, queries, training
 from newsletter.articles.models import (
     Article,
     ArticleMunicipality,
@@ -402,7 +402,7 @@ def _set_topics(
         or not article.topic_links
         or any(link.assigned_by == TopicAssignment.SOURCE for link in article.topic_links)
     ):
-        result = classify.classify(content.title, f"{content.summary}\n{content.body_text}")
+        result = training.classify_text(content.title, f"{content.summary}\n{content.body_text}")
         topics = _topics_by_slug(result.topics)
         wanted = {
             (slug, TopicAssignment.AUTO, float(result.scores.get(slug, 0.0))) for slug in topics

@@ -28,6 +28,7 @@ from newsletter.db import utcnow
 from newsletter.delivery import store
 from newsletter.delivery.bounces import VerpSigner, bounce_domain
 from newsletter.delivery.message import (
+    HeaderInjection,
     Recipient,
     Template,
     build_template,
@@ -202,6 +203,8 @@ class Sender:
             return store.Result(
                 claimed.id, DeliveryStatus.FAILED, error="address needs SMTPUTF8, not supported"
             )
+        except HeaderInjection as exc:
+            return store.Result(claimed.id, DeliveryStatus.FAILED, error=str(exc))
         return Job(claimed, self.verp.address(claimed.id), claimed.email, data, message_id)
 
     def _prepare_service(self, claimed: store.Claimed) -> Job | store.Result:
@@ -235,6 +238,8 @@ class Sender:
             return store.Result(
                 claimed.id, DeliveryStatus.FAILED, error="address needs SMTPUTF8, not supported"
             )
+        except HeaderInjection as exc:
+            return store.Result(claimed.id, DeliveryStatus.FAILED, error=str(exc))
         return Job(claimed, self.verp.address(claimed.id), mail.to, data, message_id)
 
     def _run_handler(self, claimed: store.Claimed) -> store.Result:

@@ -207,7 +207,7 @@ _MARK_SENT = (
 
 def record(conn: sa.Connection, results: list[Result], *, config: Any) -> None:
     """Write a small group of results in the caller's transaction."""
-    from newsletter.delivery import bounces
+    from newsletter.delivery import outbox
 
     now = utcnow()
     sent = [r for r in results if r.status is DeliveryStatus.SENT and r.attempted]
@@ -250,7 +250,7 @@ def record(conn: sa.Connection, results: list[Result], *, config: Any) -> None:
             values["message_id"] = result.message_id
         conn.execute(sa.update(delivery_t).where(delivery_t.c.id == result.id).values(**values))
         if result.bounce_subscriber_id is not None:
-            bounces.mark_bounced(
+            outbox.mark_bounced(
                 conn,
                 result.bounce_subscriber_id,
                 reason=result.error or "rejected by the relay",

@@ -41,6 +41,19 @@ class ConsentAction(enum.StrEnum):
     BOUNCE = "bounce"
 
 
+class ConsentChannel(enum.StrEnum):
+    """How a consent-ledger entry came about: the one vocabulary of ``consent_event.channel``."""
+
+    WEB = "web"  # a form or link on the site
+    ONE_CLICK = "one-click"  # RFC 8058 one-click unsubscribe from the mail client
+    EMAIL = "email"  # a mail to the unsubscribe mailbox
+    CLI = "cli"  # an operator at the console
+    API = "api"  # an API client (the actor names its token)
+    ADMIN = "admin"  # an administrator in the admin pages
+    DSN = "dsn"  # a bounce report (RFC 3464) processed by ``bounces``
+    RELAY = "relay"  # the relay refused the recipient while sending
+
+
 def normalize_email(address: str) -> str:
     """One spelling per mailbox: trimmed and lower-cased (uniqueness is case-insensitive)."""
     return address.strip().lower()
@@ -121,6 +134,6 @@ class ConsentEvent(db.Model):  # type: ignore[name-defined,misc]
     action: Mapped[ConsentAction] = mapped_column(str_enum(ConsentAction, "consent_action"))
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     notice_version: Mapped[str] = mapped_column(sa.String(40))
-    channel: Mapped[str] = mapped_column(sa.String(40))  # web, email, one-click, api, cli, admin
+    channel: Mapped[str] = mapped_column(sa.String(40))  # a ConsentChannel value
     actor: Mapped[str | None] = mapped_column(sa.String(200))  # who acted for the subscriber
     details: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)

@@ -24,7 +24,8 @@ def test_token_from_cli_pushes_to_served_api(tmp_path: Path) -> None:
     bad = run(["articles", "import", "https://127.0.0.1:9/feed"], tmp_path)
     assert bad.returncode == 1
     assert "Traceback" not in bad.stderr
-    assert bad.stderr.strip().startswith("Error: https://127.0.0.1:9/feed: cannot connect")
+    # The embedded default refuses inside addresses before connecting (issue 12, item 5).
+    assert bad.stderr.strip() == "Error: https://127.0.0.1:9/feed: this address cannot be fetched"
 
     port = free_port()
     env = clean_env(tmp_path / "instance")
