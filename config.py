@@ -123,6 +123,18 @@ class Config:
     ADMIN_UPLOAD_MAX_BYTES = 5 * 1024 * 1024  # roster and municipality CSV uploads
     HEALTH_QUEUE_MAX_AGE = 900  # seconds a due delivery may wait before /healthz says degraded
 
+    # --- look (Bootstrap Italia page model), accessibility statement, page feedback ---
+    ORGANISATION_NAME = "Consorzio.it"  # runs the service; named in the slim header and footer
+    ORGANISATION_URL = "https://www.consorzioit.net"
+    CONTACT_EMAIL = "newsletter@localhost"  # footer contacts; accessibility feedback by default
+    ACCESSIBILITY_FEEDBACK_EMAIL: str | None = None  # None: CONTACT_EMAIL
+    # The statement published through AgID's form; the link shows only when this is set.
+    ACCESSIBILITY_STATEMENT_URL: str | None = None
+    ACCESSIBILITY_PREPARED_ON = "2026-11-30"  # ISO dates shown in the statement
+    ACCESSIBILITY_REVIEWED_ON = "2026-11-30"
+    LEGAL_NOTES_UPDATED_ON = "2026-11-30"
+    RATELIMIT_FEEDBACK = "20 per hour"  # page ratings per client address
+
 
 class TestConfig(Config):
     """Fast, deterministic, isolated: the test fixtures set DATABASE_URL per run."""

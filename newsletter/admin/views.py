@@ -27,6 +27,7 @@ from newsletter.articles import training
 from newsletter.db import get_or_404
 from newsletter.exceptions import NewsletterError, Unauthorized, ValidationError
 from newsletter.extensions import db, limiter
+from newsletter.feedback import service as feedback
 from newsletter.i18n import select_locale
 from newsletter.reference.service import list_topics
 from newsletter.subscriptions.models import Role
@@ -192,7 +193,11 @@ def dashboard() -> str:
         ),
     }
     return render_template(
-        "admin/dashboard.html", data=data, charts=charts_html, delivery_colors=DELIVERY_COLORS
+        "admin/dashboard.html",
+        data=data,
+        charts=charts_html,
+        delivery_colors=DELIVERY_COLORS,
+        page_ratings=feedback.summary(),
     )
 
 

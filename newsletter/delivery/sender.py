@@ -173,7 +173,12 @@ class Sender:
         return self._prepare_service(claimed)
 
     def _prepare_digest(self, claimed: store.Claimed) -> Job | store.Result:
-        if not claimed.subscriber_active or claimed.email is None or claimed.digest_id is None:
+        if (
+            not claimed.subscriber_active
+            or claimed.email is None
+            or claimed.digest_id is None
+            or claimed.link_key is None
+        ):
             return store.Result(
                 claimed.id,
                 DeliveryStatus.CANCELLED,
@@ -190,11 +195,11 @@ class Sender:
             message_id=message_id,
             unsubscribe_url=(
                 f"{self.base_url}/unsubscribe/"
-                f"{make_token(Purpose.UNSUBSCRIBE, claimed.subscriber_id)}"
+                f"{make_token(Purpose.UNSUBSCRIBE, claimed.subscriber_id, claimed.link_key)}"
             ),
             preferences_url=(
                 f"{self.base_url}/preferences/"
-                f"{make_token(Purpose.PREFERENCES, claimed.subscriber_id)}"
+                f"{make_token(Purpose.PREFERENCES, claimed.subscriber_id, claimed.link_key)}"
             ),
         )
         try:

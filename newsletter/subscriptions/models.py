@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +55,10 @@ class ConsentChannel(enum.StrEnum):
     RELAY = "relay"  # the relay refused the recipient while sending
 
 
+def new_link_key() -> str:
+    return secrets.token_urlsafe(12)  # 16 characters, 96 bits
+
+
 def normalize_email(address: str) -> str:
     """One spelling per mailbox: trimmed and lower-cased (uniqueness is case-insensitive)."""
     return address.strip().lower()
@@ -66,6 +71,9 @@ class Subscriber(db.Model):  # type: ignore[name-defined,misc]
         # keeps raw SQL and future code from sneaking in a second spelling.
         sa.CheckConstraint("email = lower(email)", name="email_lowercase"),
         sa.Index("ix_subscriber_status_frequency", "status", "frequency"),
+        # Ids are never reused (SQLite would hand out an erased last row's id again): signed
+        # links name an id, and must never come to mean somebody else.
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -89,6 +97,9 @@ class Subscriber(db.Model):  # type: ignore[name-defined,misc]
     unsubscribed_at: Mapped[datetime | None]
     confirmation_sent_at: Mapped[datetime | None]
     soft_bounces: Mapped[int] = mapped_column(default=0)
+    # Random, in every signed link's payload: a link opens nothing once the row is gone or the
+    # key is replaced (erase), whatever id it names.
+    link_key: Mapped[str] = mapped_column(sa.String(32), default=new_link_key)
 
     municipality: Mapped[Municipality | None] = relationship()
     subscriptions: Mapped[list[Subscription]] = relationship(
