@@ -1,4 +1,4 @@
-"""Migration 0003 on a SQLite database with data: AUTOINCREMENT, a key per row, nothing lost.
+"""Migration 0005 on a SQLite database with data: AUTOINCREMENT, a key per row, nothing lost.
 
 The table is rebuilt (batch mode); with foreign keys on, SQLite's DROP TABLE would first delete
 every subscriber and cascade into subscriptions and deliveries, so this runs on real rows.
@@ -29,7 +29,7 @@ def test_upgrade_keeps_rows_and_stops_id_reuse(tmp_path: Path) -> None:
     app = _app(tmp_path)
     with app.app_context():  # type: ignore[attr-defined]
         directory = app.extensions["migrate"].directory  # type: ignore[attr-defined]
-        upgrade(directory=directory, revision="0003")
+        upgrade(directory=directory, revision="0004")
         with db.engine.begin() as conn:
             crema = conn.execute(
                 sa.text("SELECT id FROM municipality WHERE name = 'Crema'")

@@ -1,7 +1,7 @@
 """Outbox: the lease and sent_at indexes only hold the rows they are for.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-30
 
 A digest build inserts one queued row per subscriber; every index on ``delivery`` costs each of
@@ -13,8 +13,8 @@ partial indexes and a fresh queued row no longer touches them (issue 16: enqueue
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

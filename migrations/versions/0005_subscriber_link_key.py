@@ -6,8 +6,8 @@ sequence never reused ids; there only the column is added. Existing rows get a k
 mailed before this migration carry no key and are checked by date instead (see
 newsletter/subscriptions/tokens.py).
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import secrets
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
