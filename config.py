@@ -22,7 +22,6 @@ class Config:
     BASE_URL = "http://127.0.0.1:8000"
     TIMEZONE = "Europe/Rome"
     DEFAULT_LOCALE = "it"
-    LOCALES = ("it", "en")
 
     MAIL_FROM = "Area Omogenea Cremasca <newsletter@localhost>"
     MAIL_BOUNCE_DOMAIN: str | None = None  # VERP return path domain; None: the From domain
