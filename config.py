@@ -105,6 +105,10 @@ class Config:
     # At most this many messages sent but not yet recorded as sent: a crash duplicates at most
     # these; larger values let the recorder commit bigger groups (throughput).
     SEND_MAX_UNRECORDED = 64
+    # A DSN without a valid VERP token is ignored (anybody can forge one) unless this is on;
+    # then it counts only for subscribers sent to within BOUNCE_FALLBACK_DAYS.
+    BOUNCE_ADDRESS_FALLBACK = False
+    BOUNCE_FALLBACK_DAYS = 7.0
     BOUNCE_HOST = "127.0.0.1"  # where `newsletter bounces serve` listens by default
     BOUNCE_PORT = 2525
 
