@@ -22,7 +22,6 @@ class Config:
     BASE_URL = "http://127.0.0.1:8000"
     TIMEZONE = "Europe/Rome"
     DEFAULT_LOCALE = "it"
-    LOCALES = ("it", "en")
 
     MAIL_FROM = "Area Omogenea Cremasca <newsletter@localhost>"
     MAIL_BOUNCE_DOMAIN: str | None = None  # VERP return path domain; None: the From domain
@@ -106,6 +105,10 @@ class Config:
     # At most this many messages sent but not yet recorded as sent: a crash duplicates at most
     # these; larger values let the recorder commit bigger groups (throughput).
     SEND_MAX_UNRECORDED = 64
+    # A DSN without a valid VERP token is ignored (anybody can forge one) unless this is on;
+    # then it counts only for subscribers sent to within BOUNCE_FALLBACK_DAYS.
+    BOUNCE_ADDRESS_FALLBACK = False
+    BOUNCE_FALLBACK_DAYS = 7.0
     BOUNCE_HOST = "127.0.0.1"  # where `newsletter bounces serve` listens by default
     BOUNCE_PORT = 2525
 
