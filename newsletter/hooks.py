@@ -50,6 +50,7 @@ class Registry:
     outbox_handlers: dict[str, Callable[[Delivery], None]] = field(default_factory=dict)
     messengers: dict[str, Messenger] = field(default_factory=dict)
     worker_loops: list[tuple[str, Callable[[threading.Event], None]]] = field(default_factory=list)
+    personal_url: Callable[[str, int, str], str] | None = None
     demo_content: list[Callable[[Flask], None]] = field(default_factory=list)
     demo_processes: list[tuple[str, Callable[[Flask, dict[str, Any]], list[str]]]] = field(
         default_factory=list
@@ -84,6 +85,13 @@ def register_messenger(app: Flask, kind: str, messenger: Messenger) -> None:
     """How the channel sender delivers rows of a kind that is not e-mail (push, Telegram):
     the messenger gets the row's target and payload and answers with a ChannelResult."""
     registry(app).messengers[kind] = messenger
+
+
+def register_personal_url(app: Flask, builder: Callable[[str, int, str], str]) -> None:
+    """How a subscriber's personal link is built: ``builder(purpose, subscriber_id, link_key)``
+    gives the absolute URL ("unsubscribe", "preferences", ...). Subscriptions provides it; the
+    sender calls it for the digests' headers and footers without importing subscriptions."""
+    registry(app).personal_url = builder
 
 
 def register_worker_loop(app: Flask, name: str, loop: Callable[[threading.Event], None]) -> None:

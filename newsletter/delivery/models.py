@@ -25,6 +25,7 @@ class DeliveryKind(enum.StrEnum):
     WEBSUB = "websub"  # a ping to the WebSub hub, no e-mail at all
     PUSH = "push"  # a Web Push notification to one browser's push subscription (``target``)
     TELEGRAM = "telegram"  # a post of one article to one Telegram channel (``target``)
+    UNLOCK = "unlock"  # a locked-out admin-area account's unlock link, to to_address
 
 
 class DeliveryStatus(enum.StrEnum):

@@ -85,6 +85,7 @@ for _spec in (
     KindSpec(DeliveryKind.WEBSUB, to_subscriber=False),
     KindSpec(DeliveryKind.PUSH, to_subscriber=False),
     KindSpec(DeliveryKind.TELEGRAM, to_subscriber=False),
+    KindSpec(DeliveryKind.UNLOCK, to_subscriber=False),  # admin accounts' unlock links
 ):
     register_kind(_spec)
 

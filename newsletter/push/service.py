@@ -39,6 +39,7 @@ from newsletter.reference.models import Topic
 from newsletter.reference.service import find_municipality
 from newsletter.subscriptions.models import ConsentAction, ConsentChannel
 from newsletter.subscriptions.service import record_consent
+from newsletter.vocabulary import Locale
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +198,7 @@ def parse_choice(data: Any) -> Choice:
             "choose at least one topic, or a comune with all its news", {"topics": "required"}
         )
     locale = data.get("locale") or "it"
-    if locale not in current_app.config["LOCALES"]:
+    if not Locale.knows(locale):
         raise ValidationError(f"unknown language: {locale}", {"locale": locale})
     return Choice(
         endpoint,

@@ -1,7 +1,7 @@
 """Channels beyond e-mail: Web Push subscriptions; push and Telegram rows in the outbox.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-30
 
 The outbox gains two kinds (``push``, ``telegram``), a ``target`` (the push subscription or the
@@ -11,19 +11,17 @@ channel) and a unique ``dedupe_key`` that makes each notification and each post 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
-OLD_KINDS = ("digest", "confirm", "preferences", "test", "websub")
+OLD_KINDS = ("digest", "confirm", "preferences", "test", "websub", "unlock")
 NEW_KINDS = (*OLD_KINDS, "push", "telegram")
 
 
-def _kind(values: tuple[str, ...]) -> sa.Enum:
-    return sa.Enum(
-        *values, name="delivery_kind", native_enum=False, create_constraint=True, length=15
-    )
+def _kind_check(kinds: tuple[str, ...]) -> str:
+    return "kind IN (" + ", ".join(f"'{k}'" for k in kinds) + ")"
 
 
 def upgrade() -> None:
@@ -59,17 +57,15 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("dedupe_key", sa.String(length=300), nullable=True))
         batch_op.create_index(batch_op.f("ix_delivery_target"), ["target"], unique=False)
         batch_op.create_unique_constraint(batch_op.f("uq_delivery_dedupe_key"), ["dedupe_key"])
-        batch_op.alter_column(
-            "kind", existing_type=_kind(OLD_KINDS), type_=_kind(NEW_KINDS), existing_nullable=False
-        )
+        batch_op.drop_constraint(op.f("ck_delivery_delivery_kind"), type_="check")
+        batch_op.create_check_constraint("delivery_kind", _kind_check(NEW_KINDS))
 
 
 def downgrade() -> None:
     op.execute("DELETE FROM delivery WHERE kind IN ('push', 'telegram')")
     with op.batch_alter_table("delivery", schema=None) as batch_op:
-        batch_op.alter_column(
-            "kind", existing_type=_kind(NEW_KINDS), type_=_kind(OLD_KINDS), existing_nullable=False
-        )
+        batch_op.drop_constraint(op.f("ck_delivery_delivery_kind"), type_="check")
+        batch_op.create_check_constraint("delivery_kind", _kind_check(OLD_KINDS))
         batch_op.drop_constraint(batch_op.f("uq_delivery_dedupe_key"), type_="unique")
         batch_op.drop_index(batch_op.f("ix_delivery_target"))
         batch_op.drop_column("dedupe_key")
