@@ -24,7 +24,14 @@ def init_app(app: Flask) -> None:
 
         return list(list_topics())
 
+    def push_municipalities() -> list[object]:
+        from newsletter.reference.service import list_municipalities
+
+        return list(list_municipalities())
+
     app.jinja_env.globals["push_topic_list"] = push_topics
+    app.jinja_env.globals["push_subscription_count"] = service.count  # counted, never listed
+    app.jinja_env.globals["push_municipality_list"] = push_municipalities
 
     def _on_batch(period: object, **kwargs: object) -> None:
         if current_app._get_current_object() is not app:  # type: ignore[attr-defined]
