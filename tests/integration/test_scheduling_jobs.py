@@ -31,6 +31,7 @@ def test_scheduler_holds_digest_jobs_and_registered_ones_in_rome_time(app: Flask
         "digests.immediate",
         "poll-sources",
         "purge-pending",
+        "retrain-topic-model",
     }
     assert str(scheduler.timezone) == "Europe/Rome"
 
