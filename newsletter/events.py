@@ -26,6 +26,10 @@ subscriber_confirmed = _events.signal("subscriber-confirmed")
 #: sender: the id of the subscriber who left (unsubscribed, or erased: then the row is gone);
 #: kwargs: ``channel``, ``erased``.
 subscriber_left = _events.signal("subscriber-left")
+#: sender: the Period of an immediate batch, inside ``digests build --frequency immediate``'s
+#: transaction; kwargs: ``period_key``, ``articles`` (the snapshots of the articles new in that
+#: window). The channels beyond e-mail (push, Telegram) enqueue their rows for them.
+immediate_batch = _events.signal("immediate-batch")
 #: sender: a sa.Connection (the sender's or the bounce processor's transaction); kwargs:
 #: ``subscriber_id``, ``hard``, ``reason``, ``channel`` ("dsn" or "relay"), ``notice_version``,
 #: ``soft_limit``, ``delivery_id``, ``status`` (the DSN status code, if any). Receivers

@@ -31,6 +31,7 @@ from newsletter.digests.compose import (
     Audience,
     DigestContent,
     compose,
+    in_window,
     should_send,
 )
 from newsletter.digests.models import Digest, DigestArticle, DigestKind
@@ -353,6 +354,10 @@ def build_digests(frequency: str, at: datetime | None = None) -> BuildResult:
             # In the build's transaction: what receivers write (the WebSub ping of the
             # digests feed) commits with the digests or not at all.
             events.digest_built.send(result, editions=editions)
+        if frequency == "immediate":
+            # Push and Telegram enqueue for the same new articles, in the same transaction.
+            fresh = [a for a in articles if in_window(a, period, _max_age())]
+            events.immediate_batch.send(period, period_key=period.key, articles=fresh)
         db.session.commit()
     except BaseException:
         db.session.rollback()
