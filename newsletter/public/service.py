@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from newsletter.articles.models import Article, ArticleTopic
 from newsletter.exceptions import NotFound
 from newsletter.extensions import db
-from newsletter.reference.models import Topic
-from newsletter.reference.service import list_topics
+from newsletter.reference.models import Municipality, Topic
+from newsletter.reference.service import list_municipalities, list_topics
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,15 @@ def topic_content(slug: str, limit: int = 20) -> TopicContent:
 
 def topics() -> list[Topic]:
     return list_topics()
+
+
+def municipalities() -> list[Municipality]:
+    return list_municipalities()
+
+
+def municipality_choices() -> dict[str, str]:
+    """Slug -> name of the 48 comuni, for the forms' select."""
+    return {m.slug: m.name for m in list_municipalities()}
 
 
 def known_topic_slugs() -> set[str]:
