@@ -14,8 +14,9 @@ from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
 from newsletter.reference.names import name_key
-from newsletter.subscriptions.models import Frequency, normalize_email
-from newsletter.subscriptions.service import LOCALES, Preferences, SubscribeRequest
+from newsletter.subscriptions.models import normalize_email
+from newsletter.subscriptions.service import Preferences, SubscribeRequest
+from newsletter.vocabulary import Frequency, Locale
 
 
 @dataclass
@@ -25,7 +26,7 @@ class FormState:
     email: str = ""
     topics: tuple[str, ...] = ()
     frequency: str = Frequency.WEEKLY.value
-    locale: str = "it"
+    locale: str = Locale.IT.value
     municipality: str = ""  # a slug of the table, or "" for none
     local_news: bool = False
     consent: bool = False
@@ -73,14 +74,14 @@ def _choice_error(state: FormState, errors: dict[str, str], preferences: bool) -
 
 
 def _frequency(raw: str | None, errors: dict[str, str]) -> str:
-    if raw in {f.value for f in Frequency}:
+    if Frequency.knows(raw):
         return str(raw)
     errors["frequency"] = _("Choose how often you want to hear from us.")
     return Frequency.WEEKLY.value
 
 
 def _locale(raw: str | None, fallback: str, errors: dict[str, str]) -> str:
-    if raw in LOCALES:
+    if Locale.knows(raw):
         return str(raw)
     errors["locale"] = _("Choose the language of the e-mails.")
     return fallback

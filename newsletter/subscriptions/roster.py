@@ -29,6 +29,7 @@ from newsletter.subscriptions.models import (
     SubscriberStatus,
     normalize_email,
 )
+from newsletter.vocabulary import Locale
 
 COLUMNS = ("email", "role", "municipality", "topics", "frequency", "locale", "name", "local_news")
 REQUIRED_COLUMNS = ("email", "role", "municipality", "topics", "frequency", "locale")
@@ -80,8 +81,8 @@ def _entry_from_row(row: dict[str | None, str | None]) -> RosterEntry:
     role = Role(_choice(cell("role"), Role, "role"))
     frequency = Frequency(_choice(cell("frequency"), Frequency, "frequency"))
     locale = cell("locale").lower()
-    if locale not in service.LOCALES:
-        raise ValidationError(f"locale must be one of {', '.join(service.LOCALES)}, not {locale!r}")
+    if not Locale.knows(locale):
+        raise ValidationError(f"locale must be one of {', '.join(Locale.values())}, not {locale!r}")
     topics = tuple(dict.fromkeys(t.strip().lower() for t in cell("topics").split(";") if t.strip()))
     local_news = parse_flag(cell("local_news"), "local_news")
     if not topics and not (local_news and cell("municipality")):

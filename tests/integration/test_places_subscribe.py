@@ -17,7 +17,7 @@ from newsletter.digests.service import build_digests
 from newsletter.extensions import db
 from newsletter.subscriptions import service
 from newsletter.subscriptions.models import ConsentEvent, Subscriber
-from newsletter.subscriptions.tokens import Purpose, make_token
+from newsletter.subscriptions.tokens import Purpose, token_for
 from tests.fixtures.digests import WEEKLY_FIRE, add_article
 from tests.fixtures.subscriptions import csrf_token, post_subscribe, subscriber_by_email
 
@@ -109,7 +109,7 @@ def test_the_preference_centre_changes_the_comune(client: FlaskClient, app: Flas
     person = subscriber_by_email("p@example.org")
     assert person is not None
     service.confirm(person.id)
-    token = make_token(Purpose.PREFERENCES, person.id)
+    token = token_for(Purpose.PREFERENCES, person)
     page = client.get(f"/preferences/{token}").get_data(as_text=True)
     assert 'name="municipality"' in page
     response = client.post(
@@ -145,7 +145,7 @@ def test_web_subscriber_confirms_and_the_next_digest_opens_with_the_comune(
     )
     person = subscriber_by_email("web@example.org")
     assert person is not None
-    token = make_token(Purpose.CONFIRM, person.id)
+    token = token_for(Purpose.CONFIRM, person)
     confirm = client.post(
         f"/confirm/{token}", data={"csrf_token": csrf_token(client, f"/confirm/{token}")}
     )
