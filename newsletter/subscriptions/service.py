@@ -28,8 +28,8 @@ from newsletter.subscriptions.models import (
     Subscription,
     normalize_email,
 )
+from newsletter.subscriptions.schemas import LOCALES as LOCALES  # forms read it here
 
-LOCALES = ("it", "en")
 CHANNELS = ("web", "one-click", "email", "cli", "api", "admin")
 
 
@@ -137,6 +137,43 @@ def _enqueue_service_mail(subscriber: Subscriber, kind: DeliveryKind, now: datet
     _cancel_queued_service_mail(subscriber.id)
     db.session.add(Delivery(kind=kind, subscriber_id=subscriber.id, next_attempt_at=now))
     subscriber.confirmation_sent_at = now
+
+
+def enqueue_confirmations(subscriber_ids: list[int], now: datetime) -> None:
+    """Confirmation mails for people an operator imported without proof of consent, in bulk
+    (the sender delivers them at the configured rate). Queued service mails they had are
+    superseded."""
+    for start in range(0, len(subscriber_ids), 500):
+        chunk = subscriber_ids[start : start + 500]
+        db.session.execute(
+            sa.update(Delivery)
+            .where(
+                Delivery.subscriber_id.in_(chunk),
+                Delivery.kind.in_([DeliveryKind.CONFIRM, DeliveryKind.PREFERENCES]),
+                Delivery.status == DeliveryStatus.QUEUED,
+            )
+            .values(status=DeliveryStatus.CANCELLED)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.execute(
+            sa.insert(Delivery),
+            [
+                {
+                    "kind": DeliveryKind.CONFIRM,
+                    "subscriber_id": sid,
+                    "status": DeliveryStatus.QUEUED,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+                for sid in chunk
+            ],
+        )
+        db.session.execute(
+            sa.update(Subscriber)
+            .where(Subscriber.id.in_(chunk))
+            .values(confirmation_sent_at=now)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def subscribe(
