@@ -23,6 +23,7 @@ from newsletter.articles import classify, mentions
 from newsletter.articles.models import (
     Article,
     ArticleMunicipality,
+    ArticleMunicipalityEdit,
     ArticleTopic,
     Source,
     SourceKind,
@@ -278,13 +279,33 @@ def municipality_matcher() -> mentions.Matcher:
     )
     if cached is not None and cached[0] == key:
         return cached[1]
-    matcher = mentions.build_matcher(key)
+    matcher = mentions.build_matcher(key, mentions.default_gazetteer())
     db.session.info["municipality_matcher"] = (key, matcher)
     return matcher
 
 
+def _edits(article: Article) -> dict[int, bool]:
+    """The editors' corrections: comune -> kept (True) or removed (False)."""
+    if article.id is None:
+        return {}
+    return {
+        municipality_id: included
+        for municipality_id, included in db.session.execute(
+            sa.select(
+                ArticleMunicipalityEdit.municipality_id, ArticleMunicipalityEdit.included
+            ).where(ArticleMunicipalityEdit.article_id == article.id)
+        )
+    }
+
+
 def _set_mentions(article: Article, content: _Content) -> bool:
+    """Detected comuni, then the editors' corrections on top (they survive every re-import)."""
     found = municipality_matcher().find(content.title, content.summary, content.body_text)
+    for municipality_id, included in _edits(article).items():
+        if included:
+            found.add(municipality_id)
+        else:
+            found.discard(municipality_id)
     current = {link.municipality_id for link in article.municipality_links}
     if found == current:
         return False
@@ -487,6 +508,41 @@ def set_topics_by_editor(article_id: int, slugs: Iterable[str]) -> Article:
     article.updated_at = now
     db.session.commit()
     return article
+
+
+def set_municipality_by_editor(
+    article_id: int, municipality_id: int, included: bool, editor: str | None = None
+) -> Article:
+    """An editor adds (``included``) or removes a comune; the choice outlives re-imports."""
+    article = get_article(article_id)
+    if db.session.get(Municipality, municipality_id) is None:
+        raise ValidationError(
+            f"unknown municipality: {municipality_id}", {"municipality": municipality_id}
+        )
+    edit = db.session.get(ArticleMunicipalityEdit, (article_id, municipality_id))
+    if edit is None:
+        edit = ArticleMunicipalityEdit(article_id=article_id, municipality_id=municipality_id)
+        db.session.add(edit)
+    edit.included = included
+    edit.edited_by = editor
+    edit.edited_at = utcnow()
+    db.session.flush()
+    linked = {link.municipality_id for link in article.municipality_links}
+    if included and municipality_id not in linked:
+        article.municipality_links.append(ArticleMunicipality(municipality_id=municipality_id))
+        article.updated_at = utcnow()
+    elif not included and municipality_id in linked:
+        article.municipality_links = [
+            link for link in article.municipality_links if link.municipality_id != municipality_id
+        ]
+        article.updated_at = utcnow()
+    db.session.commit()
+    return article
+
+
+def municipality_edits(article_id: int) -> dict[int, bool]:
+    """For the admin page: which comuni an editor added (True) or removed (False)."""
+    return _edits(get_article(article_id))
 
 
 def set_hidden(article_id: int, hidden: bool) -> Article:

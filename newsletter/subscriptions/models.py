@@ -73,6 +73,8 @@ class Subscriber(db.Model):  # type: ignore[name-defined,misc]
     municipality_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("municipality.id", ondelete="SET NULL"), index=True
     )
+    # With a comune: every article about it, whatever the topic (not only the chosen topics').
+    local_news: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     confirmed_at: Mapped[datetime | None]
     unsubscribed_at: Mapped[datetime | None]
