@@ -96,9 +96,7 @@ class ArticleQuery(BaseModel):
     def _limit(cls, value: str | None, info: ValidationInfo) -> str | None:
         context = info.context
         maximum = context.max_limit if isinstance(context, QueryContext) else 200
-        if value is not None and (
-            not _INTEGER.fullmatch(value) or not 1 <= int(value) <= maximum
-        ):
+        if value is not None and (not _INTEGER.fullmatch(value) or not 1 <= int(value) <= maximum):
             raise ValueError(f"must be an integer from 1 to {maximum}")
         return value
 

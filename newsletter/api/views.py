@@ -142,6 +142,7 @@ def add_subscriber() -> tuple[Response, int]:
         topics=subscriber.topic_slugs,
         frequency=subscriber.frequency,
         locale=subscriber.locale,
+        local_news=subscriber.local_news,
         status=subscriber.status,
     )
     return jsonify(schemas.dump(out)), 201 if created else 200

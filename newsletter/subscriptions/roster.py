@@ -49,6 +49,7 @@ from newsletter.subscriptions.schemas import (
     SubscriberIn,
     Vocabulary,
     check_address,
+    name_key,
 )
 
 __all__ = [
@@ -71,12 +72,17 @@ COLUMNS = (
     "frequency",
     "locale",
     "name",
+    "local_news",
     "consent_at",
     "consent_source",
 )
 REQUIRED_COLUMNS = ("email", "role", "municipality", "topics", "frequency", "locale")
 ACTIVE_OR_PENDING = frozenset({SubscriberStatus.ACTIVE, SubscriberStatus.PENDING})
 CHUNK = 500  # rows per IN (...) look-up and per statement: well under every parameter limit
+# Core tables: executemany without the ORM's per-row bookkeeping (the import's hot path).
+SUBSCRIBER: sa.Table = Subscriber.__table__
+SUBSCRIPTION: sa.Table = Subscription.__table__
+CONSENT_EVENT: sa.Table = ConsentEvent.__table__
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,7 @@ class RosterEntry:
     consent_at: datetime | None = None
     consent_source: str | None = None
     reactivate: bool = False
+    local_news: bool | None = None  # None: unchanged (False for a new address)
 
     @classmethod
     def from_schema(cls, row: SubscriberIn) -> RosterEntry:
@@ -107,6 +114,7 @@ class RosterEntry:
             consent_at=row.consent_time,
             consent_source=row.consent_source,
             reactivate=row.reactivate,
+            local_news=row.local_news,
         )
 
     @property
@@ -131,8 +139,12 @@ class RosterReport:
 def load_vocabulary() -> Vocabulary:
     """Topic slugs and municipality names, read once per request or file."""
     topics = tuple(db.session.scalars(sa.select(Topic.slug).order_by(Topic.position, Topic.slug)))
-    names = db.session.scalars(sa.select(Municipality.name))
-    return Vocabulary(topics=topics, municipalities={n.lower(): n for n in names})
+    names: dict[str, str] = {}
+    for name, slug in db.session.execute(sa.select(Municipality.name, Municipality.slug)):
+        names[slug] = name
+        names[name.lower()] = name
+        names[name_key(name)] = name
+    return Vocabulary(topics=topics, municipalities=names)
 
 
 def parse_entry(data: Any, vocabulary: Vocabulary | None) -> RosterEntry:
@@ -170,6 +182,8 @@ def _csv_data(row: dict[str, str | None]) -> dict[str, Any]:
     for optional in ("municipality", "name", "consent_at", "consent_source"):
         if value := cell(optional):
             data[optional] = value
+    if flag := cell("local_news").lower():
+        data["local_news"] = {"true": True, "false": False}.get(flag, flag)
     return data
 
 
@@ -230,9 +244,14 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
+def _canonical(name: str, vocabulary: Vocabulary) -> str | None:
+    found = vocabulary.municipalities.get(name_key(name))
+    return found or vocabulary.municipalities.get(name.strip().lower())
+
+
 def _resolve(entry: RosterEntry, vocabulary: Vocabulary) -> None:
     """Unknown municipality: NotFound; unknown topic: ValidationError (entries built in code)."""
-    if entry.municipality and entry.municipality.lower() not in vocabulary.municipalities:
+    if entry.municipality and _canonical(entry.municipality, vocabulary) is None:
         raise NotFound(
             f"unknown municipality: {entry.municipality}", {"municipality": entry.municipality}
         )
@@ -288,17 +307,18 @@ def _apply(
     for entry in entries:
         _resolve(entry, vocabulary)
     plan = _plan(entries, reactivate=reactivate)
-    topic_ids = dict(db.session.execute(sa.select(Topic.slug, Topic.id)).tuples())
+    topic_ids = {slug: tid for slug, tid in db.session.execute(sa.select(Topic.slug, Topic.id))}
     municipality_ids = {
-        name.lower(): mid
-        for name, mid in db.session.execute(sa.select(Municipality.name, Municipality.id))
+        name: mid for name, mid in db.session.execute(sa.select(Municipality.name, Municipality.id))
     }
 
     def columns(entry: RosterEntry, status: SubscriberStatus) -> dict[str, Any]:
         values: dict[str, Any] = {
             "role": entry.role,
             "municipality_id": (
-                municipality_ids[entry.municipality.lower()] if entry.municipality else None
+                municipality_ids[str(_canonical(entry.municipality, vocabulary))]
+                if entry.municipality
+                else None
             ),
             "frequency": entry.frequency,
             "locale": entry.locale,
@@ -306,6 +326,8 @@ def _apply(
         }
         if entry.name is not None:
             values["name"] = entry.name
+        if entry.local_news is not None:
+            values["local_news"] = entry.local_news
         return values
 
     ids: dict[str, int] = {}
@@ -320,17 +342,18 @@ def _apply(
                 "created_at": now,
                 "confirmed_at": now if status is SubscriberStatus.ACTIVE else None,
                 "name": entry.name,
+                "local_news": False,
                 **columns(entry, status),
             }
         )
     for chunk in _chunks(new_rows):
-        db.session.execute(sa.insert(Subscriber), list(chunk))
+        db.session.execute(SUBSCRIBER.insert(), list(chunk))
         found = db.session.execute(
             sa.select(Subscriber.email, Subscriber.id).where(
                 Subscriber.email.in_([r["email"] for r in chunk])
             )
         )
-        ids.update(dict(found.tuples()))
+        ids.update({email: sid for email, sid in found})
 
     updates = []
     for sid, entry, current in plan.changed:
@@ -362,7 +385,7 @@ def _apply(
         for slug in (entry.topics or every_topic)
     ]
     for chunk in _chunks(links, 2000):
-        db.session.execute(sa.insert(Subscription), list(chunk))
+        db.session.execute(SUBSCRIPTION.insert(), list(chunk))
 
     previous = {entry.email: current for _sid, entry, current in plan.changed}
     version = service.notice_version()
@@ -371,9 +394,7 @@ def _apply(
         details: dict[str, Any] = {
             "role": entry.role.value,
             "municipality": (
-                vocabulary.municipalities.get(entry.municipality.lower())
-                if entry.municipality
-                else None
+                _canonical(entry.municipality, vocabulary) if entry.municipality else None
             ),
             "topics": sorted(entry.topics or every_topic),
             "frequency": entry.frequency.value,
@@ -399,7 +420,7 @@ def _apply(
             }
         )
     for chunk in _chunks(events, 2000):
-        db.session.execute(sa.insert(ConsentEvent), list(chunk))
+        db.session.execute(CONSENT_EVENT.insert(), list(chunk))
 
     pending = [
         ids[email] for email, status in statuses.items() if status is SubscriberStatus.PENDING
@@ -442,9 +463,11 @@ def upsert_by_operator(entry: RosterEntry, *, actor: str, channel: str) -> tuple
             now=utcnow(),
         )
         if report.left_alone:
-            status = db.session.scalar(sa.select(Subscriber.status).where(Subscriber.email == email))
+            status = db.session.scalar(
+                sa.select(Subscriber.status).where(Subscriber.email == email)
+            )
             raise Conflict(
-                f"{email} is {status}: left as it is; send \"reactivate\": true to bring it "
+                f'{email} is {status}: left as it is; send "reactivate": true to bring it '
                 "back (recorded in the consent ledger)",
                 {"email": str(status), "reactivate": "required to change this address"},
             )
@@ -501,7 +524,7 @@ def import_roster(
 
 # --- export -------------------------------------------------------------------------------
 
-EXPORT_COLUMNS = (*COLUMNS[:7], "status", "created_at", "confirmed_at")
+EXPORT_COLUMNS = (*COLUMNS[:8], "status", "created_at", "confirmed_at")
 
 
 def _export_rows() -> Iterable[dict[str, str | None]]:
@@ -519,6 +542,7 @@ def _export_rows() -> Iterable[dict[str, str | None]]:
             "frequency": s.frequency.value,
             "locale": s.locale,
             "name": s.name or "",
+            "local_news": "true" if s.local_news else "false",
             "status": s.status.value,
             "created_at": s.created_at.isoformat(),
             "confirmed_at": s.confirmed_at.isoformat() if s.confirmed_at else "",
@@ -532,7 +556,12 @@ def export_subscribers(fmt: str = "csv") -> str:
     rows = list(_export_rows())
     if fmt == "json":
         as_json = [
-            {**row, "topics": row["topics"].split(";") if row["topics"] else []} for row in rows
+            {
+                **row,
+                "topics": row["topics"].split(";") if row["topics"] else [],
+                "local_news": row["local_news"] == "true",
+            }
+            for row in rows
         ]
         return json.dumps(as_json, ensure_ascii=False, indent=2) + "\n"
     if fmt != "csv":

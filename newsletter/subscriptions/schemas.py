@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -31,6 +32,7 @@ from pydantic import (
     field_validator,
 )
 
+from newsletter.reference.names import name_key as _name_key
 from newsletter.subscriptions.models import Frequency, Role, SubscriberStatus, normalize_email
 
 LOCALES = ("it", "en")
@@ -43,10 +45,16 @@ TOPIC_SLUG = {"type": "string", "x-vocabulary": "topics"}
 MUNICIPALITY_NAME = {"type": "string", "x-vocabulary": "municipalities"}
 
 
+@lru_cache(maxsize=4096)
+def name_key(name: str) -> str:
+    """``reference.names.name_key``, remembered: a roster names the same comuni many times."""
+    return _name_key(name)
+
+
 @dataclass(frozen=True)
 class Vocabulary:
     """The values rows are checked against: topic slugs (display order) and municipality
-    names by their lower-case spelling."""
+    names by ``name_key`` (any case, accents, apostrophes) and by slug."""
 
     topics: tuple[str, ...]
     municipalities: dict[str, str] = field(default_factory=dict)
@@ -107,10 +115,7 @@ def _consent_at(value: str) -> datetime:
         raise ValueError("must be an ISO 8601 date-time, e.g. 2024-03-01T10:00:00+01:00") from None
     if parsed.tzinfo is None or "T" not in value.upper():
         raise ValueError("must be an ISO 8601 date-time with a UTC offset")
-    parsed = parsed.astimezone(UTC)
-    if parsed > datetime.now(UTC):
-        raise ValueError("must not be in the future")
-    return parsed
+    return parsed.astimezone(UTC)
 
 
 Email = Annotated[
@@ -202,6 +207,16 @@ class SubscriberIn(BaseModel):
     # Absent is allowed, null is not (the document says "string"): see _not_null.
     consent_at: ConsentAt = None
     consent_source: ConsentSource = None
+    local_news: Annotated[
+        StrictBool | None,
+        WithJsonSchema(
+            {
+                "type": "boolean",
+                "description": "every article about the person's comune, whatever the topic "
+                "(absent: unchanged, false for a new address)",
+            }
+        ),
+    ] = None
     reactivate: Annotated[
         StrictBool,
         Field(
@@ -210,7 +225,7 @@ class SubscriberIn(BaseModel):
         ),
     ] = False
 
-    @field_validator("consent_at", "consent_source", mode="before")
+    @field_validator("consent_at", "consent_source", "local_news", mode="before")
     @classmethod
     def _not_null(cls, value: Any) -> Any:
         if value is None:
@@ -234,7 +249,8 @@ class SubscriberIn(BaseModel):
         if not name:
             raise ValueError("must be the name of a municipality of the area")
         if isinstance(vocabulary, Vocabulary):
-            found = vocabulary.municipalities.get(name.lower())
+            found = vocabulary.municipalities.get(name_key(name))
+            found = found or vocabulary.municipalities.get(name.lower())
             if found is None:
                 raise ValueError(f"unknown municipality: {name}")
             return found
@@ -254,11 +270,6 @@ class SubscriberIn(BaseModel):
             if unknown:
                 raise ValueError(f"unknown topic: {', '.join(unknown)}")
         return slugs
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str | None) -> str | None:
-        return value.strip() or None if value is not None else None
 
     @field_validator("consent_source")
     @classmethod
@@ -301,4 +312,5 @@ class SubscriberOut(BaseModel):
     topics: list[str]
     frequency: Frequency
     locale: str
+    local_news: bool
     status: SubscriberStatus

@@ -156,7 +156,7 @@ def enqueue_confirmations(subscriber_ids: list[int], now: datetime) -> None:
             .execution_options(synchronize_session=False)
         )
         db.session.execute(
-            sa.insert(Delivery),
+            Delivery.__table__.insert(),
             [
                 {
                     "kind": DeliveryKind.CONFIRM,
