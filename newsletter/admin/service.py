@@ -21,6 +21,7 @@ from newsletter.admin.models import AuditEntry, User
 from newsletter.articles import service as articles_service
 from newsletter.articles.models import Article, ArticleTopic, Source
 from newsletter.db import utcnow
+from newsletter.delivery import outbox
 from newsletter.delivery.models import Delivery, DeliveryStatus
 from newsletter.digests.models import Digest
 from newsletter.exceptions import NewsletterError, NotFound, ValidationError
@@ -450,8 +451,7 @@ def queue_test_send(to_address: str, request: PreviewRequest) -> Delivery:
 
     address = check_address(to_address)
     render_preview(request)  # a variant that cannot render is refused now, not in the worker
-    delivery = Delivery(kind=DeliveryKind.TEST, to_address=address, payload=request.payload())
-    db.session.add(delivery)
+    delivery = outbox.enqueue(DeliveryKind.TEST, to_address=address, payload=request.payload())
     audit("digest.test_send", address, request.payload())
     db.session.commit()
     return delivery
@@ -511,12 +511,7 @@ def retry_failed(digest_id: int) -> int:
     backoff and the give-up limit still apply."""
     if db.session.get(Digest, digest_id) is None:
         raise NotFound(f"no digest {digest_id}")
-    result = db.session.execute(
-        sa.update(Delivery)
-        .where(Delivery.digest_id == digest_id, Delivery.status == DeliveryStatus.FAILED)
-        .values(status=DeliveryStatus.QUEUED, next_attempt_at=utcnow(), last_error=None)
-    )
-    count = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    count = outbox.requeue(digest_id=digest_id, status=DeliveryStatus.FAILED)
     audit("digest.retry_failed", f"digest:{digest_id}", {"deliveries": count})
     db.session.commit()
     return count

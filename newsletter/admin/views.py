@@ -23,8 +23,10 @@ from newsletter.admin import auth, charts, service
 from newsletter.admin.extend import registry
 from newsletter.admin.forms import ActionForm, LoginForm
 from newsletter.admin.models import UserRole
+from newsletter.articles import training
 from newsletter.exceptions import NewsletterError, Unauthorized, ValidationError
 from newsletter.extensions import db, limiter
+from newsletter.feedback import service as feedback
 from newsletter.i18n import select_locale
 from newsletter.reference.service import list_topics
 
@@ -188,7 +190,11 @@ def dashboard() -> str:
         ),
     }
     return render_template(
-        "admin/dashboard.html", data=data, charts=charts_html, delivery_colors=DELIVERY_COLORS
+        "admin/dashboard.html",
+        data=data,
+        charts=charts_html,
+        delivery_colors=DELIVERY_COLORS,
+        page_ratings=feedback.summary(),
     )
 
 
@@ -252,8 +258,12 @@ def articles() -> str:
 @bp.get("/articles/<int:id>")
 @auth.require_role(EDITOR)
 def article(id: int) -> str:
+    found = service.get_article(id)
     return render_template(
-        "admin/article.html", article=service.get_article(id), topics=_topic_names()
+        "admin/article.html",
+        article=found,
+        topics=_topic_names(),
+        suggestion=training.suggest(found),
     )
 
 

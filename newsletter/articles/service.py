@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from newsletter import schemas
-from newsletter.articles import classify, mentions
+from newsletter.articles import mentions, training
 from newsletter.articles.models import (
     Article,
     ArticleMunicipality,
@@ -333,7 +333,7 @@ def _set_topics(
         or not article.topic_links
         or any(link.assigned_by == TopicAssignment.SOURCE for link in article.topic_links)
     ):
-        result = classify.classify(content.title, f"{content.summary}\n{content.body_text}")
+        result = training.classify_text(content.title, f"{content.summary}\n{content.body_text}")
         topics = _topics_by_slug(result.topics)
         wanted = {
             (slug, TopicAssignment.AUTO, float(result.scores.get(slug, 0.0))) for slug in topics

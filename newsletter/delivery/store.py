@@ -38,6 +38,7 @@ class Claimed:
     subscriber_active: bool
     attempts: int
     first_attempt_at: datetime | None
+    link_key: str | None = None  # the subscriber's, for the personal links
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,7 @@ def claim(engine: sa.Engine, *, worker: str, limit: int, lease_seconds: float) -
                 delivery_t.c.to_address,
                 subscriber_t.c.email,
                 subscriber_t.c.status,
+                subscriber_t.c.link_key,
                 delivery_t.c.attempts,
                 delivery_t.c.first_attempt_at,
             )
@@ -145,6 +147,7 @@ def claim(engine: sa.Engine, *, worker: str, limit: int, lease_seconds: float) -
             subscriber_active=row.status == SubscriberStatus.ACTIVE,
             attempts=row.attempts,
             first_attempt_at=row.first_attempt_at,
+            link_key=row.link_key,
         )
         for row in rows
     ]
@@ -207,7 +210,7 @@ _MARK_SENT = (
 
 def record(conn: sa.Connection, results: list[Result], *, config: Any) -> None:
     """Write a small group of results in the caller's transaction."""
-    from newsletter.delivery import bounces
+    from newsletter.delivery import outbox
 
     now = utcnow()
     sent = [r for r in results if r.status is DeliveryStatus.SENT and r.attempted]
@@ -250,7 +253,7 @@ def record(conn: sa.Connection, results: list[Result], *, config: Any) -> None:
             values["message_id"] = result.message_id
         conn.execute(sa.update(delivery_t).where(delivery_t.c.id == result.id).values(**values))
         if result.bounce_subscriber_id is not None:
-            bounces.mark_bounced(
+            outbox.mark_bounced(
                 conn,
                 result.bounce_subscriber_id,
                 reason=result.error or "rejected by the relay",

@@ -20,8 +20,9 @@ from flask import current_app
 from sqlalchemy.dialects import postgresql, sqlite
 
 from newsletter.articles.models import Article, ArticleMunicipality, ArticleTopic
-from newsletter.db import UTCDateTime, utcnow
-from newsletter.delivery.models import Delivery, DeliveryKind, DeliveryStatus
+from newsletter.db import utcnow
+from newsletter.delivery import outbox
+from newsletter.delivery.models import DeliveryKind
 from newsletter.digests import windows
 from newsletter.digests.compose import (
     ArticleSnapshot,
@@ -262,36 +263,11 @@ def _insert(table: sa.Table) -> Any:
     return (postgresql if dialect == "postgresql" else sqlite).insert(table)
 
 
-DELIVERY_CHUNK = 5000
-
-
-def _enqueue(digest_id: int, subscriber_ids: tuple[int, ...], now: datetime) -> int:
-    """One INSERT ... SELECT per chunk: the constant columns are bound once, not per row."""
-    rows = sa.select(
-        sa.literal(DeliveryKind.DIGEST.value, sa.String()),
-        sa.literal(digest_id, sa.Integer()),
-        Subscriber.id,
-        sa.literal(DeliveryStatus.QUEUED.value, sa.String()),
-        sa.literal(0, sa.Integer()),
-        sa.literal(now, UTCDateTime()),
-        sa.literal(now, UTCDateTime()),
-    ).where(Subscriber.id.in_(subscriber_ids), Subscriber.status == SubscriberStatus.ACTIVE)
-    columns = [
-        "kind",
-        "digest_id",
-        "subscriber_id",
-        "status",
-        "attempts",
-        "next_attempt_at",
-        "created_at",
-    ]
-    statement = (
-        _insert(Delivery.__table__)
-        .from_select(columns, rows)
-        .on_conflict_do_nothing(index_elements=["digest_id", "subscriber_id"])
-        .returning(Delivery.__table__.c.id)
+def _still_active(subscriber_id: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
+    """Checked inside the INSERT: someone who left since the recipients were loaded gets none."""
+    return sa.exists().where(
+        Subscriber.id == subscriber_id, Subscriber.status == SubscriberStatus.ACTIVE
     )
-    return len(db.session.execute(statement).all())
 
 
 def store_variants(period: windows.Period, variants: list[Variant]) -> tuple[int, int]:
@@ -335,9 +311,9 @@ def store_variants(period: windows.Period, variants: list[Variant]) -> tuple[int
         ]
         if links:
             db.session.execute(sa.insert(DigestArticle.__table__), links)
-        for offset in range(0, len(variant.recipients), DELIVERY_CHUNK):
-            chunk = variant.recipients[offset : offset + DELIVERY_CHUNK]
-            deliveries += _enqueue(digest_id, chunk, now)
+        deliveries += outbox.enqueue_many(
+            DeliveryKind.DIGEST, digest_id, variant.recipients, only=_still_active, now=now
+        )
     return digests, deliveries
 
 

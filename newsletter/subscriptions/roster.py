@@ -389,6 +389,7 @@ def _apply(
 
     previous = {entry.email: current for _sid, entry, current in plan.changed}
     version = service.notice_version()
+    channel = service.consent_channel(channel).value
     events = []
     for entry in [*plan.new, *(e for _sid, e, _st in plan.changed)]:
         details: dict[str, Any] = {

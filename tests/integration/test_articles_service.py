@@ -16,7 +16,7 @@ from newsletter.articles.models import Article, ArticleTopic, SourceKind, TopicA
 from newsletter.exceptions import ValidationError
 from newsletter.extensions import db
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "articles.json"
+FIXTURES = Path(__file__).resolve().parents[1] / "data" / "articles.json"
 
 
 def _item(**changes: object) -> service.ArticleInput:
