@@ -22,7 +22,6 @@ class Config:
     BASE_URL = "http://127.0.0.1:8000"
     TIMEZONE = "Europe/Rome"
     DEFAULT_LOCALE = "it"
-    LOCALES = ("it", "en")
 
     MAIL_FROM = "Area Omogenea Cremasca <newsletter@localhost>"
     MAIL_BOUNCE_DOMAIN: str | None = None  # VERP return path domain; None: the From domain
@@ -106,6 +105,10 @@ class Config:
     # At most this many messages sent but not yet recorded as sent: a crash duplicates at most
     # these; larger values let the recorder commit bigger groups (throughput).
     SEND_MAX_UNRECORDED = 64
+    # A DSN without a valid VERP token is ignored (anybody can forge one) unless this is on;
+    # then it counts only for subscribers sent to within BOUNCE_FALLBACK_DAYS.
+    BOUNCE_ADDRESS_FALLBACK = False
+    BOUNCE_FALLBACK_DAYS = 7.0
     BOUNCE_HOST = "127.0.0.1"  # where `newsletter bounces serve` listens by default
     BOUNCE_PORT = 2525
 
@@ -136,6 +139,19 @@ class Config:
     LEGAL_NOTES_UPDATED_ON = "2026-11-30"
     RATELIMIT_FEEDBACK = "20 per hour"  # page ratings per client address
 
+    # --- security: sessions, second factor, metrics, test sends ---
+    ADMIN_REQUIRE_TOTP = False  # administrators must sign in with a TOTP code (production: on)
+    ADMIN_TOTP_ISSUER = "Newsletter Area Cremasca"  # the name authenticator apps show
+    ADMIN_UNLOCK_LINK_MAX_AGE = 3600  # seconds the e-mailed unlock link of a locked account works
+    # Bearer token that /metrics requires when set; production answers 404 without it.
+    METRICS_TOKEN: str | None = None
+    # Web worker processes sharing the rate limits: `newsletter serve` sets it; with bare
+    # gunicorn set it (or WEB_CONCURRENCY). memory:// storage with more than one is refused in
+    # production and reported by /healthz elsewhere.
+    WEB_WORKERS = 0
+    # Test sends by editors to addresses outside the team (admin-area accounts), per hour.
+    ADMIN_TEST_SENDS_PER_HOUR = 5
+
 
 class TestConfig(Config):
     """Fast, deterministic, isolated: the test fixtures set DATABASE_URL per run."""
@@ -155,6 +171,7 @@ class ProductionConfig(Config):
 
     ENV_NAME = "production"
     SESSION_COOKIE_SECURE = True
+    ADMIN_REQUIRE_TOTP = True  # refused at start when turned off
     PREFERRED_URL_SCHEME = "https"
 
 

@@ -48,6 +48,7 @@ class Registry:
     service_mail: dict[str, Callable[[Delivery], ServiceMail | None]] = field(default_factory=dict)
     outbox_handlers: dict[str, Callable[[Delivery], None]] = field(default_factory=dict)
     worker_loops: list[tuple[str, Callable[[threading.Event], None]]] = field(default_factory=list)
+    personal_url: Callable[[str, int, str], str] | None = None
     demo_content: list[Callable[[Flask], None]] = field(default_factory=list)
     demo_processes: list[tuple[str, Callable[[Flask, dict[str, Any]], list[str]]]] = field(
         default_factory=list
@@ -76,6 +77,13 @@ def register_service_mail(
 def register_outbox_handler(app: Flask, kind: str, handler: Callable[[Delivery], None]) -> None:
     """For outbox rows that are not e-mail (a WebSub ping). Raise TransportError to retry."""
     registry(app).outbox_handlers[kind] = handler
+
+
+def register_personal_url(app: Flask, builder: Callable[[str, int, str], str]) -> None:
+    """How a subscriber's personal link is built: ``builder(purpose, subscriber_id, link_key)``
+    gives the absolute URL ("unsubscribe", "preferences", ...). Subscriptions provides it; the
+    sender calls it for the digests' headers and footers without importing subscriptions."""
+    registry(app).personal_url = builder
 
 
 def register_worker_loop(app: Flask, name: str, loop: Callable[[threading.Event], None]) -> None:

@@ -129,7 +129,7 @@ def add_subscriber() -> tuple[Response, int]:
     """Operators add people by the roster's rules (subscriptions.roster): institutions active
     at once, citizens active only with proof of consent, departed addresses only with
     ``reactivate``."""
-    entry = roster.parse_entry(_json_body(), roster.load_vocabulary())
+    entry = roster.parse_entry(_json_body(), roster.load_lookups())
     subscriber, created = roster.upsert_by_operator(
         entry, actor=f"api:{g.api_token.name}", channel="api"
     )

@@ -23,6 +23,7 @@ class DeliveryKind(enum.StrEnum):
     PREFERENCES = "preferences"  # "you are already subscribed: here is your preferences link"
     TEST = "test"  # an editor's test send of a digest preview, to to_address
     WEBSUB = "websub"  # a ping to the WebSub hub, no e-mail at all
+    UNLOCK = "unlock"  # a locked-out admin-area account's unlock link, to to_address
 
 
 class DeliveryStatus(enum.StrEnum):

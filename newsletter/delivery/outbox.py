@@ -84,6 +84,7 @@ for _spec in (
     KindSpec(DeliveryKind.PREFERENCES, service_mail=True),
     KindSpec(DeliveryKind.TEST, to_subscriber=False),
     KindSpec(DeliveryKind.WEBSUB, to_subscriber=False),
+    KindSpec(DeliveryKind.UNLOCK, to_subscriber=False),  # admin accounts' unlock links
 ):
     register_kind(_spec)
 

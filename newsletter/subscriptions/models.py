@@ -12,6 +12,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from newsletter.db import str_enum, utcnow
 from newsletter.extensions import db
+from newsletter.vocabulary import Frequency as Frequency  # re-exported: the column type
+from newsletter.vocabulary import Locale
 
 if TYPE_CHECKING:
     from newsletter.reference.models import Municipality, Topic
@@ -28,12 +30,6 @@ class Role(enum.StrEnum):
     CITIZEN = "citizen"
     MAYOR = "mayor"
     OFFICIAL = "official"
-
-
-class Frequency(enum.StrEnum):
-    IMMEDIATE = "immediate"
-    DAILY = "daily"
-    WEEKLY = "weekly"
 
 
 class ConsentAction(enum.StrEnum):
@@ -83,7 +79,7 @@ class Subscriber(db.Model):  # type: ignore[name-defined,misc]
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(sa.String(320), unique=True)
     name: Mapped[str | None] = mapped_column(sa.String(200))
-    locale: Mapped[str] = mapped_column(sa.String(5), default="it")
+    locale: Mapped[str] = mapped_column(sa.String(5), default=Locale.IT.value)
     status: Mapped[SubscriberStatus] = mapped_column(
         str_enum(SubscriberStatus, "subscriber_status"), default=SubscriberStatus.PENDING
     )

@@ -46,8 +46,8 @@ from newsletter.subscriptions.models import (
 )
 from newsletter.subscriptions.schemas import (
     INSTITUTIONAL,
+    Lookups,
     SubscriberIn,
-    Vocabulary,
     check_address,
     name_key,
 )
@@ -136,7 +136,7 @@ class RosterReport:
 # --- reading ------------------------------------------------------------------------------
 
 
-def load_vocabulary() -> Vocabulary:
+def load_lookups() -> Lookups:
     """Topic slugs and municipality names, read once per request or file."""
     topics = tuple(db.session.scalars(sa.select(Topic.slug).order_by(Topic.position, Topic.slug)))
     names: dict[str, str] = {}
@@ -144,10 +144,10 @@ def load_vocabulary() -> Vocabulary:
         names[slug] = name
         names[name.lower()] = name
         names[name_key(name)] = name
-    return Vocabulary(topics=topics, municipalities=names)
+    return Lookups(topics=topics, municipalities=names)
 
 
-def parse_entry(data: Any, vocabulary: Vocabulary | None) -> RosterEntry:
+def parse_entry(data: Any, vocabulary: Lookups | None) -> RosterEntry:
     """One API body or CSV row (already shaped as JSON) as an entry; ValidationError naming
     each bad field otherwise."""
     if not isinstance(data, dict):
@@ -187,7 +187,7 @@ def _csv_data(row: dict[str, str | None]) -> dict[str, Any]:
     return data
 
 
-def _rows(text: str, vocabulary: Vocabulary | None) -> Iterator[tuple[int, RosterEntry | str]]:
+def _rows(text: str, vocabulary: Lookups | None) -> Iterator[tuple[int, RosterEntry | str]]:
     """Each data row with its line number: the entry, or the message saying what is wrong."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
@@ -216,7 +216,7 @@ def _rows(text: str, vocabulary: Vocabulary | None) -> Iterator[tuple[int, Roste
         yield line, entry
 
 
-def parse_roster_csv(text: str, vocabulary: Vocabulary | None = None) -> list[RosterEntry]:
+def parse_roster_csv(text: str, vocabulary: Lookups | None = None) -> list[RosterEntry]:
     """The entries of a roster file; the first bad row raises ValidationError with its line.
     Without a vocabulary, topic and municipality names are not looked up."""
     entries: list[RosterEntry] = []
@@ -244,12 +244,12 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-def _canonical(name: str, vocabulary: Vocabulary) -> str | None:
+def _canonical(name: str, vocabulary: Lookups) -> str | None:
     found = vocabulary.municipalities.get(name_key(name))
     return found or vocabulary.municipalities.get(name.strip().lower())
 
 
-def _resolve(entry: RosterEntry, vocabulary: Vocabulary) -> None:
+def _resolve(entry: RosterEntry, vocabulary: Lookups) -> None:
     """Unknown municipality: NotFound; unknown topic: ValidationError (entries built in code)."""
     if entry.municipality and _canonical(entry.municipality, vocabulary) is None:
         raise NotFound(
@@ -295,7 +295,7 @@ def _target_status(entry: RosterEntry, current: SubscriberStatus | None) -> Subs
 
 def _apply(
     entries: Sequence[RosterEntry],
-    vocabulary: Vocabulary,
+    vocabulary: Lookups,
     *,
     actor: str,
     channel: str,
@@ -457,7 +457,7 @@ def upsert_by_operator(entry: RosterEntry, *, actor: str, channel: str) -> tuple
     try:
         report, [sid] = _apply(
             [entry],
-            load_vocabulary(),
+            load_lookups(),
             actor=actor,
             channel=channel,
             reactivate=entry.reactivate,
@@ -491,7 +491,7 @@ def import_roster(
 ) -> RosterReport:
     """All or nothing. A dry run lists every bad row and commits nothing; a real run stops at
     the first bad row (ValidationError with its line) and leaves the database untouched."""
-    vocabulary = load_vocabulary()
+    vocabulary = load_lookups()
     entries: list[RosterEntry] = []
     errors: list[str] = []
     for line, item in _rows(text, vocabulary):

@@ -3,7 +3,7 @@
 between the CSV and the API, and ``/api/v1/openapi.json`` is generated from them.
 
 Topic slugs and municipality names live in tables: validation checks them against a
-``Vocabulary`` passed as pydantic's context (loaded once per request or file, not per row), and
+``Lookups`` passed as pydantic's context (loaded once per request or file, not per row), and
 the JSON Schema marks them ``x-vocabulary`` for the API to fill in with the current values.
 
 New per-person settings (e.g. ``local_news``, ``alerts``) are one field here: the CSV column,
@@ -34,8 +34,9 @@ from pydantic import (
 
 from newsletter.reference.names import name_key as _name_key
 from newsletter.subscriptions.models import Frequency, Role, SubscriberStatus, normalize_email
+from newsletter.vocabulary import Locale
 
-LOCALES = ("it", "en")
+LOCALES = Locale.values()
 MAX_EMAIL = 320
 MAX_NAME = 200
 MAX_MUNICIPALITY = 120
@@ -52,7 +53,7 @@ def name_key(name: str) -> str:
 
 
 @dataclass(frozen=True)
-class Vocabulary:
+class Lookups:
     """The values rows are checked against: topic slugs (display order) and municipality
     names by ``name_key`` (any case, accents, apostrophes) and by slug."""
 
@@ -248,7 +249,7 @@ class SubscriberIn(BaseModel):
         name = value.strip()
         if not name:
             raise ValueError("must be the name of a municipality of the area")
-        if isinstance(vocabulary, Vocabulary):
+        if isinstance(vocabulary, Lookups):
             found = vocabulary.municipalities.get(name_key(name))
             found = found or vocabulary.municipalities.get(name.lower())
             if found is None:
@@ -265,7 +266,7 @@ class SubscriberIn(BaseModel):
         if not slugs:
             raise ValueError("give at least one topic")
         vocabulary = info.context
-        if isinstance(vocabulary, Vocabulary):
+        if isinstance(vocabulary, Lookups):
             unknown = [s for s in slugs if s not in vocabulary.topics]
             if unknown:
                 raise ValueError(f"unknown topic: {', '.join(unknown)}")
