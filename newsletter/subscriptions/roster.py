@@ -48,9 +48,9 @@ from newsletter.subscriptions.schemas import (
     INSTITUTIONAL,
     Lookups,
     SubscriberIn,
-    check_address,
     name_key,
 )
+from newsletter.subscriptions.schemas import check_address as _check_address
 
 __all__ = [
     "COLUMNS",
@@ -134,6 +134,14 @@ class RosterReport:
 
 
 # --- reading ------------------------------------------------------------------------------
+
+
+def check_address(raw: str) -> str:
+    """A valid address, normalised (no DNS); ValidationError naming the problem otherwise."""
+    try:
+        return _check_address(raw)
+    except ValueError as exc:
+        raise ValidationError(str(exc), {"email": str(exc)}) from None
 
 
 def load_lookups() -> Lookups:
@@ -448,10 +456,7 @@ def add_by_operator(entry: RosterEntry, *, actor: str, channel: str) -> Subscrib
 
 def upsert_by_operator(entry: RosterEntry, *, actor: str, channel: str) -> tuple[Subscriber, bool]:
     """``add_by_operator``, also telling whether the address was new (the API answers 201)."""
-    try:
-        email = check_address(entry.email)
-    except ValueError as exc:
-        raise ValidationError(f"email {exc}", {"email": str(exc)}) from None
+    email = check_address(entry.email)
     if email != entry.email:
         entry = RosterEntry(**{**entry.__dict__, "email": email})
     try:

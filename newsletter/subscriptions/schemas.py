@@ -67,7 +67,7 @@ class Lookups:
 _ATEXT = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]"
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _PLAIN_ADDRESS = re.compile(
-    rf"(?=[^@]{{1,64}}@)({_ATEXT}+(?:\.{_ATEXT}+)*)@((?:{_LABEL}\.)+[a-z][a-z0-9-]{{0,61}}[a-z0-9])",
+    rf"(?=[^@]{{1,64}}@)({_ATEXT}+(?:\.{_ATEXT}+)*)@((?:{_LABEL}\.)+[a-z](?:[a-z0-9-]{{0,61}}[a-z])?)",
     re.IGNORECASE | re.ASCII,
 )
 _SPECIAL_USE_SUFFIXES = tuple(
@@ -83,7 +83,8 @@ def _plain(address: str) -> str | None:
     if match is None or len(address) > 254 or len(match.group(2)) > 253:
         return None
     lowered = address.lower()
-    if "xn--" in lowered or lowered.endswith(_SPECIAL_USE_SUFFIXES) or "-." in lowered:
+    # IDNA rules (hyphens in 3rd and 4th place, Punycode) are email-validator's to apply.
+    if "--" in match.group(2) or lowered.endswith(_SPECIAL_USE_SUFFIXES):
         return None
     return lowered
 

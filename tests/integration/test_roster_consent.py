@@ -102,6 +102,16 @@ def test_a_pending_web_sign_up_is_not_made_active_by_an_import(app: Flask) -> No
     assert _status("luca@example.org") is SubscriberStatus.PENDING
 
 
+def test_importing_again_supersedes_the_queued_confirmation(app: Flask) -> None:
+    roster.import_roster(HEADER + ROWS, actor="cli:ops")
+    roster.import_roster(HEADER + ROWS, actor="cli:ops")
+    luca = subscriber_by_email("luca@example.org")
+    assert luca is not None
+    statuses = [d.status for d in outbox(DeliveryKind.CONFIRM, luca.id)]
+    assert statuses == [DeliveryStatus.CANCELLED, DeliveryStatus.QUEUED]
+    assert len(_events("luca@example.org")) == 2  # one ledger entry per person per import
+
+
 def test_departed_addresses_are_left_alone_unless_reactivate(
     app: Flask, runner: FlaskCliRunner, tmp_path: Path
 ) -> None:
