@@ -120,6 +120,8 @@ class Sender:
         from newsletter.delivery.dkim import signer_from_config
 
         self.dkim = signer_from_config(cfg)
+        # Rows of the channels beyond e-mail (push, Telegram) are the channel sender's.
+        self.lane = store.Lane(without=frozenset(registry(app).messengers))
 
     # --- preparing -------------------------------------------------------------------------
 
@@ -331,14 +333,15 @@ class Sender:
                     worker=self.name,
                     limit=self.batch_size,
                     lease_seconds=self.lease_seconds,
+                    lane=self.lane,
                 )
                 if not batch:
                     outstanding.wait_zero(stop, relay_down)
-                    if store.has_due(self.engine):
+                    if store.has_due(self.engine, self.lane):
                         continue
                     if until_idle:
                         break
-                    wait = store.next_due_in(self.engine)
+                    wait = store.next_due_in(self.engine, self.lane)
                     stop.wait(self.idle_seconds if wait is None else min(wait, self.idle_seconds))
                     continue
                 for claimed in batch:

@@ -1,7 +1,7 @@
 """API token scopes: what each token may do.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-30
 
 Existing tokens keep the one thing they were made for, pushing articles (``articles``): a CMS
@@ -12,8 +12,8 @@ token no longer adds subscribers. Give a token ``subscribers`` by creating a new
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
