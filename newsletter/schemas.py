@@ -40,8 +40,10 @@ def _message(error: ErrorDetails) -> str:
     if kind == "too_short":
         return "must not be empty"
     if kind in ("enum", "literal_error"):
-        expected = str(ctx.get("expected", "")).replace("'", "")
-        return f"must be one of {expected}" if expected else "is not an allowed value"
+        expected = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
+        given = error.get("input")
+        shown = f", not {given!r}" if isinstance(given, str) and len(given) <= 40 else ""
+        return f"must be one of {expected}{shown}" if expected else "is not an allowed value"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         return "must be an object"
     if kind in ("int_type", "int_parsing"):

@@ -238,7 +238,7 @@ class SubscriberIn(BaseModel):
     @classmethod
     def _locale(cls, value: str) -> str:
         if value not in LOCALES:
-            raise ValueError(f"must be one of {', '.join(LOCALES)}")
+            raise ValueError(f"must be one of {', '.join(LOCALES)}, not {value!r}")
         return value
 
     @field_validator("municipality")

@@ -44,9 +44,9 @@ def _audited(action: str) -> list[AuditEntry]:
 
 
 def _crema() -> Municipality:
-    town = Municipality(name="Crema", istat_code="019035")
-    db.session.add(town)
-    db.session.commit()
+    """Crema, seeded by migration 0002 (the 48 comuni)."""
+    town = db.session.scalar(sa.select(Municipality).where(Municipality.name == "Crema"))
+    assert town is not None
     return town
 
 
