@@ -32,6 +32,7 @@ from newsletter.i18n import select_locale
 from newsletter.reference.service import list_topics
 from newsletter.subscriptions.models import Role
 from newsletter.vocabulary import Frequency, Locale
+from newsletter.web import page_arg
 
 bp = Blueprint(
     "admin",
@@ -322,7 +323,7 @@ def audit_log() -> str:
 
 
 def _page_arg() -> int:
-    return request.args.get("page", 1, type=int) or 1
+    return page_arg()
 
 
 def _topic_names() -> dict[str, str]:
@@ -480,6 +481,20 @@ def erase_subscriber(id: int) -> Response:
 
 
 # --- roster and municipalities -------------------------------------------------------------
+
+
+# Their bodies may be larger than MAX_CONTENT_LENGTH (a CSV file); werkzeug spools big files to
+# disk while parsing, so the worker never holds more than a part in memory.
+UPLOAD_ENDPOINTS = frozenset({"admin.roster_import", "admin.municipalities_import"})
+
+
+@bp.url_value_preprocessor
+def _upload_limit(endpoint: str | None, _values: dict[str, Any] | None) -> None:
+    """Runs before any before_request (the CSRF check reads the form): the limit must be set
+    before the body is parsed."""
+    if endpoint in UPLOAD_ENDPOINTS:
+        # The file may use the whole allowance; the multipart envelope comes on top.
+        request.max_content_length = int(current_app.config["ADMIN_UPLOAD_MAX_BYTES"]) + 65536
 
 
 def _uploaded_text(field: str) -> str | None:

@@ -77,6 +77,7 @@ COLUMNS = (
     "consent_source",
 )
 REQUIRED_COLUMNS = ("email", "role", "municipality", "topics", "frequency", "locale")
+FLAGS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 ACTIVE_OR_PENDING = frozenset({SubscriberStatus.ACTIVE, SubscriberStatus.PENDING})
 CHUNK = 500  # rows per IN (...) look-up and per statement: well under every parameter limit
 # Core tables: executemany without the ORM's per-row bookkeeping (the import's hot path).
@@ -87,7 +88,8 @@ CONSENT_EVENT: sa.Table = ConsentEvent.__table__
 
 @dataclass(frozen=True)
 class RosterEntry:
-    """One checked row. ``topics`` empty means every topic (the API's default)."""
+    """One checked row. ``all_topics``: the API request named none (its default: every topic);
+    otherwise ``topics`` are the topics, empty only for a comune's news alone."""
 
     email: str
     role: Role
@@ -100,6 +102,7 @@ class RosterEntry:
     consent_source: str | None = None
     reactivate: bool = False
     local_news: bool | None = None  # None: unchanged (False for a new address)
+    all_topics: bool = False
 
     @classmethod
     def from_schema(cls, row: SubscriberIn) -> RosterEntry:
@@ -115,6 +118,7 @@ class RosterEntry:
             consent_source=row.consent_source,
             reactivate=row.reactivate,
             local_news=row.local_news,
+            all_topics=row.topics is None,
         )
 
     @property
@@ -191,7 +195,7 @@ def _csv_data(row: dict[str, str | None]) -> dict[str, Any]:
         if value := cell(optional):
             data[optional] = value
     if flag := cell("local_news").lower():
-        data["local_news"] = {"true": True, "false": False}.get(flag, flag)
+        data["local_news"] = FLAGS.get(flag, flag)
     return data
 
 
@@ -334,8 +338,9 @@ def _apply(
         }
         if entry.name is not None:
             values["name"] = entry.name
-        if entry.local_news is not None:
-            values["local_news"] = entry.local_news
+        if entry.local_news is not None or not entry.municipality:
+            # A comune's news needs a comune.
+            values["local_news"] = bool(entry.local_news and entry.municipality)
         return values
 
     ids: dict[str, int] = {}
@@ -390,7 +395,7 @@ def _apply(
     links = [
         {"subscriber_id": ids[entry.email], "topic_id": topic_ids[slug], "created_at": now}
         for entry in [*plan.new, *(e for _sid, e, _st in plan.changed)]
-        for slug in (entry.topics or every_topic)
+        for slug in (every_topic if entry.all_topics else entry.topics)
     ]
     for chunk in _chunks(links, 2000):
         db.session.execute(SUBSCRIPTION.insert(), list(chunk))
@@ -405,11 +410,13 @@ def _apply(
             "municipality": (
                 _canonical(entry.municipality, vocabulary) if entry.municipality else None
             ),
-            "topics": sorted(entry.topics or every_topic),
+            "topics": sorted(every_topic if entry.all_topics else entry.topics),
             "frequency": entry.frequency.value,
             "locale": entry.locale,
             "status": statuses[entry.email].value,
         }
+        if entry.local_news is not None:
+            details["local_news"] = bool(entry.local_news and entry.municipality)
         if entry.has_consent:
             assert entry.consent_at is not None
             details["consent_at"] = entry.consent_at.isoformat()

@@ -167,6 +167,18 @@ def _add_rules(schema: dict[str, Any]) -> None:
         "required": ["municipality"],
         "properties": {"municipality": {"type": "string"}},
     }
+    # Topics may be empty only for a comune's news alone (local_news with a municipality).
+    schema["anyOf"] = [
+        {"properties": {"topics": {"minItems": 1}}},
+        {
+            "required": ["topics", "municipality", "local_news"],
+            "properties": {
+                "topics": {"maxItems": 0},
+                "municipality": {"type": "string"},
+                "local_news": {"const": True},
+            },
+        },
+    ]
     schema["dependentRequired"] = {
         "consent_at": ["consent_source"],
         "consent_source": ["consent_at"],
@@ -196,8 +208,8 @@ class SubscriberIn(BaseModel):
             {
                 "type": "array",
                 "items": TOPIC_SLUG,
-                "minItems": 1,
-                "description": "absent: every topic",
+                "description": "absent: every topic; empty only with a municipality and "
+                "local_news true (that comune's news alone)",
             }
         ),
     ] = None
@@ -264,8 +276,6 @@ class SubscriberIn(BaseModel):
         if value is None:
             return None
         slugs = list(dict.fromkeys(value))
-        if not slugs:
-            raise ValueError("give at least one topic")
         vocabulary = info.context
         if isinstance(vocabulary, Lookups):
             unknown = [s for s in slugs if s not in vocabulary.topics]
@@ -290,6 +300,8 @@ class SubscriberIn(BaseModel):
         errors: dict[str, str] = {}
         if self.role is Role.MAYOR and not self.municipality:
             errors["municipality"] = "required for a mayor"
+        if self.topics == [] and not (self.local_news and self.municipality):
+            errors["topics"] = "give at least one topic, or a municipality with local_news true"
         if self.consent_at is not None and self.consent_source is None:
             errors["consent_source"] = "required with consent_at (where the consent was given)"
         if self.consent_source is not None and self.consent_at is None:
