@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from newsletter import events
 from newsletter.articles import mentions, queries, training
 from newsletter.articles.models import (
     Article,
@@ -452,6 +453,8 @@ def upsert_article(source: Source, item: ArticleInput) -> tuple[Article, bool]:
     if not created and (changed or links_changed):
         article.updated_at = utcnow()
     db.session.flush()
+    if not article.hidden and (created or changed or links_changed):
+        events.article_published.send(article, created=created)
     return article, created
 
 
@@ -572,6 +575,9 @@ def set_topics_by_editor(article_id: int, slugs: Iterable[str]) -> Article:
     now = utcnow()
     article.topics_edited_at = now
     article.updated_at = now
+    db.session.flush()
+    if not article.hidden:
+        events.article_published.send(article, created=False)
     db.session.commit()
     return article
 
@@ -617,6 +623,8 @@ def set_hidden(article_id: int, hidden: bool) -> Article:
     if article.hidden != hidden:
         article.hidden = hidden
         article.updated_at = utcnow()
+        if not hidden:
+            events.article_published.send(article, created=False)
     db.session.commit()
     return article
 

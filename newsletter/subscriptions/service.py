@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
+from newsletter import events
 from newsletter.db import get_or_404, utcnow
 from newsletter.delivery import outbox
 from newsletter.delivery.models import DeliveryKind
@@ -234,6 +235,7 @@ def confirm(subscriber_id: int, *, channel: str = "web", now: datetime | None = 
         subscriber.confirmed_at = now or utcnow()
         subscriber.unsubscribed_at = None
         record_consent(subscriber, ConsentAction.CONFIRM, channel, details=_settings(subscriber))
+        events.subscriber_confirmed.send(subscriber, channel=str(channel))
         db.session.commit()
     return subscriber
 
@@ -269,6 +271,7 @@ def unsubscribe(subscriber_id: int, *, channel: str = "web", now: datetime | Non
     subscriber.unsubscribed_at = now or utcnow()
     outbox.cancel(subscriber.id)
     record_consent(subscriber, ConsentAction.UNSUBSCRIBE, channel)
+    events.subscriber_left.send(subscriber.id, channel=str(channel), erased=False)
     db.session.commit()
     return True
 
@@ -281,13 +284,14 @@ def erase(subscriber_id: int, *, channel: str = "web") -> None:
     db.session.delete(subscriber)
     db.session.flush()
     record_consent(None, ConsentAction.ERASE, channel)
+    events.subscriber_left.send(subscriber_id, channel=str(channel), erased=True)
     db.session.commit()
 
 
 def export_data(subscriber_id: int) -> dict[str, Any]:
     """Everything we hold about one person, as plain JSON-ready values."""
     subscriber = get_subscriber(subscriber_id)
-    events = db.session.scalars(
+    ledger = db.session.scalars(
         sa.select(ConsentEvent)
         .where(ConsentEvent.subscriber_id == subscriber.id)
         .order_by(ConsentEvent.occurred_at, ConsentEvent.id)
@@ -319,7 +323,7 @@ def export_data(subscriber_id: int) -> dict[str, Any]:
                 "actor": e.actor,
                 "details": e.details,
             }
-            for e in events
+            for e in ledger
         ],
         "emails": [
             {
