@@ -26,7 +26,13 @@ from newsletter.digests.service import period_due
 from newsletter.extensions import db
 from newsletter.reference.models import Municipality
 from newsletter.subscriptions.models import Subscriber, SubscriberStatus
-from tests.fixtures.admin import FAST_HASHING, csrf_token, make_article, make_source
+from tests.fixtures.admin import (
+    FAST_HASHING,
+    csrf_token,
+    make_article,
+    make_source,
+    seeded_crema,
+)
 from tests.fixtures.delivery import Relay, add_subscribers, enqueue_digest, make_digest
 
 
@@ -44,8 +50,7 @@ def _audited(action: str) -> list[AuditEntry]:
 
 
 def _crema() -> Municipality:
-    town = Municipality(name="Crema", istat_code="019035")
-    db.session.add(town)
+    town = seeded_crema()
     db.session.commit()
     return town
 
@@ -306,7 +311,8 @@ def test_municipalities_import_and_exports(admin_client: FlaskClient) -> None:
         admin_client, "/admin/roster/municipalities", "name,istat_code\nOffanengo,019063\n"
     )
     assert response.status_code == 302
-    assert db.session.scalar(sa.select(Municipality.istat_code)) == "019063"
+    offanengo = sa.select(Municipality.istat_code).where(Municipality.name == "Offanengo")
+    assert db.session.scalar(offanengo) == "019063"  # one of the 48 seeded comuni, now coded
     bad = _upload(admin_client, "/admin/roster/municipalities", "name,istat_code\nX,abc\n")
     assert bad.status_code == 422
     assert "line 2" in bad.get_data(as_text=True)
