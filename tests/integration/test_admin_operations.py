@@ -26,13 +26,7 @@ from newsletter.digests.service import period_due
 from newsletter.extensions import db
 from newsletter.reference.models import Municipality
 from newsletter.subscriptions.models import Subscriber, SubscriberStatus
-from tests.fixtures.admin import (
-    FAST_HASHING,
-    csrf_token,
-    make_article,
-    make_source,
-    seeded_crema,
-)
+from tests.fixtures.admin import FAST_HASHING, csrf_token, make_article, make_source
 from tests.fixtures.delivery import Relay, add_subscribers, enqueue_digest, make_digest
 
 
@@ -50,7 +44,9 @@ def _audited(action: str) -> list[AuditEntry]:
 
 
 def _crema() -> Municipality:
-    town = seeded_crema()
+    town = db.session.scalar(sa.select(Municipality).where(Municipality.name == "Crema"))
+    assert town is not None  # seeded by migration 0002
+    town.istat_code = "019035"
     db.session.commit()
     return town
 
@@ -311,8 +307,12 @@ def test_municipalities_import_and_exports(admin_client: FlaskClient) -> None:
         admin_client, "/admin/roster/municipalities", "name,istat_code\nOffanengo,019063\n"
     )
     assert response.status_code == 302
-    offanengo = sa.select(Municipality.istat_code).where(Municipality.name == "Offanengo")
-    assert db.session.scalar(offanengo) == "019063"  # one of the 48 seeded comuni, now coded
+    assert (
+        db.session.scalar(
+            sa.select(Municipality.istat_code).where(Municipality.name == "Offanengo")
+        )
+        == "019063"
+    )
     bad = _upload(admin_client, "/admin/roster/municipalities", "name,istat_code\nX,abc\n")
     assert bad.status_code == 422
     assert "line 2" in bad.get_data(as_text=True)

@@ -17,7 +17,7 @@ from newsletter.admin.models import AuditEntry, UserRole
 from newsletter.articles.models import Article, SourceKind
 from newsletter.db import utcnow
 from newsletter.extensions import db
-from newsletter.reference.models import Topic
+from newsletter.reference.models import Municipality, Topic
 from newsletter.subscriptions.models import (
     ConsentAction,
     ConsentEvent,
@@ -34,7 +34,6 @@ from tests.fixtures.admin import (
     login,
     make_article,
     make_source,
-    seeded_crema,
 )
 
 
@@ -68,7 +67,8 @@ def test_subscriber_search_exact_and_substring(admin_client: FlaskClient) -> Non
 
 
 def test_subscriber_page_shows_profile_and_consent_history(admin_client: FlaskClient) -> None:
-    crema = seeded_crema()
+    crema = db.session.scalar(sa.select(Municipality).where(Municipality.name == "Crema"))
+    assert crema is not None  # seeded by migration 0002
     now = utcnow()
     subscriber = _subscriber(
         "sindaco@comune.crema.example",
