@@ -22,6 +22,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from newsletter.db import utcnow
 from newsletter.delivery.models import Delivery, DeliveryStatus
+from newsletter.signing import IntSigner
 from newsletter.subscriptions.models import (
     ConsentAction,
     ConsentEvent,
@@ -46,10 +47,11 @@ class VerpSigner:
 
     def __init__(self, secret: str, domain: str) -> None:
         self._serializer = _serializer(secret)
+        self._dumps = IntSigner(self._serializer).dumps
         self.domain = domain
 
     def address(self, delivery_id: int) -> str:
-        return f"{VERP_PREFIX}{self._serializer.dumps(delivery_id)}@{self.domain}"
+        return f"{VERP_PREFIX}{self._dumps(delivery_id)}@{self.domain}"
 
     def read(self, address: str) -> int | None:
         """The delivery id in a VERP address, or None when absent or forged."""
