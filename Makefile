@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test install lint typecheck pytest translations extract-messages clean
+.PHONY: run test install lint typecheck pytest translations extract-messages clean vendor
 
 run: install
 	$(BIN)/newsletter demo
@@ -39,6 +39,12 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP) translations
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+# Bootstrap Italia (the comuni's design kit) from npm at a pinned version, copied into
+# newsletter/static/vendor/bootstrap-italia/ with VERSION and SHA256SUMS. Needs npm; the copied
+# files are committed, so running the service never needs Node.
+vendor:
+	tools/vendor-bootstrap-italia.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

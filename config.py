@@ -15,11 +15,13 @@ class Config:
     DEMO = False
 
     SECRET_KEY: str | None = None  # embedded: generated once and kept in the instance folder
+    # Earlier keys, most recent first: they still verify links and sessions, only SECRET_KEY signs
+    # (docs/deployment.md, "Rotating the secret key").
+    SECRET_KEY_FALLBACKS: tuple[str, ...] = ()
     DATABASE_URL: str | None = None  # None: sqlite:///<instance>/newsletter.sqlite3
     BASE_URL = "http://127.0.0.1:8000"
     TIMEZONE = "Europe/Rome"
     DEFAULT_LOCALE = "it"
-    LOCALES = ("it", "en")
 
     MAIL_FROM = "Area Omogenea Cremasca <newsletter@localhost>"
     MAIL_BOUNCE_DOMAIN: str | None = None  # VERP return path domain; None: the From domain
@@ -67,6 +69,13 @@ class Config:
 
     # Settings added by each domain go in its own block below (keeps parallel work mergeable).
 
+    # --- outgoing requests (newsletter/fetch.py) ---
+    # Loopback, private, link-local and reserved addresses are refused for every URL the server
+    # fetches, unless this is on (tests, the demo) or the address is in FETCH_ALLOWED_NETWORKS.
+    FETCH_ALLOW_PRIVATE = False
+    # CIDRs let through anyway, e.g. ("10.20.0.5/32",) for an intranet CMS.
+    FETCH_ALLOWED_NETWORKS: tuple[str, ...] = ()
+
     # --- subscriptions ---
     SUBSCRIBE_HONEYPOT_FIELD = "website"  # a field people never see; bots fill it in
     PUBLIC_LATEST_ARTICLES = 6  # articles on the home page
@@ -75,7 +84,10 @@ class Config:
     # --- articles ---
     SOURCE_CONNECT_TIMEOUT = 5.0  # seconds to connect to a feed's server
     SOURCE_READ_TIMEOUT = 20.0  # seconds to wait for its answer
-    SOURCE_MAX_BYTES = 10_000_000  # a larger feed is refused
+    SOURCE_MAX_BYTES = 10_000_000  # a larger feed (once decompressed) is refused
+    SOURCE_MAX_RAW_BYTES = 10_000_000  # ...and so is a larger download (before decompressing)
+    SOURCE_DEADLINE = 60.0  # seconds for a whole fetch, redirects and slow servers included
+    SOURCE_MAX_REDIRECTS = 5
     API_ARTICLES_MAX_LIMIT = 200  # GET /api/v1/articles?limit= at most
 
     # --- digests and scheduling ---
@@ -93,6 +105,10 @@ class Config:
     # At most this many messages sent but not yet recorded as sent: a crash duplicates at most
     # these; larger values let the recorder commit bigger groups (throughput).
     SEND_MAX_UNRECORDED = 64
+    # A DSN without a valid VERP token is ignored (anybody can forge one) unless this is on;
+    # then it counts only for subscribers sent to within BOUNCE_FALLBACK_DAYS.
+    BOUNCE_ADDRESS_FALLBACK = False
+    BOUNCE_FALLBACK_DAYS = 7.0
     BOUNCE_HOST = "127.0.0.1"  # where `newsletter bounces serve` listens by default
     BOUNCE_PORT = 2525
 
@@ -111,6 +127,18 @@ class Config:
     ADMIN_UPLOAD_MAX_BYTES = 5 * 1024 * 1024  # roster and municipality CSV uploads
     HEALTH_QUEUE_MAX_AGE = 900  # seconds a due delivery may wait before /healthz says degraded
 
+    # --- look (Bootstrap Italia page model), accessibility statement, page feedback ---
+    ORGANISATION_NAME = "Consorzio.it"  # runs the service; named in the slim header and footer
+    ORGANISATION_URL = "https://www.consorzioit.net"
+    CONTACT_EMAIL = "newsletter@localhost"  # footer contacts; accessibility feedback by default
+    ACCESSIBILITY_FEEDBACK_EMAIL: str | None = None  # None: CONTACT_EMAIL
+    # The statement published through AgID's form; the link shows only when this is set.
+    ACCESSIBILITY_STATEMENT_URL: str | None = None
+    ACCESSIBILITY_PREPARED_ON = "2026-11-30"  # ISO dates shown in the statement
+    ACCESSIBILITY_REVIEWED_ON = "2026-11-30"
+    LEGAL_NOTES_UPDATED_ON = "2026-11-30"
+    RATELIMIT_FEEDBACK = "20 per hour"  # page ratings per client address
+
 
 class TestConfig(Config):
     """Fast, deterministic, isolated: the test fixtures set DATABASE_URL per run."""
@@ -122,6 +150,7 @@ class TestConfig(Config):
     RATELIMIT_ENABLED = True
     RETRY_SCHEDULE = "1,2,3"
     SERVER_NAME: str | None = None
+    FETCH_ALLOW_PRIVATE = True  # the tests' servers listen on loopback
 
 
 class ProductionConfig(Config):

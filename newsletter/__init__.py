@@ -22,6 +22,7 @@ DOMAINS = (
     "scheduling",
     "feeds",
     "public",
+    "feedback",
     "api",
     "admin",
     "ops",

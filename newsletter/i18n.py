@@ -6,11 +6,12 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, g, has_request_context, request, session
-from flask_babel import format_datetime
+from flask_babel import format_date, format_datetime, format_decimal
 
 from newsletter.extensions import babel
+from newsletter.vocabulary import Locale
 
-SUPPORTED = ("it", "en")
+SUPPORTED = Locale.values()  # what Accept-Language is matched against
 
 
 def select_locale() -> str:
@@ -45,6 +46,15 @@ def init_app(app: Flask) -> None:
         g.pop("_flask_babel", None)
         g.pop("force_locale", None)
 
+    # Globals too, so that macros imported without context can format dates.
+    app.jinja_env.globals.update(
+        format_date=format_date, format_datetime=format_datetime, format_decimal=format_decimal
+    )
+
     @app.context_processor
     def _locale_context() -> dict[str, object]:
-        return {"current_locale": select_locale(), "format_datetime": format_datetime}
+        return {
+            "current_locale": select_locale(),
+            "format_datetime": format_datetime,
+            "format_date": format_date,
+        }

@@ -13,6 +13,7 @@ from newsletter.api.models import ApiToken
 from newsletter.articles.models import Article, ArticleMunicipality, ArticleTopic, Source
 from newsletter.delivery.models import Delivery
 from newsletter.digests.models import Digest, DigestArticle
+from newsletter.feedback.models import PageRating
 from newsletter.reference.models import Municipality, Topic
 from newsletter.scheduling.models import JobRun
 from newsletter.subscriptions.models import ConsentEvent, Subscriber, Subscription
@@ -29,6 +30,7 @@ __all__ = [
     "DigestArticle",
     "JobRun",
     "Municipality",
+    "PageRating",
     "Source",
     "Subscriber",
     "Subscription",

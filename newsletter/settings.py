@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets
@@ -13,6 +14,7 @@ from flask import Flask
 
 from config import CONFIGS, Config
 from newsletter.exceptions import ConfigurationError
+from newsletter.signing import parse_fallbacks, secret_keys
 
 PREFIX = "NEWSLETTER_"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -85,6 +87,14 @@ def finalize(app: Flask) -> None:
                 '"import secrets; print(secrets.token_urlsafe(48))"`)'
             )
         cfg["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
+    # Old keys verify, the current one signs (Flask's session cookie reads the same setting).
+    cfg["SECRET_KEY_FALLBACKS"] = [
+        key for key in parse_fallbacks(cfg.get("SECRET_KEY_FALLBACKS")) if key != cfg["SECRET_KEY"]
+    ]
+    if cfg["SECRET_KEY_FALLBACKS"] and not cfg.get("WTF_CSRF_SECRET_KEY"):
+        # Flask-WTF passes this to itsdangerous, which accepts a key list: forms opened before
+        # the rotation can still be submitted.
+        cfg["WTF_CSRF_SECRET_KEY"] = secret_keys(cfg)
 
     if cfg["SMTP_SECURITY"] not in {"none", "starttls", "tls"}:
         raise ConfigurationError(
@@ -99,6 +109,15 @@ def finalize(app: Flask) -> None:
     if not schedule or min(schedule) < 0:
         raise ConfigurationError(f"{PREFIX}RETRY_SCHEDULE needs at least one value >= 0")
     cfg["RETRY_SCHEDULE_SECONDS"] = tuple(schedule)
+    networks = cfg.get("FETCH_ALLOWED_NETWORKS") or ()
+    if isinstance(networks, str):
+        networks = tuple(part.strip() for part in networks.split(",") if part.strip())
+    try:
+        for network in networks:
+            ipaddress.ip_network(network, strict=False)
+    except ValueError as exc:
+        raise ConfigurationError(f"{PREFIX}FETCH_ALLOWED_NETWORKS: {exc}") from None
+    cfg["FETCH_ALLOWED_NETWORKS"] = tuple(networks)
     cfg["BASE_URL"] = str(cfg["BASE_URL"]).rstrip("/")
     cfg["BABEL_DEFAULT_LOCALE"] = cfg["DEFAULT_LOCALE"]
     cfg["BABEL_DEFAULT_TIMEZONE"] = cfg["TIMEZONE"]

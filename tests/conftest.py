@@ -109,7 +109,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _wipe(app: Flask) -> None:
-    """Delete every row the test made; keep the schema and the four seeded topics."""
+    """Delete every row the test made; keep the schema, the four seeded topics, the 48 comuni."""
     with app.app_context():
         db.session.remove()
         meta = db.metadata
@@ -121,7 +121,25 @@ def _wipe(app: Flask) -> None:
                     conn.execute(table.delete().where(table.c.slug.not_in(SEED_TOPICS)))
                 else:
                     conn.execute(table.delete())
+            _reseed_municipalities(conn, meta.tables["municipality"])
         db.engine.dispose()
+
+
+def _reseed_municipalities(conn: sa.Connection, table: sa.Table) -> None:
+    """Back to the 48 comuni that migration 0002 seeds (tests may rename or add some)."""
+    from newsletter.db import utcnow
+    from newsletter.reference.names import slugify
+    from newsletter.reference.service import BUNDLED_MUNICIPALITIES
+
+    names = [
+        line.split(",")[0].strip()
+        for line in BUNDLED_MUNICIPALITIES.read_text(encoding="utf-8").splitlines()[1:]
+        if line.strip()
+    ]
+    now = utcnow()
+    conn.execute(
+        table.insert(), [{"name": n, "slug": slugify(n), "created_at": now} for n in names]
+    )
 
 
 def make_app(database_url: str, instance: Path, **overrides: Any) -> Flask:

@@ -20,12 +20,14 @@ from sqlalchemy.orm import selectinload
 from newsletter.admin.models import AuditEntry, User
 from newsletter.articles import service as articles_service
 from newsletter.articles.models import Article, ArticleTopic, Source
-from newsletter.db import utcnow
+from newsletter.db import get_or_404, utcnow
+from newsletter.delivery import outbox
 from newsletter.delivery.models import Delivery, DeliveryStatus
 from newsletter.digests.models import Digest
-from newsletter.exceptions import NewsletterError, NotFound, ValidationError
+from newsletter.exceptions import NewsletterError, ValidationError
 from newsletter.extensions import db
 from newsletter.hooks import ServiceMail
+from newsletter.paging import Page, paginate
 from newsletter.reference.models import Municipality, Topic
 from newsletter.scheduling.models import JobRun
 from newsletter.subscriptions.models import (
@@ -36,6 +38,7 @@ from newsletter.subscriptions.models import (
     Subscription,
     normalize_email,
 )
+from newsletter.vocabulary import Frequency, Locale
 
 log = logging.getLogger(__name__)
 
@@ -75,22 +78,8 @@ def audit(
     return entry
 
 
-@dataclass(frozen=True)
-class Page:
-    items: Sequence[Any]
-    page: int
-    has_next: bool
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-
 def _page(query: sa.Select[Any], page: int) -> Page:
-    size = int(current_app.config["ADMIN_PAGE_SIZE"])
-    page = max(page, 1)
-    rows = db.session.scalars(query.limit(size + 1).offset((page - 1) * size)).unique().all()
-    return Page(items=rows[:size], page=page, has_next=len(rows) > size)
+    return paginate(query, page, int(current_app.config["ADMIN_PAGE_SIZE"]))
 
 
 def audit_log(page: int = 1, action: str | None = None) -> Page:
@@ -320,9 +309,7 @@ class SubscriberDetail:
 
 
 def subscriber_detail(subscriber_id: int) -> SubscriberDetail:
-    subscriber = db.session.get(Subscriber, subscriber_id)
-    if subscriber is None:
-        raise NotFound("no such subscriber")
+    subscriber = get_or_404(Subscriber, subscriber_id, "no such subscriber")
     events = db.session.scalars(
         sa.select(ConsentEvent)
         .where(ConsentEvent.subscriber_id == subscriber_id)
@@ -358,10 +345,7 @@ def list_articles(
 
 
 def get_article(article_id: int) -> Article:
-    article = db.session.get(Article, article_id)
-    if article is None:
-        raise NotFound("no such article")
-    return article
+    return get_or_404(Article, article_id, "no such article")
 
 
 def set_article_hidden(article_id: int, hidden: bool) -> Article:
@@ -422,21 +406,18 @@ class PreviewRequest:
     @classmethod
     def from_payload(cls, data: dict[str, Any]) -> PreviewRequest:
         return cls(
-            frequency=str(data.get("frequency") or "weekly"),
+            frequency=str(data.get("frequency") or Frequency.WEEKLY),
             topics=tuple(str(t) for t in data.get("topics") or ()),
-            lang=str(data.get("lang") or "it"),
+            lang=str(data.get("lang") or Locale.IT),
             mayor=data.get("mayor") or None,
         )
-
-
-FREQUENCIES = ("immediate", "daily", "weekly")
 
 
 def render_preview(request: PreviewRequest) -> Any:
     """The variant rendered as the builder would render it; nothing stored or sent."""
     from newsletter.digests.service import preview_digest
 
-    if request.frequency not in FREQUENCIES:
+    if not Frequency.knows(request.frequency):
         raise ValidationError(
             f"unknown frequency: {request.frequency}", {"frequency": request.frequency}
         )
@@ -450,8 +431,7 @@ def queue_test_send(to_address: str, request: PreviewRequest) -> Delivery:
 
     address = check_address(to_address)
     render_preview(request)  # a variant that cannot render is refused now, not in the worker
-    delivery = Delivery(kind=DeliveryKind.TEST, to_address=address, payload=request.payload())
-    db.session.add(delivery)
+    delivery = outbox.enqueue(DeliveryKind.TEST, to_address=address, payload=request.payload())
     audit("digest.test_send", address, request.payload())
     db.session.commit()
     return delivery
@@ -509,14 +489,8 @@ def list_digests(page: int = 1) -> tuple[Page, list[DigestRow]]:
 def retry_failed(digest_id: int) -> int:
     """Failed deliveries of a digest back in the queue, due now; attempts are kept, so the
     backoff and the give-up limit still apply."""
-    if db.session.get(Digest, digest_id) is None:
-        raise NotFound(f"no digest {digest_id}")
-    result = db.session.execute(
-        sa.update(Delivery)
-        .where(Delivery.digest_id == digest_id, Delivery.status == DeliveryStatus.FAILED)
-        .values(status=DeliveryStatus.QUEUED, next_attempt_at=utcnow(), last_error=None)
-    )
-    count = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    get_or_404(Digest, digest_id, f"no digest {digest_id}")
+    count = outbox.requeue(digest_id=digest_id, status=DeliveryStatus.FAILED)
     audit("digest.retry_failed", f"digest:{digest_id}", {"deliveries": count})
     db.session.commit()
     return count
@@ -616,9 +590,7 @@ def poll_source(source_id: int) -> Any:
     from newsletter.articles.feeds_import import fetch_source
     from newsletter.articles.models import SourceKind
 
-    source = db.session.get(Source, source_id)
-    if source is None:
-        raise NotFound(f"no source {source_id}")
+    source = get_or_404(Source, source_id, f"no source {source_id}")
     if source.kind != SourceKind.FEED:
         raise ValidationError(f"{source.name} is not an RSS/Atom feed: nothing to poll")
     audit("source.poll", f"source:{source_id}")

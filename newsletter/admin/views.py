@@ -23,10 +23,15 @@ from newsletter.admin import auth, charts, service
 from newsletter.admin.extend import registry
 from newsletter.admin.forms import ActionForm, LoginForm
 from newsletter.admin.models import UserRole
+from newsletter.articles import training
+from newsletter.db import get_or_404
 from newsletter.exceptions import NewsletterError, Unauthorized, ValidationError
 from newsletter.extensions import db, limiter
+from newsletter.feedback import service as feedback
 from newsletter.i18n import select_locale
 from newsletter.reference.service import list_topics
+from newsletter.subscriptions.models import Role
+from newsletter.vocabulary import Frequency, Locale
 
 bp = Blueprint(
     "admin",
@@ -82,12 +87,12 @@ def _value_label(value: object) -> str:
         "active": _("active"),
         "unsubscribed": _("unsubscribed"),
         "bounced": _("bounced"),
-        "citizen": _("citizen"),
-        "mayor": _("mayor"),
-        "official": _("official"),
-        "immediate": _("immediate"),
-        "daily": _("daily"),
-        "weekly": _("weekly"),
+        Role.CITIZEN: _("citizen"),
+        Role.MAYOR: _("mayor"),
+        Role.OFFICIAL: _("official"),
+        Frequency.IMMEDIATE: _("immediate"),
+        Frequency.DAILY: _("daily"),
+        Frequency.WEEKLY: _("weekly"),
         "subscribe": _("sign-up"),
         "confirm": _("confirmation"),
         "preferences": _("preferences changed"),
@@ -188,7 +193,11 @@ def dashboard() -> str:
         ),
     }
     return render_template(
-        "admin/dashboard.html", data=data, charts=charts_html, delivery_colors=DELIVERY_COLORS
+        "admin/dashboard.html",
+        data=data,
+        charts=charts_html,
+        delivery_colors=DELIVERY_COLORS,
+        page_ratings=feedback.summary(),
     )
 
 
@@ -252,8 +261,12 @@ def articles() -> str:
 @bp.get("/articles/<int:id>")
 @auth.require_role(EDITOR)
 def article(id: int) -> str:
+    found = service.get_article(id)
     return render_template(
-        "admin/article.html", article=service.get_article(id), topics=_topic_names()
+        "admin/article.html",
+        article=found,
+        topics=_topic_names(),
+        suggestion=training.suggest(found),
     )
 
 
@@ -328,9 +341,9 @@ PREVIEW_CSP = (
 
 def _preview_request(source: Any) -> service.PreviewRequest:
     return service.PreviewRequest(
-        frequency=source.get("frequency", "weekly"),
+        frequency=source.get("frequency", Frequency.WEEKLY.value),
         topics=tuple(source.getlist("topics")),
-        lang=source.get("lang", "it"),
+        lang=source.get("lang", Locale.IT.value),
         mayor=source.get("mayor") or None,
     )
 
@@ -376,8 +389,8 @@ def digest_preview() -> tuple[str, int]:
         error=error,
         topics=_topic_names(),
         municipalities=service.municipality_names(),
-        locales=current_app.config["LOCALES"],
-        frequencies=service.FREQUENCIES,
+        locales=Locale.values(),
+        frequencies=Frequency.values(),
     ), (422 if error else 200)
 
 
@@ -605,9 +618,7 @@ def create_token() -> str | Response:
 def revoke_token(id: int) -> Response:
     from newsletter.api.models import ApiToken
 
-    record = db.session.get(ApiToken, id)
-    if record is None:
-        abort(404)
+    record = get_or_404(ApiToken, id)
     service.revoke_api_token(record.name)
     flash(_("Token revoked: %(name)s", name=record.name), "success")
     return redirect(url_for("admin.tokens"))

@@ -1,8 +1,12 @@
 """Automatic topics for Italian articles that arrive without any: a transparent keyword model.
 
 Words are reduced to lemmas with simplemma, accents and case ignored; each topic has weighted
-words and phrases in ``data/topics.toml`` (editors can read and change them). The title counts
-more than the text; every topic close enough to the best one is assigned; never zero topics.
+words and phrases in ``data/topics.toml``, and the area's institutions and programmes (the
+Comunità Sociale Cremasca, Trenord, the renewable-energy communities, ...) weigh for their topics
+through ``data/gazetteer.toml``; editors can read and change both. The title counts more than the
+text; every topic close enough to the best one is assigned, and a topic further behind still is
+when several different clues point to it (an interview that spans several topics); never zero
+topics. ``learned.py`` adds what the editors' corrections teach on top of this prior.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 import simplemma
 
 DATA_FILE = Path(__file__).parent / "data" / "topics.toml"
+GAZETTEER_FILE = Path(__file__).parent / "data" / "gazetteer.toml"
 _WORD = re.compile(r"[^\W_]+(?:[.\-][^\W_]+)*", re.UNICODE)
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'", "´": "'"})
 
@@ -49,6 +54,11 @@ class Model:
     min_score: float = 2.0
     fallback: str = "governance"
     longest: int = field(default=1)
+    # A topic below relative_threshold is still assigned when it reaches this share of the best
+    # score with at least ``min_clues`` different words or names pointing to it.
+    secondary_threshold: float = 0.2
+    min_clues: int = 3
+    labels: dict[tuple[str, ...], str] = field(default_factory=dict)  # term -> how editors wrote it
 
 
 @dataclass(frozen=True)
@@ -56,18 +66,34 @@ class Result:
     topics: tuple[str, ...]  # the assigned topics, best first
     scores: dict[str, float]  # every topic's score, for editors to judge
     fallback: bool  # no topic was close enough: the fallback topic was assigned
+    clues: dict[str, tuple[tuple[str, float], ...]] = field(default_factory=dict)
+    """Per topic, the words and names that weighed most, heaviest first (for editors)."""
+    learned: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Per topic, the article's words that the editor-trained model weighed most."""
 
 
-def parse_model(data: dict[str, Any]) -> Model:
+def parse_model(data: dict[str, Any], gazetteer: dict[str, Any] | None = None) -> Model:
+    """Keywords (``topics``) and, optionally, the gazetteer's bodies (``body``: name, aliases,
+    topics with weights) as one table; a term listed twice keeps its highest weight."""
     settings = data.get("settings", {})
     terms: dict[str, dict[tuple[str, ...], float]] = {}
+    labels: dict[tuple[str, ...], str] = {}
+
+    def add(topic: str, phrase: str, weight: float) -> None:
+        key = tuple(lemmas(phrase))
+        if key:
+            table = terms.setdefault(topic, {})
+            table[key] = max(table.get(key, 0.0), float(weight))
+            labels.setdefault(key, phrase)
+
     for topic, entries in data.get("topics", {}).items():
-        table: dict[tuple[str, ...], float] = {}
+        terms.setdefault(topic, {})
         for phrase, weight in entries.items():
-            key = tuple(lemmas(phrase))
-            if key:
-                table[key] = max(table.get(key, 0.0), float(weight))
-        terms[topic] = table
+            add(topic, phrase, weight)
+    for body in (gazetteer or {}).get("body", []):
+        for name in [body["name"], *body.get("aliases", [])]:
+            for topic, weight in body.get("topics", {}).items():
+                add(topic, name, weight)
     longest = max((len(k) for table in terms.values() for k in table), default=1)
     return Model(
         terms=terms,
@@ -76,13 +102,19 @@ def parse_model(data: dict[str, Any]) -> Model:
         min_score=float(settings.get("min_score", 2.0)),
         fallback=str(settings.get("fallback", "governance")),
         longest=longest,
+        secondary_threshold=float(settings.get("secondary_threshold", 0.2)),
+        min_clues=int(settings.get("min_clues", 3)),
+        labels=labels,
     )
 
 
 @cache
 def default_model() -> Model:
     with DATA_FILE.open("rb") as handle:
-        return parse_model(tomllib.load(handle))
+        data = tomllib.load(handle)
+    with GAZETTEER_FILE.open("rb") as handle:
+        gazetteer = tomllib.load(handle)
+    return parse_model(data, gazetteer)
 
 
 def _ngram_counts(words: list[str], longest: int) -> Counter[tuple[str, ...]]:
@@ -93,32 +125,51 @@ def _ngram_counts(words: list[str], longest: int) -> Counter[tuple[str, ...]]:
     return counts
 
 
-def score(title: str, text: str, model: Model | None = None) -> dict[str, float]:
-    model = model or default_model()
+def _contributions(title: str, text: str, model: Model) -> dict[str, dict[tuple[str, ...], float]]:
+    """Per topic, what each matched term added to its score."""
     in_title = _ngram_counts(lemmas(title), model.longest)
     in_text = _ngram_counts(lemmas(text), model.longest)
-    scores: dict[str, float] = {}
+    found: dict[str, dict[tuple[str, ...], float]] = {}
     for topic, table in model.terms.items():
-        total = 0.0
+        parts = found.setdefault(topic, {})
         for key, weight in table.items():
             hits = model.title_weight * in_title.get(key, 0) + math.sqrt(in_text.get(key, 0))
-            total += weight * hits
-        scores[topic] = round(total, 3)
-    return scores
+            if hits:
+                parts[key] = weight * hits
+    return found
+
+
+def score(title: str, text: str, model: Model | None = None) -> dict[str, float]:
+    model = model or default_model()
+    return {
+        topic: round(sum(parts.values()), 3)
+        for topic, parts in _contributions(title, text, model).items()
+    }
 
 
 def classify(title: str, text: str, model: Model | None = None) -> Result:
     model = model or default_model()
-    scores = score(title, text, model)
+    found = _contributions(title, text, model)
+    scores = {topic: round(sum(parts.values()), 3) for topic, parts in found.items()}
+    clues = {
+        topic: tuple(
+            (model.labels.get(key, " ".join(key)), round(value, 2))
+            for key, value in sorted(parts.items(), key=lambda kv: -kv[1])[:6]
+        )
+        for topic, parts in found.items()
+        if parts
+    }
     best = max(scores.values(), default=0.0)
     if best < model.min_score:
-        return Result((model.fallback,), scores, True)
-    chosen = sorted(
-        (
-            t
-            for t, s in scores.items()
-            if s >= model.min_score and s >= best * model.relative_threshold
-        ),
-        key=lambda t: -scores[t],
-    )
-    return Result(tuple(chosen), scores, False)
+        return Result((model.fallback,), scores, True, clues)
+
+    def chosen(topic: str) -> bool:
+        value = scores[topic]
+        if value < model.min_score:
+            return False
+        if value >= best * model.relative_threshold:
+            return True
+        return value >= best * model.secondary_threshold and len(found[topic]) >= model.min_clues
+
+    picked = sorted((t for t in scores if chosen(t)), key=lambda t: -scores[t])
+    return Result(tuple(picked), scores, False, clues)

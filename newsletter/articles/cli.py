@@ -65,6 +65,14 @@ def refresh_command() -> None:
     click.echo(f"topics changed on {topics} articles, mentions changed on {mentions}")
 
 
+@articles_cli.command("retrain")
+def retrain_command() -> None:
+    """Retrain the topic model on the topics editors chose (the nightly job does the same)."""
+    from newsletter.articles import training
+
+    click.echo(training.retrain().line())
+
+
 sources_cli = CommandGroup("sources", help="Feeds the worker polls.")
 articles_cli.add_command(sources_cli)
 

@@ -110,3 +110,23 @@ class ArticleMunicipality(db.Model):  # type: ignore[name-defined,misc]
     )
 
     municipality: Mapped[Municipality] = relationship(lazy="joined")
+
+
+class ArticleMunicipalityEdit(db.Model):  # type: ignore[name-defined,misc]
+    """An editor's correction of the mentions: add (``included``) or remove a comune.
+
+    Kept apart from the detected links so re-imports and refreshes re-detect and then apply
+    the corrections again: the editor's word wins for that comune, detection for the rest.
+    """
+
+    __tablename__ = "article_municipality_edit"
+
+    article_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("article.id", ondelete="CASCADE"), primary_key=True
+    )
+    municipality_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("municipality.id", ondelete="CASCADE"), primary_key=True
+    )
+    included: Mapped[bool]
+    edited_by: Mapped[str | None] = mapped_column(sa.String(320))
+    edited_at: Mapped[datetime] = mapped_column(default=utcnow)

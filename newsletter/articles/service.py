@@ -18,10 +18,11 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from newsletter.articles import classify, mentions
+from newsletter.articles import mentions, queries, training
 from newsletter.articles.models import (
     Article,
     ArticleMunicipality,
+    ArticleMunicipalityEdit,
     ArticleTopic,
     Source,
     SourceKind,
@@ -34,8 +35,8 @@ from newsletter.articles.sanitize import (
     sanitize_html,
     text_to_html,
 )
-from newsletter.db import utcnow
-from newsletter.exceptions import NotFound, ValidationError
+from newsletter.db import get_or_404, utcnow
+from newsletter.exceptions import ValidationError
 from newsletter.extensions import db
 from newsletter.reference.models import Municipality, Topic
 
@@ -347,13 +348,33 @@ def municipality_matcher() -> mentions.Matcher:
     )
     if cached is not None and cached[0] == key:
         return cached[1]
-    matcher = mentions.build_matcher(key)
+    matcher = mentions.build_matcher(key, mentions.default_gazetteer())
     db.session.info["municipality_matcher"] = (key, matcher)
     return matcher
 
 
+def _edits(article: Article) -> dict[int, bool]:
+    """The editors' corrections: comune -> kept (True) or removed (False)."""
+    if article.id is None:
+        return {}
+    return {
+        municipality_id: included
+        for municipality_id, included in db.session.execute(
+            sa.select(
+                ArticleMunicipalityEdit.municipality_id, ArticleMunicipalityEdit.included
+            ).where(ArticleMunicipalityEdit.article_id == article.id)
+        )
+    }
+
+
 def _set_mentions(article: Article, content: _Content) -> bool:
+    """Detected comuni, then the editors' corrections on top (they survive every re-import)."""
     found = municipality_matcher().find(content.title, content.summary, content.body_text)
+    for municipality_id, included in _edits(article).items():
+        if included:
+            found.add(municipality_id)
+        else:
+            found.discard(municipality_id)
     current = {link.municipality_id for link in article.municipality_links}
     if found == current:
         return False
@@ -381,7 +402,7 @@ def _set_topics(
         or not article.topic_links
         or any(link.assigned_by == TopicAssignment.SOURCE for link in article.topic_links)
     ):
-        result = classify.classify(content.title, f"{content.summary}\n{content.body_text}")
+        result = training.classify_text(content.title, f"{content.summary}\n{content.body_text}")
         topics = _topics_by_slug(result.topics)
         wanted = {
             (slug, TopicAssignment.AUTO, float(result.scores.get(slug, 0.0))) for slug in topics
@@ -532,10 +553,7 @@ def file_source() -> Source:
 
 
 def get_article(article_id: int) -> Article:
-    article = db.session.get(Article, article_id)
-    if article is None:
-        raise NotFound(f"no article {article_id}", {"article": article_id})
-    return article
+    return get_or_404(Article, article_id, f"no article {article_id}")
 
 
 def set_topics_by_editor(article_id: int, slugs: Iterable[str]) -> Article:
@@ -558,6 +576,41 @@ def set_topics_by_editor(article_id: int, slugs: Iterable[str]) -> Article:
     return article
 
 
+def set_municipality_by_editor(
+    article_id: int, municipality_id: int, included: bool, editor: str | None = None
+) -> Article:
+    """An editor adds (``included``) or removes a comune; the choice outlives re-imports."""
+    article = get_article(article_id)
+    if db.session.get(Municipality, municipality_id) is None:
+        raise ValidationError(
+            f"unknown municipality: {municipality_id}", {"municipality": municipality_id}
+        )
+    edit = db.session.get(ArticleMunicipalityEdit, (article_id, municipality_id))
+    if edit is None:
+        edit = ArticleMunicipalityEdit(article_id=article_id, municipality_id=municipality_id)
+        db.session.add(edit)
+    edit.included = included
+    edit.edited_by = editor
+    edit.edited_at = utcnow()
+    db.session.flush()
+    linked = {link.municipality_id for link in article.municipality_links}
+    if included and municipality_id not in linked:
+        article.municipality_links.append(ArticleMunicipality(municipality_id=municipality_id))
+        article.updated_at = utcnow()
+    elif not included and municipality_id in linked:
+        article.municipality_links = [
+            link for link in article.municipality_links if link.municipality_id != municipality_id
+        ]
+        article.updated_at = utcnow()
+    db.session.commit()
+    return article
+
+
+def municipality_edits(article_id: int) -> dict[int, bool]:
+    """For the admin page: which comuni an editor added (True) or removed (False)."""
+    return _edits(get_article(article_id))
+
+
 def set_hidden(article_id: int, hidden: bool) -> Article:
     """Hidden articles stay stored (a re-import does not bring them back) but are not shown."""
     article = get_article(article_id)
@@ -578,23 +631,16 @@ def list_articles(
     include_hidden: bool = False,
 ) -> list[Article]:
     """Newest first; ``since`` keeps articles published at or after it."""
-    query = sa.select(Article).options(
-        selectinload(Article.topic_links), selectinload(Article.municipality_links)
-    )
-    if not include_hidden:
-        query = query.where(Article.hidden.is_(False))
+    if include_hidden:
+        query = queries.newest_first(queries.in_topic(sa.select(Article), slug=topic))
+    else:
+        query = queries.visible_articles(topic=topic)
     if since is not None:
         query = query.where(Article.published_at >= since)
-    if topic is not None:
-        query = query.where(
-            Article.id.in_(
-                sa.select(ArticleTopic.article_id)
-                .join(Topic, Topic.id == ArticleTopic.topic_id)
-                .where(Topic.slug == topic)
-            )
-        )
-    query = query.order_by(Article.published_at.desc(), Article.id.desc()).limit(limit)
-    return list(db.session.scalars(query))
+    query = query.options(
+        selectinload(Article.topic_links), selectinload(Article.municipality_links)
+    )
+    return list(db.session.scalars(query.limit(limit)))
 
 
 def article_dict(article: Article) -> dict[str, Any]:

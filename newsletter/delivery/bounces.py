@@ -2,52 +2,52 @@
 
 A hard bounce (5.x.x, or the relay's 550 5.1.1 while sending) suppresses the address: status
 ``bounced``, a consent-ledger entry, queued mail cancelled. Soft bounces (4.x.x) count towards
-``SOFT_BOUNCE_LIMIT``. The functions take a SQLAlchemy connection so the sender's recording
-thread can call them outside any request or ORM session.
+``SOFT_BOUNCE_LIMIT``. Both go through :func:`newsletter.delivery.outbox.mark_bounced`, which
+lets subscriptions decide and write its own tables. The functions take a SQLAlchemy
+connection so the sender's recording thread can call them outside any request or ORM session.
 """
 
 from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import mailbox
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from email.message import Message
 from typing import Any
 
 import sqlalchemy as sa
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from newsletter.db import utcnow
+from newsletter.delivery import outbox
 from newsletter.delivery.models import Delivery, DeliveryStatus
-from newsletter.signing import IntSigner
-from newsletter.subscriptions.models import (
-    ConsentAction,
-    ConsentEvent,
-    Subscriber,
-    SubscriberStatus,
-)
+from newsletter.signing import FastSigner, secret_keys
+from newsletter.subscriptions.models import Subscriber
+
+log = logging.getLogger(__name__)
 
 VERP_PREFIX = "bounces+"
 _STATUS = re.compile(r"([245])\.\d{1,3}\.\d{1,3}")
 
 delivery_t = Delivery.__table__
 subscriber_t = Subscriber.__table__
-consent_t = ConsentEvent.__table__
-
-
-def _serializer(secret: str) -> URLSafeSerializer:
-    return URLSafeSerializer(secret, salt="bounce")
 
 
 class VerpSigner:
-    """Makes and reads ``bounces+<signed delivery id>@<domain>`` return paths."""
+    """Makes and reads ``bounces+<signed delivery id>@<domain>`` return paths.
 
-    def __init__(self, secret: str, domain: str) -> None:
-        self._serializer = _serializer(secret)
-        self._dumps = IntSigner(self._serializer).dumps
+    ``secret`` is one key or itsdangerous's key list (``signing.secret_keys``): a bounce for mail
+    sent before a key rotation still finds its delivery.
+    """
+
+    def __init__(self, secret: str | Sequence[str], domain: str) -> None:
+        keys = [secret] if isinstance(secret, str) else list(secret)
+        self._serializer = URLSafeSerializer(keys, salt="bounce")
+        self._dumps = FastSigner(self._serializer).dumps  # one per message: the fast path
         self.domain = domain
 
     def address(self, delivery_id: int) -> str:
@@ -118,52 +118,6 @@ def _fallback_addresses(message: Message) -> set[str]:
     return addresses
 
 
-def mark_bounced(
-    conn: sa.Connection,
-    subscriber_id: int,
-    *,
-    reason: str,
-    channel: str,
-    notice_version: str,
-    delivery_id: int | None = None,
-) -> bool:
-    """Suppress a subscriber; True when this call changed their status."""
-    now = utcnow()
-    changed = conn.execute(
-        sa.update(subscriber_t)
-        .where(
-            subscriber_t.c.id == subscriber_id,
-            subscriber_t.c.status != SubscriberStatus.BOUNCED,
-        )
-        .values(status=SubscriberStatus.BOUNCED)
-    ).rowcount
-    if not changed:
-        return False
-    details: dict[str, Any] = {"reason": reason[:300]}
-    if delivery_id is not None:
-        details["delivery_id"] = delivery_id
-    conn.execute(
-        sa.insert(consent_t).values(
-            subscriber_id=subscriber_id,
-            action=ConsentAction.BOUNCE,
-            occurred_at=now,
-            notice_version=notice_version,
-            channel=channel,
-            actor=None,
-            details=details,
-        )
-    )
-    conn.execute(
-        sa.update(delivery_t)
-        .where(
-            delivery_t.c.subscriber_id == subscriber_id,
-            delivery_t.c.status == DeliveryStatus.QUEUED,
-        )
-        .values(status=DeliveryStatus.CANCELLED, last_error="subscriber bounced")
-    )
-    return True
-
-
 @dataclass(frozen=True)
 class BounceOutcome:
     subscriber_id: int | None
@@ -191,40 +145,19 @@ def record_bounce(
     hard = status.startswith("5")
     reason = f"DSN {status}"
     if delivery_id is not None and hard:
-        conn.execute(
-            sa.update(delivery_t)
-            .where(delivery_t.c.id == delivery_id, delivery_t.c.status == DeliveryStatus.SENT)
-            .values(status=DeliveryStatus.BOUNCED, last_error=reason)
-        )
-    if hard:
-        suppressed = mark_bounced(
-            conn,
-            subscriber_id,
-            reason=reason,
-            channel="dsn",
-            notice_version=notice_version,
-            delivery_id=delivery_id,
-        )
-        return BounceOutcome(subscriber_id, delivery_id, status, True, suppressed)
-    conn.execute(
-        sa.update(subscriber_t)
-        .where(subscriber_t.c.id == subscriber_id)
-        .values(soft_bounces=subscriber_t.c.soft_bounces + 1)
+        outbox.mark_sent_bounced(conn, delivery_id, reason)
+    suppressed = outbox.mark_bounced(
+        conn,
+        subscriber_id,
+        reason=reason,
+        channel="dsn",
+        notice_version=notice_version,
+        hard=hard,
+        soft_limit=soft_limit,
+        delivery_id=delivery_id,
+        status=status,
     )
-    count = conn.execute(
-        sa.select(subscriber_t.c.soft_bounces).where(subscriber_t.c.id == subscriber_id)
-    ).scalar_one()
-    suppressed = False
-    if count >= soft_limit:
-        suppressed = mark_bounced(
-            conn,
-            subscriber_id,
-            reason=f"{count} soft bounces, last {status}",
-            channel="dsn",
-            notice_version=notice_version,
-            delivery_id=delivery_id,
-        )
-    return BounceOutcome(subscriber_id, delivery_id, status, False, suppressed)
+    return BounceOutcome(subscriber_id, delivery_id, status, hard, suppressed)
 
 
 def process_bounce(
@@ -234,9 +167,11 @@ def process_bounce(
     config: Any,
     envelope_recipients: Iterable[str] = (),
 ) -> list[BounceOutcome]:
-    """Apply one bounce message: VERP token first, then the DSN's recipients, then flufl.bounce."""
+    """Apply one bounce message found by its VERP token. Only with ``BOUNCE_ADDRESS_FALLBACK``
+    does a message without one count, by the DSN's recipients or flufl.bounce's guesses, and
+    then only for subscribers sent to within ``BOUNCE_FALLBACK_DAYS``."""
     message = email.message_from_bytes(raw, policy=email.policy.compat32)
-    signer = VerpSigner(str(config["SECRET_KEY"]), bounce_domain(config))
+    signer = VerpSigner(secret_keys(config), bounce_domain(config))
     candidates = [*envelope_recipients, *(str(v) for v in message.get_all("To", []))]
     candidates += [str(v) for v in message.get_all("Delivered-To", [])]
     delivery_id = next((d for d in map(signer.read, candidates) if d is not None), None)
@@ -262,17 +197,32 @@ def process_bounce(
             )
         )
         return outcomes
+    # Without a valid VERP token anybody can write a DSN naming any address: by default such a
+    # message changes nothing. The operator may trust the addresses it names, but only for
+    # addresses we really sent to lately (a relay that rewrites the return path, say).
+    if not config.get("BOUNCE_ADDRESS_FALLBACK"):
+        log.info("bounce without a valid VERP token ignored (%d DSN block(s))", len(reports))
+        return []
     by_address: dict[str, str] = {}
     for report in reports:
         if report.recipient:
             by_address[report.recipient.lower()] = report.status
     if not by_address:
         by_address = {address: "5.0.0" for address in _fallback_addresses(message)}
+    window = timedelta(days=float(config.get("BOUNCE_FALLBACK_DAYS", 7)))
+    since = datetime.now(UTC) - window
     for address, status in sorted(by_address.items()):
         subscriber_id = conn.execute(
-            sa.select(subscriber_t.c.id).where(subscriber_t.c.email == address)
+            sa.select(subscriber_t.c.id).where(subscriber_t.c.email == address[:320])
         ).scalar_one_or_none()
         if subscriber_id is None:
+            continue
+        if not _sent_to_recently(conn, subscriber_id, since):
+            log.warning(
+                "bounce without VERP token for subscriber %s ignored: not sent to since %s",
+                subscriber_id,
+                since.isoformat(timespec="minutes"),
+            )
             continue
         outcomes.append(
             record_bounce(
@@ -285,6 +235,22 @@ def process_bounce(
             )
         )
     return outcomes
+
+
+def _sent_to_recently(conn: sa.Connection, subscriber_id: int, since: datetime) -> bool:
+    """Whether the relay took a message for this subscriber since ``since``."""
+    return (
+        conn.execute(
+            sa.select(delivery_t.c.id)
+            .where(
+                delivery_t.c.subscriber_id == subscriber_id,
+                delivery_t.c.status.in_([DeliveryStatus.SENT, DeliveryStatus.BOUNCED]),
+                delivery_t.c.sent_at >= since,
+            )
+            .limit(1)
+        ).first()
+        is not None
+    )
 
 
 def _worst(reports: list[DsnRecipient]) -> str | None:

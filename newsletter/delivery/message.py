@@ -10,6 +10,7 @@ no line exceeds 76 characters and nothing has to be re-encoded per recipient.
 from __future__ import annotations
 
 import binascii
+import re
 import secrets
 import time
 from collections.abc import Mapping, Sequence
@@ -74,18 +75,45 @@ def list_id(audience_key: str, domain: str) -> str:
     return f"<{label}.{domain}>"
 
 
+class HeaderInjection(ValueError):
+    """A value meant for one header line carries a line break (or another control character)."""
+
+
+# CR and LF end a header line; NUL and the other C0 controls (but tab) have no place in one.
+_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u0085\u2028\u2029]+")
+_HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 field name: printable ASCII but ":"
+
+
+def header_text(value: str) -> str:
+    """Free text for a header (a subject, a display name): line breaks and control characters
+    fold into one space, whatever produced the value (a topic name, an article title, config)."""
+    return _CONTROLS.sub(" ", value).strip()
+
+
+def header_token(value: str, what: str = "header value") -> str:
+    """A value that must stay as it is (an address, a URL, a Message-ID): refused, never
+    repaired, when it carries a line break or a control character."""
+    if _CONTROLS.search(value):
+        raise HeaderInjection(f"{what} contains a line break or control character")
+    return value
+
+
 def _header(name: str, value: str) -> bytes:
     """A header whose value may need RFC 2047 encoding, folded by the ``email`` package."""
+    if not _HEADER_NAME.fullmatch(name):
+        raise HeaderInjection(f"not a header name: {name!r}")
+    value = header_text(value)
     try:
         value.encode("ascii")
-        encoded = value if len(value) < 900 else Header(value, "utf-8").encode()
+        encoded = value if len(value) < 900 else Header(value, "utf-8").encode(linesep="\r\n")
     except UnicodeEncodeError:
         encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
     return f"{name}: {encoded}\r\n".encode("ascii")
 
 
 def _from_header(mail_from: str) -> bytes:
-    name, address = parseaddr(mail_from)
+    name, address = parseaddr(header_text(mail_from))
+    header_token(address, "From address")
     return f"From: {formataddr((name, address), charset='utf-8')}\r\n".encode("ascii")
 
 
@@ -157,10 +185,12 @@ def build_template(
     for name, value in extra_headers:
         parts[-1] += _header(name, value)
     if list_id_value is not None:
+        header_token(list_id_value, "List-Id")
         parts[-1] += f"List-Id: {list_id_value}\r\nList-Unsubscribe: <".encode("ascii")
         hole(UNSUBSCRIBE_HEADER)
         tail = ">"
         if unsubscribe_mailto:
+            header_token(unsubscribe_mailto, "unsubscribe mailto")
             tail += f",\r\n <mailto:{unsubscribe_mailto}?subject=unsubscribe>"
         parts[-1] += (
             tail.encode("ascii") + b"\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
@@ -204,12 +234,13 @@ def rfc5322_now() -> str:
 
 
 def personalise(template: Template, recipient: Recipient, date: str | None = None) -> bytes:
-    """The bytes for one recipient: no ``email`` package, a handful of joins."""
+    """The bytes for one recipient: no ``email`` package, a handful of joins. A value with a
+    line break raises HeaderInjection (a ValueError): it would start a header of its own."""
     values = {
-        TO: recipient.address.encode("ascii"),
-        DATE: (date or rfc5322_now()).encode("ascii"),
-        MESSAGE_ID: recipient.message_id.encode("ascii"),
-        UNSUBSCRIBE_HEADER: recipient.unsubscribe_url.encode("ascii"),
+        TO: header_token(recipient.address, "address").encode("ascii"),
+        DATE: header_token(date or rfc5322_now(), "date").encode("ascii"),
+        MESSAGE_ID: header_token(recipient.message_id, "Message-ID").encode("ascii"),
+        UNSUBSCRIBE_HEADER: header_token(recipient.unsubscribe_url, "URL").encode("ascii"),
         UNSUBSCRIBE_BODY: qp_url(recipient.unsubscribe_url),
         PREFERENCES_BODY: qp_url(recipient.preferences_url),
     }

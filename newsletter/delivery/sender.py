@@ -29,6 +29,7 @@ from newsletter.db import utcnow
 from newsletter.delivery import store
 from newsletter.delivery.bounces import VerpSigner, bounce_domain
 from newsletter.delivery.message import (
+    HeaderInjection,
     Recipient,
     Template,
     build_template,
@@ -49,6 +50,7 @@ from newsletter.digests.models import Digest
 from newsletter.exceptions import TransportError
 from newsletter.extensions import db
 from newsletter.hooks import registry
+from newsletter.signing import secret_keys
 from newsletter.subscriptions.tokens import Purpose, token_signer
 
 log = logging.getLogger("newsletter.delivery")
@@ -119,7 +121,7 @@ class Sender:
         self.base_url = str(cfg["BASE_URL"]).rstrip("/")
         self.mail_from = str(cfg["MAIL_FROM"])
         self.domain = domain_of(self.mail_from)
-        self.verp = VerpSigner(str(cfg["SECRET_KEY"]), bounce_domain(cfg))
+        self.verp = VerpSigner(secret_keys(cfg), bounce_domain(cfg))
         self.templates: dict[int, Template | None] = {}
         self.max_unrecorded = max(self.concurrency, int(cfg.get("SEND_MAX_UNRECORDED", 64)))
         self.window = threading.BoundedSemaphore(self.max_unrecorded)
@@ -195,7 +197,12 @@ class Sender:
         return messenger(claimed)
 
     def _prepare_digest(self, claimed: store.Claimed) -> Job | store.Result:
-        if not claimed.subscriber_active or claimed.email is None or claimed.digest_id is None:
+        if (
+            not claimed.subscriber_active
+            or claimed.email is None
+            or claimed.digest_id is None
+            or claimed.link_key is None
+        ):
             return store.Result(
                 claimed.id,
                 DeliveryStatus.CANCELLED,
@@ -207,15 +214,12 @@ class Sender:
             return store.Result(claimed.id, DeliveryStatus.CANCELLED, error="digest is gone")
         assert claimed.subscriber_id is not None
         message_id = self.message_id(claimed.id)
+        personal = [claimed.subscriber_id, claimed.link_key]  # what make_token signs
         recipient = Recipient(
             address=claimed.email,
             message_id=message_id,
-            unsubscribe_url=(
-                f"{self.base_url}/unsubscribe/{self.unsubscribe_token(claimed.subscriber_id)}"
-            ),
-            preferences_url=(
-                f"{self.base_url}/preferences/{self.preferences_token(claimed.subscriber_id)}"
-            ),
+            unsubscribe_url=(f"{self.base_url}/unsubscribe/{self.unsubscribe_token(personal)}"),
+            preferences_url=(f"{self.base_url}/preferences/{self.preferences_token(personal)}"),
         )
         try:
             data = self._finish(personalise(template, recipient))
@@ -223,6 +227,8 @@ class Sender:
             return store.Result(
                 claimed.id, DeliveryStatus.FAILED, error="address needs SMTPUTF8, not supported"
             )
+        except HeaderInjection as exc:
+            return store.Result(claimed.id, DeliveryStatus.FAILED, error=str(exc))
         return Job(claimed, self.verp.address(claimed.id), claimed.email, data, message_id)
 
     def _prepare_service(self, claimed: store.Claimed) -> Job | store.Result:
@@ -256,6 +262,8 @@ class Sender:
             return store.Result(
                 claimed.id, DeliveryStatus.FAILED, error="address needs SMTPUTF8, not supported"
             )
+        except HeaderInjection as exc:
+            return store.Result(claimed.id, DeliveryStatus.FAILED, error=str(exc))
         return Job(claimed, self.verp.address(claimed.id), mail.to, data, message_id)
 
     def _run_handler(self, claimed: store.Claimed) -> store.Result:

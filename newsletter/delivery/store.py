@@ -39,6 +39,7 @@ class Claimed:
     subscriber_active: bool
     attempts: int
     first_attempt_at: datetime | None
+    link_key: str | None = None  # the subscriber's, for the personal links
     deadline: float = 0.0  # time.monotonic() by which it must be sent: its lease, less a margin
 
 
@@ -133,6 +134,7 @@ def claim(engine: sa.Engine, *, worker: str, limit: int, lease_seconds: float) -
                 delivery_t.c.to_address,
                 subscriber_t.c.email,
                 subscriber_t.c.status,
+                subscriber_t.c.link_key,
                 delivery_t.c.attempts,
                 delivery_t.c.first_attempt_at,
             )
@@ -151,6 +153,7 @@ def claim(engine: sa.Engine, *, worker: str, limit: int, lease_seconds: float) -
             subscriber_active=row.status == SubscriberStatus.ACTIVE,
             attempts=row.attempts,
             first_attempt_at=row.first_attempt_at,
+            link_key=row.link_key,
             deadline=deadline,
         )
         for row in rows
@@ -231,7 +234,7 @@ def record(
     is one set-based UPDATE per group; anything else (retries, failures, cancellations) is
     rare and written row by row. With ``worker``, rows given back unattempted are only
     touched while that worker still holds their lease (another may have taken them over)."""
-    from newsletter.delivery import bounces
+    from newsletter.delivery import outbox
 
     now = utcnow()
     grouped: set[int] = set()
@@ -273,7 +276,7 @@ def record(
             condition = sa.and_(condition, delivery_t.c.leased_by == worker[:120])
         conn.execute(sa.update(delivery_t).where(condition).values(**values))
         if result.bounce_subscriber_id is not None:
-            bounces.mark_bounced(
+            outbox.mark_bounced(
                 conn,
                 result.bounce_subscriber_id,
                 reason=result.error or "rejected by the relay",

@@ -9,15 +9,16 @@ row to :func:`deliver_ping`, which POSTs ``hub.mode=publish`` to the hub for eac
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
-import requests
-import sqlalchemy as sa
 from flask import current_app, has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from newsletter import fetch
 from newsletter.articles.models import Article, ArticleTopic
-from newsletter.delivery.models import Delivery, DeliveryKind, DeliveryStatus
+from newsletter.delivery import outbox
+from newsletter.delivery.models import Delivery, DeliveryKind
 from newsletter.digests.models import Digest, DigestKind
 from newsletter.exceptions import TransportError
 from newsletter.feeds.service import ALL, DIGESTS, FeedFormat, FeedUrls, feed_urls
@@ -62,19 +63,10 @@ def changed_feeds(session: Session) -> set[str]:
 
 def _already_queued(session: Session, wanted: list[str]) -> bool:
     """Coalescing: an identical ping that has not gone yet makes this one redundant."""
-    for obj in session.new:
-        if (
-            isinstance(obj, Delivery)
-            and obj.kind == DeliveryKind.WEBSUB
-            and set(wanted) <= set((obj.payload or {}).get("topic_urls", []))
-        ):
-            return True
-    queued = session.scalars(
-        sa.select(Delivery.payload).where(
-            Delivery.kind == DeliveryKind.WEBSUB, Delivery.status == DeliveryStatus.QUEUED
-        )
+    return any(
+        set(wanted) <= set(payload.get("topic_urls", []))
+        for payload in outbox.queued_payloads(DeliveryKind.WEBSUB, session)
     )
-    return any(set(wanted) <= set((payload or {}).get("topic_urls", [])) for payload in queued)
 
 
 def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
@@ -89,7 +81,7 @@ def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
         wanted = urls_for(names, feed_urls())
         if _already_queued(session, wanted):
             return
-        session.add(Delivery(kind=DeliveryKind.WEBSUB, payload={"topic_urls": wanted}))
+        outbox.enqueue(DeliveryKind.WEBSUB, payload={"topic_urls": wanted}, session=session)
 
 
 def listen() -> None:
@@ -104,16 +96,25 @@ def deliver_ping(delivery: Delivery) -> None:
     topic_urls = list((delivery.payload or {}).get("topic_urls", []))
     if not hub or not topic_urls:
         return  # nothing to tell, or nobody to tell it to: done
-    with requests.Session() as http:
-        for url in topic_urls:
-            try:
-                response = http.post(
-                    hub, data={"hub.mode": "publish", "hub.url": url}, timeout=PING_TIMEOUT
-                )
-            except requests.RequestException as exc:
-                raise TransportError(f"WebSub hub unreachable: {type(exc).__name__}") from exc
-            if not 200 <= response.status_code < 300:
-                raise TransportError(
-                    f"WebSub hub answered {response.status_code} for {url}",
-                    details={"status": response.status_code, "url": url},
-                )
+    limits = fetch.Limits(
+        max_bytes=65536, max_raw_bytes=65536, deadline=PING_TIMEOUT, max_redirects=0
+    )
+    for url in topic_urls:
+        body = urlencode({"hub.mode": "publish", "hub.url": url}).encode("ascii")
+        try:
+            response = fetch.fetch(
+                hub,
+                method="POST",
+                body=body,
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+                limits=limits,
+                accept_statuses=(),
+            )
+        except fetch.FetchError as exc:
+            detail = exc.detail if isinstance(exc, fetch.FetchRefused) else exc.message
+            raise TransportError(f"WebSub hub unreachable: {detail}") from exc
+        if not 200 <= response.status < 300:
+            raise TransportError(
+                f"WebSub hub answered {response.status} for {url}",
+                details={"status": response.status, "url": url},
+            )

@@ -11,13 +11,11 @@ from flask import Flask
 from flask_migrate import upgrade
 
 from newsletter.hooks import registry
-from newsletter.reference import service as reference
 
 
 def prepare(app: Flask, *, load_content: bool) -> None:
-    """Migrate the database and load the municipalities (and sample content) once."""
+    """Migrate the database (which seeds the topics and the 48 comuni) and load sample content."""
     upgrade(directory=app.extensions["migrate"].directory, revision="heads")
-    reference.import_bundled_municipalities()
     if load_content:
         for loader in registry(app).demo_content:
             loader(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any
 
 from flask import (
@@ -20,13 +21,13 @@ from flask import (
 from werkzeug.wrappers import Response as BaseResponse
 
 from newsletter.exceptions import InvalidToken, NotFound
-from newsletter.extensions import csrf, db, limiter
+from newsletter.extensions import csrf, limiter
 from newsletter.i18n import SUPPORTED, select_locale
 from newsletter.public import service
 from newsletter.subscriptions import forms
 from newsletter.subscriptions import service as subscriptions
 from newsletter.subscriptions.models import Subscriber, SubscriberStatus
-from newsletter.subscriptions.tokens import Purpose, make_token, read_token
+from newsletter.subscriptions.tokens import Purpose, subscriber_for, token_for
 
 bp = Blueprint("public", __name__)
 
@@ -91,10 +92,9 @@ def _bad_link(exc: InvalidToken | None = None) -> tuple[str, int]:
 def _subscriber_for(purpose: Purpose, token: str) -> Subscriber | tuple[str, int]:
     """The subscriber a link is for, or the page saying the link does not work."""
     try:
-        subscriber_id = read_token(purpose, token)
+        subscriber = subscriber_for(purpose, token)
     except InvalidToken as exc:
         return _bad_link(exc)
-    subscriber = db.session.get(Subscriber, subscriber_id)
     if subscriber is None:
         return _bad_link()
     _speak_their_language(subscriber)
@@ -133,7 +133,7 @@ def _confirmed(subscriber: Subscriber) -> str:
     return render_template(
         "public/confirmed.html",
         preferences_url=url_for(
-            "public.preferences", token=make_token(Purpose.PREFERENCES, subscriber.id)
+            "public.preferences", token=token_for(Purpose.PREFERENCES, subscriber)
         ),
     )
 
@@ -146,9 +146,9 @@ def _preferences_page(subscriber: Subscriber, token: str, state: forms.FormState
         form=state,
         topics=service.topics(),
         saved=request.args.get("saved") == "1",
-        export_url=url_for("public.export", token=make_token(Purpose.EXPORT, subscriber.id)),
+        export_url=url_for("public.export", token=token_for(Purpose.EXPORT, subscriber)),
         unsubscribe_url=url_for(
-            "public.unsubscribe", token=make_token(Purpose.UNSUBSCRIBE, subscriber.id)
+            "public.unsubscribe", token=token_for(Purpose.UNSUBSCRIBE, subscriber)
         ),
     )
 
@@ -217,10 +217,9 @@ def erase(token: str) -> Page:
 def unsubscribe_page(token: str) -> Page:
     """One button; GET never unsubscribes (mail scanners open links)."""
     try:
-        subscriber_id = read_token(Purpose.UNSUBSCRIBE, token)
+        subscriber = subscriber_for(Purpose.UNSUBSCRIBE, token)
     except InvalidToken as exc:
         return _bad_link(exc)
-    subscriber = db.session.get(Subscriber, subscriber_id)
     if subscriber is not None:
         _speak_their_language(subscriber)
     done = subscriber is None or subscriber.status is SubscriberStatus.UNSUBSCRIBED
@@ -232,15 +231,15 @@ def unsubscribe(token: str) -> Page:
     """The page's button and RFC 8058 one-click (no cookies, no CSRF token, no redirect)."""
     one_click = request.form.get("List-Unsubscribe") == "One-Click"
     try:
-        subscriber_id = read_token(Purpose.UNSUBSCRIBE, token)
+        subscriber = subscriber_for(Purpose.UNSUBSCRIBE, token)
     except InvalidToken as exc:
         if one_click:
             return _plain(exc.message, 400)
         return _bad_link(exc)
-    subscriber = db.session.get(Subscriber, subscriber_id)
-    if subscriber is not None and not one_click:
-        _speak_their_language(subscriber)
-    subscriptions.unsubscribe(subscriber_id, channel="one-click" if one_click else "web")
+    if subscriber is not None:  # gone, or the id means somebody else now: nothing to do
+        if not one_click:
+            _speak_their_language(subscriber)
+        subscriptions.unsubscribe(subscriber.id, channel="one-click" if one_click else "web")
     if one_click:
         return _plain("unsubscribed", 200)
     return render_template("public/unsubscribe.html", token=token, done=True, just_now=True)
@@ -264,6 +263,23 @@ def privacy() -> str:
     )
 
 
+def _config_date(name: str) -> date:
+    return date.fromisoformat(str(current_app.config[name]))
+
+
 @bp.get("/accessibility")
 def accessibility() -> str:
-    return render_template("public/accessibility.html")
+    """Shaped like AgID's model statement; the official one is published through AgID's form."""
+    return render_template(
+        "public/accessibility.html",
+        prepared_on=_config_date("ACCESSIBILITY_PREPARED_ON"),
+        reviewed_on=_config_date("ACCESSIBILITY_REVIEWED_ON"),
+        feedback_email=current_app.config["ACCESSIBILITY_FEEDBACK_EMAIL"]
+        or current_app.config["CONTACT_EMAIL"],
+        statement_url=current_app.config["ACCESSIBILITY_STATEMENT_URL"],
+    )
+
+
+@bp.get("/legal")
+def legal() -> str:
+    return render_template("public/legal.html", updated_on=_config_date("LEGAL_NOTES_UPDATED_ON"))

@@ -38,8 +38,22 @@ class Municipality(db.Model):  # type: ignore[name-defined,misc]
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(120), unique=True)
+    # Stable ASCII for URLs (``spino-d-adda``); a rename keeps the old one as an alias.
+    slug: Mapped[str] = mapped_column(sa.String(120), unique=True)
     istat_code: Mapped[str | None] = mapped_column(sa.String(12), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     def __repr__(self) -> str:
         return f"<Municipality {self.name}>"
+
+
+class MunicipalityAlias(db.Model):  # type: ignore[name-defined,misc]
+    """A comune's former slug: its old pages and feeds redirect instead of breaking."""
+
+    __tablename__ = "municipality_alias"
+
+    slug: Mapped[str] = mapped_column(sa.String(120), primary_key=True)
+    municipality_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("municipality.id", ondelete="CASCADE")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,4 +1,8 @@
-"""Topics and municipalities: listing them and loading the municipality table from CSV."""
+"""Topics and municipalities: listing them, finding a comune by any spelling or slug, renaming
+one (its old slug redirects) and loading corrections from CSV.
+
+The 48 comuni are seeded by migration 0002, like the topics by 0001; the bundled CSV is the same
+list for ``municipalities import`` and the tests."""
 
 from __future__ import annotations
 
@@ -11,7 +15,8 @@ import sqlalchemy as sa
 
 from newsletter.exceptions import NotFound, ValidationError
 from newsletter.extensions import db
-from newsletter.reference.models import Municipality, Topic
+from newsletter.reference.models import Municipality, MunicipalityAlias, Topic
+from newsletter.reference.names import name_key, slugify
 
 BUNDLED_MUNICIPALITIES = Path(__file__).parent / "data" / "municipalities.csv"
 
@@ -37,13 +42,77 @@ def topics_by_slug(slugs: list[str] | tuple[str, ...]) -> list[Topic]:
     return sorted(found.values(), key=lambda t: (t.position, t.slug))
 
 
+def list_municipalities() -> list[Municipality]:
+    return list(db.session.scalars(sa.select(Municipality).order_by(Municipality.name)))
+
+
+def find_municipality(name: str) -> Municipality | None:
+    """The comune called ``name``, ignoring case, accents, apostrophe and hyphen styles; or by
+    its slug. None when there is no such comune."""
+    wanted = name_key(name)
+    if not wanted:
+        return None
+    for municipality in db.session.scalars(sa.select(Municipality)):
+        if name_key(municipality.name) == wanted or municipality.slug == name.strip().lower():
+            return municipality
+    return None
+
+
 def municipality_by_name(name: str) -> Municipality:
-    found = db.session.scalar(
-        sa.select(Municipality).where(sa.func.lower(Municipality.name) == name.strip().lower())
-    )
+    """Like ``find_municipality``; an unknown name is an error naming it."""
+    found = find_municipality(name)
     if found is None:
         raise NotFound(f"unknown municipality: {name}", {"municipality": name})
     return found
+
+
+def municipality_by_slug(slug: str) -> tuple[Municipality, bool]:
+    """The comune of ``slug`` and whether ``slug`` is a former one (the caller redirects)."""
+    found = db.session.scalar(sa.select(Municipality).where(Municipality.slug == slug))
+    if found is not None:
+        return found, False
+    alias = db.session.get(MunicipalityAlias, slug)
+    if alias is not None:
+        municipality = db.session.get(Municipality, alias.municipality_id)
+        if municipality is not None:
+            return municipality, True
+    raise NotFound(f"unknown municipality: {slug}", {"municipality": slug})
+
+
+def _free_slug(name: str, own_id: int | None = None) -> str:
+    base = slugify(name) or "comune"
+    slug, n = base, 1
+    while True:
+        holder = db.session.scalar(sa.select(Municipality.id).where(Municipality.slug == slug))
+        alias = db.session.get(MunicipalityAlias, slug)
+        if (holder is None or holder == own_id) and (
+            alias is None or alias.municipality_id == own_id
+        ):
+            return slug
+        n += 1
+        slug = f"{base}-{n}"
+
+
+def rename_municipality(current: str, new_name: str) -> Municipality:
+    """A new official name: new slug, and the old slug stays as a redirect to it."""
+    municipality = municipality_by_name(current)
+    new_name = new_name.strip()
+    if not new_name:
+        raise ValidationError("the new name is empty", {"name": new_name})
+    other = find_municipality(new_name)
+    if other is not None and other.id != municipality.id:
+        raise ValidationError(f"{other.name} exists already", {"name": new_name})
+    old_slug = municipality.slug
+    municipality.name = new_name
+    new_slug = _free_slug(new_name, municipality.id)
+    if new_slug != old_slug:
+        stale = db.session.get(MunicipalityAlias, new_slug)
+        if stale is not None:  # renamed back: the slug is its own again
+            db.session.delete(stale)
+        db.session.add(MunicipalityAlias(slug=old_slug, municipality_id=municipality.id))
+        municipality.slug = new_slug
+    db.session.commit()
+    return municipality
 
 
 def import_municipalities(text: str) -> ImportCounts:
@@ -59,21 +128,23 @@ def import_municipalities(text: str) -> ImportCounts:
         code = (row.get("istat_code") or "").strip() or None
         if not name:
             raise ValidationError(f"line {line}: empty name", {"line": line})
-        if name.lower() in seen:
+        if name_key(name) in seen:
             raise ValidationError(f"line {line}: {name} appears twice", {"line": line})
         if code is not None and not code.isdigit():
             raise ValidationError(
                 f"line {line}: istat_code must be digits, not {code!r}", {"line": line}
             )
-        seen.add(name.lower())
+        seen.add(name_key(name))
         rows.append((name, code))
 
-    existing = {m.name.lower(): m for m in db.session.scalars(sa.select(Municipality))}
+    existing = {name_key(m.name): m for m in db.session.scalars(sa.select(Municipality))}
     created = updated = unchanged = 0
     for name, code in rows:
-        current = existing.get(name.lower())
+        current = existing.get(name_key(name))
         if current is None:
-            db.session.add(Municipality(name=name, istat_code=code))
+            municipality = Municipality(name=name, slug=_free_slug(name), istat_code=code)
+            db.session.add(municipality)
+            db.session.flush()
             created += 1
         elif current.name != name or (code is not None and current.istat_code != code):
             current.name = name

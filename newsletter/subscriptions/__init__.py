@@ -14,10 +14,13 @@ def _purge_pending_job() -> None:
 
 
 def init_app(app: Flask) -> None:
+    from newsletter import events
     from newsletter.subscriptions.cli import subscribers_cli
     from newsletter.subscriptions.mail import render_confirm, render_preferences
+    from newsletter.subscriptions.service import on_delivery_bounced
 
     app.cli.add_command(subscribers_cli)
+    events.delivery_bounced.connect(on_delivery_bounced, weak=False)
     register_service_mail(app, "confirm", render_confirm)
     register_service_mail(app, "preferences", render_preferences)
     register_job(

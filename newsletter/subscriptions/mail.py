@@ -14,7 +14,7 @@ from newsletter.delivery.models import Delivery, DeliveryKind
 from newsletter.extensions import db
 from newsletter.hooks import ServiceMail
 from newsletter.subscriptions.models import Subscriber, SubscriberStatus
-from newsletter.subscriptions.tokens import Purpose, make_token
+from newsletter.subscriptions.tokens import Purpose, token_for
 
 
 def _environment() -> jinja2.Environment:
@@ -27,9 +27,9 @@ def _environment() -> jinja2.Environment:
     return cache
 
 
-def link(purpose: Purpose, subscriber_id: int) -> str:
+def link(purpose: Purpose, subscriber: Subscriber) -> str:
     base = current_app.config["BASE_URL"]
-    return f"{base}/{purpose.value}/{make_token(purpose, subscriber_id)}"
+    return f"{base}/{purpose.value}/{token_for(purpose, subscriber)}"
 
 
 def _render(name: str, subscriber: Subscriber, subject: str, url: str) -> ServiceMail:
@@ -68,7 +68,7 @@ def render_confirm(delivery: Delivery) -> ServiceMail | None:
         return None
     with force_locale(subscriber.locale):
         subject = gettext("Confirm your subscription to the Area Omogenea Cremasca newsletter")
-        return _render("confirm", subscriber, subject, link(Purpose.CONFIRM, subscriber.id))
+        return _render("confirm", subscriber, subject, link(Purpose.CONFIRM, subscriber))
 
 
 def render_preferences(delivery: Delivery) -> ServiceMail | None:
@@ -78,7 +78,7 @@ def render_preferences(delivery: Delivery) -> ServiceMail | None:
         return None
     with force_locale(subscriber.locale):
         subject = gettext("Your Area Omogenea Cremasca newsletter subscription")
-        return _render("preferences", subscriber, subject, link(Purpose.PREFERENCES, subscriber.id))
+        return _render("preferences", subscriber, subject, link(Purpose.PREFERENCES, subscriber))
 
 
 RENDERERS = {

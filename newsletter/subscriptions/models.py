@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from newsletter.db import str_enum, utcnow
 from newsletter.extensions import db
+from newsletter.vocabulary import Frequency as Frequency  # re-exported: the column type
+from newsletter.vocabulary import Locale
 
 if TYPE_CHECKING:
     from newsletter.reference.models import Municipality, Topic
@@ -29,12 +32,6 @@ class Role(enum.StrEnum):
     OFFICIAL = "official"
 
 
-class Frequency(enum.StrEnum):
-    IMMEDIATE = "immediate"
-    DAILY = "daily"
-    WEEKLY = "weekly"
-
-
 class ConsentAction(enum.StrEnum):
     SUBSCRIBE = "subscribe"
     CONFIRM = "confirm"
@@ -43,6 +40,23 @@ class ConsentAction(enum.StrEnum):
     ERASE = "erase"
     IMPORT = "import"
     BOUNCE = "bounce"
+
+
+class ConsentChannel(enum.StrEnum):
+    """How a consent-ledger entry came about: the one vocabulary of ``consent_event.channel``."""
+
+    WEB = "web"  # a form or link on the site
+    ONE_CLICK = "one-click"  # RFC 8058 one-click unsubscribe from the mail client
+    EMAIL = "email"  # a mail to the unsubscribe mailbox
+    CLI = "cli"  # an operator at the console
+    API = "api"  # an API client (the actor names its token)
+    ADMIN = "admin"  # an administrator in the admin pages
+    DSN = "dsn"  # a bounce report (RFC 3464) processed by ``bounces``
+    RELAY = "relay"  # the relay refused the recipient while sending
+
+
+def new_link_key() -> str:
+    return secrets.token_urlsafe(12)  # 16 characters, 96 bits
 
 
 def normalize_email(address: str) -> str:
@@ -57,12 +71,15 @@ class Subscriber(db.Model):  # type: ignore[name-defined,misc]
         # keeps raw SQL and future code from sneaking in a second spelling.
         sa.CheckConstraint("email = lower(email)", name="email_lowercase"),
         sa.Index("ix_subscriber_status_frequency", "status", "frequency"),
+        # Ids are never reused (SQLite would hand out an erased last row's id again): signed
+        # links name an id, and must never come to mean somebody else.
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(sa.String(320), unique=True)
     name: Mapped[str | None] = mapped_column(sa.String(200))
-    locale: Mapped[str] = mapped_column(sa.String(5), default="it")
+    locale: Mapped[str] = mapped_column(sa.String(5), default=Locale.IT.value)
     status: Mapped[SubscriberStatus] = mapped_column(
         str_enum(SubscriberStatus, "subscriber_status"), default=SubscriberStatus.PENDING
     )
@@ -73,11 +90,16 @@ class Subscriber(db.Model):  # type: ignore[name-defined,misc]
     municipality_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("municipality.id", ondelete="SET NULL"), index=True
     )
+    # With a comune: every article about it, whatever the topic (not only the chosen topics').
+    local_news: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     confirmed_at: Mapped[datetime | None]
     unsubscribed_at: Mapped[datetime | None]
     confirmation_sent_at: Mapped[datetime | None]
     soft_bounces: Mapped[int] = mapped_column(default=0)
+    # Random, in every signed link's payload: a link opens nothing once the row is gone or the
+    # key is replaced (erase), whatever id it names.
+    link_key: Mapped[str] = mapped_column(sa.String(32), default=new_link_key)
 
     municipality: Mapped[Municipality | None] = relationship()
     subscriptions: Mapped[list[Subscription]] = relationship(
@@ -123,6 +145,6 @@ class ConsentEvent(db.Model):  # type: ignore[name-defined,misc]
     action: Mapped[ConsentAction] = mapped_column(str_enum(ConsentAction, "consent_action"))
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     notice_version: Mapped[str] = mapped_column(sa.String(40))
-    channel: Mapped[str] = mapped_column(sa.String(40))  # web, email, one-click, api, cli, admin
+    channel: Mapped[str] = mapped_column(sa.String(40))  # a ConsentChannel value
     actor: Mapped[str | None] = mapped_column(sa.String(200))  # who acted for the subscriber
     details: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)

@@ -14,13 +14,15 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from newsletter.db import utcnow
-from newsletter.delivery.models import Delivery, DeliveryKind, DeliveryStatus
-from newsletter.exceptions import NotFound, ValidationError
+from newsletter.db import get_or_404, utcnow
+from newsletter.delivery import outbox
+from newsletter.delivery.models import DeliveryKind
+from newsletter.exceptions import ValidationError
 from newsletter.extensions import db
 from newsletter.reference.service import topics_by_slug
 from newsletter.subscriptions.models import (
     ConsentAction,
+    ConsentChannel,
     ConsentEvent,
     Frequency,
     Subscriber,
@@ -28,9 +30,7 @@ from newsletter.subscriptions.models import (
     Subscription,
     normalize_email,
 )
-
-LOCALES = ("it", "en")
-CHANNELS = ("web", "one-click", "email", "cli", "api", "admin")
+from newsletter.vocabulary import Locale
 
 
 @dataclass(frozen=True)
@@ -54,22 +54,27 @@ def notice_version() -> str:
     return str(current_app.config["PRIVACY_NOTICE_VERSION"])
 
 
+def consent_channel(channel: str) -> ConsentChannel:
+    try:
+        return ConsentChannel(channel)
+    except ValueError:
+        raise ValueError(f"unknown consent channel {channel!r}") from None
+
+
 def record_consent(
     subscriber: Subscriber | None,
     action: ConsentAction,
-    channel: str,
+    channel: ConsentChannel | str,
     *,
     actor: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> ConsentEvent:
     """Append one ledger entry (in the caller's transaction) with the notice version shown."""
-    if channel not in CHANNELS:
-        raise ValueError(f"unknown consent channel {channel!r}")
     event = ConsentEvent(
         subscriber_id=subscriber.id if subscriber is not None else None,
         action=action,
         notice_version=notice_version(),
-        channel=channel,
+        channel=consent_channel(channel).value,
         actor=actor,
         details=details,
     )
@@ -91,16 +96,7 @@ def set_topics(subscriber: Subscriber, slugs: tuple[str, ...] | list[str]) -> No
 
 def cancel_queued_digests(subscriber_id: int) -> None:
     """Digests already queued for someone who leaves or changes their mind must not go out."""
-    db.session.execute(
-        sa.update(Delivery)
-        .where(
-            Delivery.subscriber_id == subscriber_id,
-            Delivery.kind == DeliveryKind.DIGEST,
-            Delivery.status == DeliveryStatus.QUEUED,
-        )
-        .values(status=DeliveryStatus.CANCELLED)
-        .execution_options(synchronize_session=False)
-    )
+    outbox.cancel(subscriber_id, kinds=[DeliveryKind.DIGEST])
 
 
 def _find_for_update(email: str) -> Subscriber | None:
@@ -116,26 +112,11 @@ def _may_send_service_mail(subscriber: Subscriber, now: datetime) -> bool:
     return sent is None or now - sent >= window
 
 
-def _cancel_queued_service_mail(subscriber_id: int) -> None:
-    """Queued confirmation / preferences mails that a newer state makes moot."""
-    db.session.execute(
-        sa.update(Delivery)
-        .where(
-            Delivery.subscriber_id == subscriber_id,
-            Delivery.kind.in_([DeliveryKind.CONFIRM, DeliveryKind.PREFERENCES]),
-            Delivery.status == DeliveryStatus.QUEUED,
-        )
-        .values(status=DeliveryStatus.CANCELLED)
-        .execution_options(synchronize_session=False)
-    )
-
-
 def _enqueue_service_mail(subscriber: Subscriber, kind: DeliveryKind, now: datetime) -> None:
-    """One service e-mail per window: older queued ones of that kind are superseded."""
+    """One service e-mail per window; the outbox supersedes an older queued one."""
     if not _may_send_service_mail(subscriber, now):
         return
-    _cancel_queued_service_mail(subscriber.id)
-    db.session.add(Delivery(kind=kind, subscriber_id=subscriber.id, next_attempt_at=now))
+    outbox.enqueue(kind, subscriber_id=subscriber.id, due=now)
     subscriber.confirmation_sent_at = now
 
 
@@ -149,7 +130,7 @@ def subscribe(
     An active address gets its preferences link instead; its settings are not changed by a
     form anyone could have filled in.
     """
-    if request.locale not in LOCALES:
+    if not Locale.knows(request.locale):
         raise ValidationError("unknown language", {"locale": request.locale})
     topics_by_slug(list(request.topics))  # validate before touching anything
     email = normalize_email(request.email)
@@ -196,10 +177,7 @@ def _settings(subscriber: Subscriber) -> dict[str, Any]:
 
 
 def get_subscriber(subscriber_id: int) -> Subscriber:
-    found = db.session.get(Subscriber, subscriber_id)
-    if found is None:
-        raise NotFound("no such subscriber")
-    return found
+    return get_or_404(Subscriber, subscriber_id, "no such subscriber")
 
 
 def confirm(subscriber_id: int, *, channel: str = "web", now: datetime | None = None) -> Subscriber:
@@ -221,7 +199,7 @@ def confirm(subscriber_id: int, *, channel: str = "web", now: datetime | None = 
 def update_preferences(
     subscriber_id: int, prefs: Preferences, *, channel: str = "web"
 ) -> Subscriber:
-    if prefs.locale not in LOCALES:
+    if not Locale.knows(prefs.locale):
         raise ValidationError("unknown language", {"locale": prefs.locale})
     if not prefs.topics:
         raise ValidationError("choose at least one topic", {"topics": "required"})
@@ -244,8 +222,7 @@ def unsubscribe(subscriber_id: int, *, channel: str = "web", now: datetime | Non
         return False
     subscriber.status = SubscriberStatus.UNSUBSCRIBED
     subscriber.unsubscribed_at = now or utcnow()
-    cancel_queued_digests(subscriber.id)
-    _cancel_queued_service_mail(subscriber.id)
+    outbox.cancel(subscriber.id)
     record_consent(subscriber, ConsentAction.UNSUBSCRIBE, channel)
     db.session.commit()
     return True
@@ -270,11 +247,7 @@ def export_data(subscriber_id: int) -> dict[str, Any]:
         .where(ConsentEvent.subscriber_id == subscriber.id)
         .order_by(ConsentEvent.occurred_at, ConsentEvent.id)
     )
-    deliveries = db.session.scalars(
-        sa.select(Delivery)
-        .where(Delivery.subscriber_id == subscriber.id)
-        .order_by(Delivery.created_at, Delivery.id)
-    )
+    deliveries = outbox.deliveries_of(subscriber.id)
 
     def iso(value: datetime | None) -> str | None:
         return value.isoformat() if value is not None else None
@@ -312,6 +285,65 @@ def export_data(subscriber_id: int) -> dict[str, Any]:
             for d in deliveries
         ],
     }
+
+
+consent_t = ConsentEvent.__table__
+subscriber_t = Subscriber.__table__
+
+
+def on_delivery_bounced(
+    conn: sa.Connection,
+    *,
+    subscriber_id: int,
+    hard: bool,
+    reason: str,
+    channel: str,
+    notice_version: str,
+    soft_limit: int,
+    delivery_id: int | None,
+    status: str | None = None,
+    **_: Any,
+) -> bool:
+    """The receiver of ``events.delivery_bounced``: count a soft bounce, or suppress the
+    address and write the ledger entry. Runs on the sender's (or bounce processor's)
+    connection, outside any ORM session. True when the subscriber is now suppressed."""
+    if not hard:
+        conn.execute(
+            sa.update(subscriber_t)
+            .where(subscriber_t.c.id == subscriber_id)
+            .values(soft_bounces=subscriber_t.c.soft_bounces + 1)
+        )
+        count = conn.execute(
+            sa.select(subscriber_t.c.soft_bounces).where(subscriber_t.c.id == subscriber_id)
+        ).scalar_one_or_none()
+        if count is None or count < soft_limit:
+            return False
+        reason = f"{count} soft bounces, last {status or reason}"
+    changed = conn.execute(
+        sa.update(subscriber_t)
+        .where(
+            subscriber_t.c.id == subscriber_id,
+            subscriber_t.c.status != SubscriberStatus.BOUNCED,
+        )
+        .values(status=SubscriberStatus.BOUNCED)
+    ).rowcount
+    if not changed:
+        return False
+    details: dict[str, Any] = {"reason": reason[:300]}
+    if delivery_id is not None:
+        details["delivery_id"] = delivery_id
+    conn.execute(
+        sa.insert(consent_t).values(
+            subscriber_id=subscriber_id,
+            action=ConsentAction.BOUNCE,
+            occurred_at=utcnow(),
+            notice_version=notice_version,
+            channel=consent_channel(channel).value,
+            actor=None,
+            details=details,
+        )
+    )
+    return True
 
 
 def purge_pending(now: datetime | None = None) -> int:

@@ -40,7 +40,11 @@ def test_archive_and_edition_pages_are_accessible(
     assert page.locator("h1").inner_text() == "Archivio della newsletter"
     assert_accessible(page)
     page.get_by_role("link", name="Edizione settimanale del 23 novembre 2026").click()
-    assert page.locator("h2").all_inner_texts() == ["Welfare", "Mobilità", "Energia"]
+    assert page.locator("main section h2:not(#feedback-title)").all_inner_texts() == [
+        "Welfare",
+        "Mobilità",
+        "Energia",
+    ]
     assert_accessible(page)
     page.goto(f"{live_server.url}/archive?lang=en")
     assert page.locator("h1").inner_text() == "Newsletter archive"

@@ -16,7 +16,7 @@ from newsletter.articles.models import Article, ArticleTopic, SourceKind, TopicA
 from newsletter.exceptions import ValidationError
 from newsletter.extensions import db
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "articles.json"
+FIXTURES = Path(__file__).resolve().parents[1] / "data" / "articles.json"
 
 
 def _item(**changes: object) -> service.ArticleInput:
@@ -227,7 +227,10 @@ def test_refresh_finds_new_mentions_and_keeps_editor_and_source_topics(
     source: object, runner: FlaskCliRunner
 ) -> None:
     from newsletter.reference import service as reference
+    from newsletter.reference.models import Municipality
 
+    db.session.execute(sa.delete(Municipality))  # as before the comuni were seeded
+    db.session.commit()
     auto, _ = service.upsert_and_commit(source, _item())  # type: ignore[arg-type]
     edited, _ = service.upsert_and_commit(source, _item(external_id="e"))  # type: ignore[arg-type]
     given, _ = service.upsert_and_commit(source, _item(external_id="g", topics=["energy"]))  # type: ignore[arg-type]
@@ -245,3 +248,50 @@ def test_refresh_finds_new_mentions_and_keeps_editor_and_source_topics(
     assert service.get_article(edited.id).topic_slugs == ["welfare"]
     assert service.get_article(given.id).topic_slugs == ["energy"]
     assert service.get_article(auto.id).topic_slugs == ["mobility"]
+
+
+def test_editor_mention_corrections_survive_reimport_and_refresh(
+    source: object, runner: FlaskCliRunner
+) -> None:
+    from newsletter.reference.service import municipality_by_name
+
+    crema = municipality_by_name("Crema").id
+    pandino = municipality_by_name("Pandino").id
+    article, _ = service.upsert_and_commit(source, _item())  # type: ignore[arg-type]
+
+    def names() -> list[str]:
+        db.session.expire_all()
+        return sorted(
+            m.municipality.name for m in service.get_article(article.id).municipality_links
+        )
+
+    assert names() == ["Crema", "Offanengo"]
+    service.set_municipality_by_editor(article.id, crema, False, "editor@example.org")
+    service.set_municipality_by_editor(article.id, pandino, True, "editor@example.org")
+    assert names() == ["Offanengo", "Pandino"]
+    # A re-import with a changed text re-detects, and the corrections are applied again.
+    service.upsert_and_commit(source, _item(title="Ciclabile Crema-Offanengo: si parte"))  # type: ignore[arg-type]
+    assert names() == ["Offanengo", "Pandino"]
+    result = runner.invoke(args=["articles", "refresh"])
+    assert result.exit_code == 0, result.output
+    assert names() == ["Offanengo", "Pandino"]
+    assert service.municipality_edits(article.id) == {crema: False, pandino: True}
+    # Putting Crema back is a correction too.
+    service.set_municipality_by_editor(article.id, crema, True)
+    service.upsert_and_commit(source, _item(title="Ciclabile: si parte"))  # type: ignore[arg-type]
+    assert names() == ["Crema", "Offanengo", "Pandino"]
+
+
+def test_localities_and_short_forms_are_stored_as_their_comune(source: object) -> None:
+    article, _ = service.upsert_and_commit(
+        source,  # type: ignore[arg-type]
+        _item(
+            title="Festa a Ombriano e Farinate",
+            body_html="<p>Anche Spino partecipa; la crema pasticcera è offerta.</p>",
+        ),
+    )
+    assert sorted(m.municipality.name for m in article.municipality_links) == [
+        "Capralba",
+        "Crema",
+        "Spino d'Adda",
+    ]

@@ -70,3 +70,23 @@ def test_naive_datetimes_are_refused() -> None:
 
 def test_email_normalisation() -> None:
     assert normalize_email("  Mario.Rossi@Comune.Crema.CR.IT ") == "mario.rossi@comune.crema.cr.it"
+
+
+def test_secret_key_fallbacks_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from newsletter.signing import secret_keys
+
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "current")
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY_FALLBACKS", " previous, ,older,current,previous ")
+    app = create_app({"INSTANCE_PATH": str(tmp_path)})
+    # Most recent first, blanks, repeats and the current key itself dropped.
+    assert app.config["SECRET_KEY_FALLBACKS"] == ["previous", "older"]
+    # itsdangerous signs with the last key and tries the newest first.
+    assert secret_keys(app.config) == ["older", "previous", "current"]
+    assert app.config["WTF_CSRF_SECRET_KEY"] == ["older", "previous", "current"]
+    monkeypatch.delenv("NEWSLETTER_SECRET_KEY_FALLBACKS")
+    plain = create_app({"INSTANCE_PATH": str(tmp_path)})
+    assert plain.config["SECRET_KEY_FALLBACKS"] == []
+    assert not plain.config.get("WTF_CSRF_SECRET_KEY")
+    assert secret_keys(plain.config) == ["current"]

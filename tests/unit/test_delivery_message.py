@@ -15,6 +15,7 @@ import pytest
 from newsletter import mailparts
 from newsletter.delivery.dkim import DkimSigner
 from newsletter.delivery.message import (
+    HeaderInjection,
     Recipient,
     build_template,
     list_id,
@@ -172,3 +173,91 @@ def test_dkim_signature_verifies_and_covers_list_unsubscribe(
     print(f"DKIM signing: {per_message_ms:.2f} ms per message")
     assert per_message_ms < 200
     assert timedelta(milliseconds=per_message_ms) > timedelta(0)
+
+
+# --- header injection (issue 12, item 7) ---------------------------------------------------
+
+
+def _headers_of(data: bytes) -> list[tuple[str, str]]:
+    head = data.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    message = email.message_from_string(head + "\r\n\r\n", policy=email.policy.default)
+    return [(name.lower(), str(value)) for name, value in message.items()]
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Mobilità\r\nBcc: victim@evil.test",  # non-ASCII: the RFC 2047 branch
+        "Mobility\r\nBcc: victim@evil.test",  # plain ASCII: used to pass unchanged
+        "Mobility\nBcc: victim@evil.test",
+        "Mobility\rBcc: victim@evil.test",
+        "Mobility" + "x" * 950 + "\r\nBcc: victim@evil.test",  # the long ASCII branch
+    ],
+)
+def test_line_breaks_in_a_subject_fold_into_the_subject(subject: str) -> None:
+    built = build_template(
+        mail_from="Area <newsletter@aoc.example.org>",
+        subject=subject,
+        text="t",
+        html="<p>h</p>",
+        list_id_value=list_id("weekly:it:welfare", "aoc.example.org"),
+        extra_headers=[("X-Topic", "welfare\r\nBcc: other@evil.test")],
+    )
+    data = personalise(built, Recipient("a@example.org", "<1.x@aoc.example.org>", LONG_URL))
+    names = [name for name, _ in _headers_of(data)]
+    assert "bcc" not in names
+    assert names.count("subject") == 1
+    assert b"\nBcc:" not in data
+    assert b"\rBcc:" not in data
+    headers = dict(_headers_of(data))
+    assert "Bcc: victim@evil.test" in headers["subject"].replace("  ", " ")
+    assert headers["x-topic"] == "welfare Bcc: other@evil.test"
+    # every line of the head ends in CRLF: no bare CR or LF made it through
+    head = data.split(b"\r\n\r\n", 1)[0]
+    assert b"\r" not in head.replace(b"\r\n", b"")
+    assert b"\n" not in head.replace(b"\r\n", b"")
+
+
+def test_line_breaks_in_a_display_name_fold() -> None:
+    built = build_template(
+        mail_from="Area\r\nBcc: victim@evil.test <newsletter@aoc.example.org>",
+        subject="s",
+        text="t",
+        html="h",
+    )
+    data = personalise(built, Recipient("a@example.org", "<1.x@aoc.example.org>"))
+    assert "bcc" not in [name for name, _ in _headers_of(data)]
+
+
+@pytest.mark.parametrize(
+    "recipient",
+    [
+        Recipient("a@example.org\r\nBcc: victim@evil.test", "<1.x@aoc.example.org>"),
+        Recipient("a@example.org", "<1.x@aoc.example.org>\nBcc: victim@evil.test"),
+        Recipient("a@example.org", "<1.x@aoc.example.org>", LONG_URL + "\r\nBcc: v@evil.test"),
+    ],
+)
+def test_per_recipient_values_with_line_breaks_are_refused(recipient: Recipient) -> None:
+    built = template()
+    with pytest.raises(HeaderInjection):
+        personalise(built, recipient)  # type: ignore[arg-type]
+
+
+def test_header_names_and_list_values_are_checked() -> None:
+    with pytest.raises(HeaderInjection):
+        build_template(
+            mail_from="a@aoc.example.org",
+            subject="s",
+            text="t",
+            html="h",
+            extra_headers=[("X-A: 1\r\nBcc", "v@evil.test")],
+        )
+    with pytest.raises(HeaderInjection):
+        build_template(
+            mail_from="a@aoc.example.org",
+            subject="s",
+            text="t",
+            html="h",
+            list_id_value="<x.aoc.example.org>",
+            unsubscribe_mailto="u@aoc.example.org?\r\nBcc: v@evil.test",
+        )

@@ -1,0 +1,322 @@
+"""The outbox API: the only code that writes the ``delivery`` table outside the sender.
+
+Every domain that wants something delivered calls this module, inside its own transaction
+(the row is committed with the state change that caused it, or not at all):
+
+- :func:`enqueue` one row (a confirmation mail, a test send, a WebSub ping);
+- :func:`enqueue_many` one row per subscriber of a digest, set-based and idempotent;
+- :func:`cancel` what is still queued for a subscriber (all kinds, or some);
+- :func:`requeue` failed rows of a digest;
+- :func:`mark_bounced` a bounce (DSN, or the relay's 5xx for a recipient): it announces
+  ``events.delivery_bounced`` (subscriptions suppresses the person and writes the consent
+  ledger) and, when that suppressed them, cancels their queued rows.
+
+The sender (``store``) claims and records rows; nobody else writes them
+(``tests/unit/test_outbox_owner.py`` checks the source).
+
+Adding a delivery kind (push, telegram, alert, ...):
+
+1. add a member to :class:`~newsletter.delivery.models.DeliveryKind` and a migration that
+   widens the ``delivery_kind`` CHECK constraint;
+2. register it with :func:`register_kind`: whether its rows go to a subscriber (then
+   ``cancel`` and a bounce reach them) and whether it is a service mail (superseded by a newer
+   one, see :data:`SERVICE_MAIL`);
+3. tell the sender how to deliver it from the owning domain's ``init_app``:
+   ``hooks.register_service_mail`` for an e-mail rendered at send time, or
+   ``hooks.register_outbox_handler`` for anything that is not e-mail (raise TransportError to
+   retry with backoff);
+4. enqueue rows with :func:`enqueue` / :func:`enqueue_many`.
+
+A priority lane later is one more field of :class:`KindSpec` read by the sender's claim.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, scoped_session
+
+from newsletter import events
+from newsletter.db import UTCDateTime, utcnow
+from newsletter.delivery.models import Delivery, DeliveryKind, DeliveryStatus
+from newsletter.extensions import db
+
+delivery_t: sa.Table = Delivery.__table__
+
+#: Rows inserted per statement by :func:`enqueue_many` (bound parameters stay well under the
+#: 32,767 of SQLite and the 65,535 of PostgreSQL).
+CHUNK = 10_000
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    """What the outbox needs to know about a kind of row."""
+
+    kind: DeliveryKind
+    to_subscriber: bool = True  # rows name a subscriber: cancelled when they leave or bounce
+    service_mail: bool = False  # one at a time: a newer one supersedes the queued one
+
+
+_KINDS: dict[DeliveryKind, KindSpec] = {}
+
+
+def register_kind(spec: KindSpec) -> None:
+    _KINDS[spec.kind] = spec
+
+
+def kind_spec(kind: DeliveryKind) -> KindSpec:
+    try:
+        return _KINDS[kind]
+    except KeyError:
+        raise ValueError(f"delivery kind {kind.value!r} is not registered") from None
+
+
+for _spec in (
+    KindSpec(DeliveryKind.DIGEST),
+    KindSpec(DeliveryKind.CONFIRM, service_mail=True),
+    KindSpec(DeliveryKind.PREFERENCES, service_mail=True),
+    KindSpec(DeliveryKind.TEST, to_subscriber=False),
+    KindSpec(DeliveryKind.WEBSUB, to_subscriber=False),
+):
+    register_kind(_spec)
+
+
+def service_mail_kinds() -> frozenset[DeliveryKind]:
+    return frozenset(k for k, spec in _KINDS.items() if spec.service_mail)
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def enqueue(
+    kind: DeliveryKind,
+    *,
+    subscriber_id: int | None = None,
+    digest_id: int | None = None,
+    to_address: str | None = None,
+    payload: dict[str, Any] | None = None,
+    due: datetime | None = None,
+    session: Session | scoped_session[Any] | None = None,
+) -> Delivery:
+    """Add one queued row to the caller's session (not committed, not flushed).
+
+    A service mail supersedes the subscriber's queued service mails: one confirmation or
+    preferences mail at a time.
+    """
+    spec = kind_spec(kind)
+    if spec.to_subscriber and subscriber_id is None:
+        raise ValueError(f"{kind.value} rows need a subscriber")
+    target = session if session is not None else db.session
+    if spec.service_mail and subscriber_id is not None:
+        cancel(subscriber_id, kinds=service_mail_kinds(), session=target)
+    row = Delivery(
+        kind=kind,
+        subscriber_id=subscriber_id,
+        digest_id=digest_id,
+        to_address=to_address,
+        payload=payload,
+        status=DeliveryStatus.QUEUED,
+        next_attempt_at=due or utcnow(),
+    )
+    target.add(row)
+    return row
+
+
+def _insert(dialect: str) -> Any:
+    return (postgresql if dialect == "postgresql" else sqlite).insert(delivery_t)
+
+
+def enqueue_many(
+    kind: DeliveryKind,
+    digest_id: int,
+    subscriber_ids: Sequence[int],
+    *,
+    only: Callable[[sa.ColumnElement[int]], sa.ColumnElement[bool]] | None = None,
+    now: datetime | None = None,
+    session: Session | scoped_session[Any] | None = None,
+) -> int:
+    """One queued row per subscriber, set-based; rows that exist already are left alone.
+
+    The ids travel as one parameter per chunk (a PostgreSQL array, a JSON array on SQLite)
+    and are unnested by the database into ``INSERT ... SELECT``: no statement with thousands
+    of placeholders, no row-by-row round trips. ``only(id)`` is an optional SQL condition the
+    caller's domain adds (e.g. "the subscriber is still active"). Idempotent through the
+    (digest, subscriber) unique key and ``ON CONFLICT DO NOTHING``, so concurrent builders
+    cannot double a row. Returns the number of rows inserted.
+    """
+    kind_spec(kind)
+    target = session if session is not None else db.session
+    now = now or utcnow()
+    dialect = target.get_bind().dialect.name
+    columns = [
+        "kind",
+        "digest_id",
+        "subscriber_id",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "created_at",
+    ]
+    inserted = 0
+    for offset in range(0, len(subscriber_ids), CHUNK):
+        chunk = [int(i) for i in subscriber_ids[offset : offset + CHUNK]]
+        if dialect == "postgresql":
+            array = sa.literal(chunk, postgresql.ARRAY(sa.Integer()))
+            ids = sa.func.unnest(array).table_valued("id").render_derived(name="ids")
+            subscriber: sa.ColumnElement[int] = ids.c.id
+        else:
+            ids = sa.func.json_each(json.dumps(chunk)).table_valued("value").alias("ids")
+            subscriber = sa.cast(ids.c.value, sa.Integer())
+        select = sa.select(
+            sa.literal(kind.value, sa.String()),
+            sa.literal(digest_id, sa.Integer()),
+            subscriber,
+            sa.literal(DeliveryStatus.QUEUED.value, sa.String()),
+            sa.literal(0, sa.Integer()),
+            sa.literal(now, UTCDateTime()),
+            sa.literal(now, UTCDateTime()),
+        ).select_from(ids)
+        # Always a WHERE: SQLite would read "SELECT ... FROM t ON CONFLICT" as a join.
+        select = select.where(only(subscriber) if only is not None else sa.true())
+        statement = (
+            _insert(dialect)
+            .from_select(columns, select)
+            .on_conflict_do_nothing(index_elements=["digest_id", "subscriber_id"])
+        )
+        if dialect == "postgresql":
+            # Counted in the database: SQLAlchemy reports no row count for an INSERT there,
+            # and RETURNING every id to the client would cost a round of 100,000 rows.
+            written = statement.returning(delivery_t.c.id).cte("written")
+            count = target.scalar(sa.select(sa.func.count()).select_from(written))
+            inserted += int(count or 0)
+        else:
+            inserted += int(target.connection().execute(statement).rowcount)
+    return inserted
+
+
+def cancel(
+    subscriber_id: int,
+    *,
+    kinds: Iterable[DeliveryKind] | None = None,
+    reason: str | None = None,
+    session: Session | scoped_session[Any] | None = None,
+    conn: sa.Connection | None = None,
+) -> int:
+    """Cancel the subscriber's queued rows (of ``kinds``; default: every kind); returns how
+    many. Rows already claimed by a sender are not touched: the sender re-checks the
+    subscriber's status before sending a digest, and service mail re-checks when rendered."""
+    statement = sa.update(delivery_t).where(
+        delivery_t.c.subscriber_id == subscriber_id,
+        delivery_t.c.status == DeliveryStatus.QUEUED,
+    )
+    if kinds is not None:
+        statement = statement.where(delivery_t.c.kind.in_([k.value for k in kinds]))
+    values: dict[str, Any] = {"status": DeliveryStatus.CANCELLED}
+    if reason is not None:
+        values["last_error"] = reason
+    statement = statement.values(**values)
+    if conn is not None:
+        return int(conn.execute(statement).rowcount or 0)
+    target = session if session is not None else db.session
+    result = target.execute(statement.execution_options(synchronize_session=False))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def requeue(
+    *,
+    digest_id: int,
+    status: DeliveryStatus = DeliveryStatus.FAILED,
+    session: Session | scoped_session[Any] | None = None,
+) -> int:
+    """A digest's rows in ``status`` back in the queue, due now; attempts are kept, so the
+    backoff and the give-up limit still apply. Returns how many."""
+    target = session if session is not None else db.session
+    result = target.execute(
+        sa.update(delivery_t)
+        .where(delivery_t.c.digest_id == digest_id, delivery_t.c.status == status)
+        .values(status=DeliveryStatus.QUEUED, next_attempt_at=utcnow(), last_error=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def mark_sent_bounced(conn: sa.Connection, delivery_id: int, reason: str) -> None:
+    """A message the relay accepted came back as a hard bounce."""
+    conn.execute(
+        sa.update(delivery_t)
+        .where(delivery_t.c.id == delivery_id, delivery_t.c.status == DeliveryStatus.SENT)
+        .values(status=DeliveryStatus.BOUNCED, last_error=reason)
+    )
+
+
+def mark_bounced(
+    conn: sa.Connection,
+    subscriber_id: int,
+    *,
+    reason: str,
+    channel: Literal["dsn", "relay"],
+    notice_version: str,
+    hard: bool = True,
+    soft_limit: int = 1,
+    delivery_id: int | None = None,
+    status: str | None = None,
+) -> bool:
+    """How a bounce reaches subscriptions: True when the subscriber was suppressed by it.
+
+    Subscriptions (the receiver of ``events.delivery_bounced``) counts a soft bounce or
+    suppresses the address and writes the consent ledger; then their queued rows are
+    cancelled here. Everything runs on ``conn``, in the caller's transaction.
+    """
+    answers = events.delivery_bounced.send(
+        conn,
+        subscriber_id=subscriber_id,
+        hard=hard,
+        reason=reason,
+        channel=channel,
+        notice_version=notice_version,
+        soft_limit=soft_limit,
+        delivery_id=delivery_id,
+        status=status,
+    )
+    suppressed = any(bool(answer) for _receiver, answer in answers)
+    if suppressed:
+        cancel(subscriber_id, reason="subscriber bounced", conn=conn)
+    return suppressed
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def deliveries_of(subscriber_id: int) -> list[Delivery]:
+    """A subscriber's rows, oldest first (for their data export)."""
+    return list(
+        db.session.scalars(
+            sa.select(Delivery)
+            .where(Delivery.subscriber_id == subscriber_id)
+            .order_by(Delivery.created_at, Delivery.id)
+        )
+    )
+
+
+def queued_payloads(
+    kind: DeliveryKind, session: Session | scoped_session[Any] | None = None
+) -> list[dict[str, Any]]:
+    """Payloads of the queued rows of ``kind``, including those added but not yet flushed."""
+    target = session if session is not None else db.session
+    pending = [
+        obj.payload or {}
+        for obj in target.new
+        if isinstance(obj, Delivery) and obj.kind == kind and obj.status != DeliveryStatus.CANCELLED
+    ]
+    stored = target.scalars(
+        sa.select(Delivery.payload).where(
+            Delivery.kind == kind, Delivery.status == DeliveryStatus.QUEUED
+        )
+    )
+    return [*pending, *((p or {}) for p in stored)]
