@@ -123,7 +123,9 @@ class Sender:
         self.domain = domain_of(self.mail_from)
         self.verp = VerpSigner(secret_keys(cfg), bounce_domain(cfg))
         self.templates: dict[int, Template | None] = {}
-        self.max_unrecorded = max(self.concurrency, int(cfg.get("SEND_MAX_UNRECORDED", 64)))
+        # A sending thread holds up to two slots at once (a message on the wire and the next
+        # one it admits), so the window must exceed the thread count or they could all wait.
+        self.max_unrecorded = max(2 * self.concurrency, int(cfg.get("SEND_MAX_UNRECORDED", 64)))
         self.window = threading.BoundedSemaphore(self.max_unrecorded)
         from newsletter.delivery.dkim import signer_from_config
 

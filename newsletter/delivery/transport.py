@@ -103,7 +103,8 @@ class Batch(Protocol):
         """May message ``index`` be started? (No once stopping, or its lease runs out.)"""
 
     def admit(self, index: int) -> None:
-        """Called just before message ``index``'s content goes out (rate limit, window)."""
+        """Called before message ``index`` is started (rate limit, unrecorded window); a
+        message admitted but then not started is given back by the caller."""
 
     def done(self, index: int, result: SendResult) -> None:
         """The relay's answer for message ``index`` (or a lost connection)."""
@@ -116,6 +117,15 @@ class ConnectionLost(Exception):
         super().__init__(reason)
         self.next_index = next_index
         self.reason = reason
+
+
+def _start(batch: Batch, index: int) -> bool:
+    """Whether message ``index`` may go: asked before and after ``admit`` (which may wait for
+    the rate limit or the unrecorded window), so a lease that ran out meanwhile is seen."""
+    if not batch.more(index):
+        return False
+    batch.admit(index)
+    return batch.more(index)
 
 
 def _envelope(message: Outgoing) -> bytes:
@@ -141,6 +151,8 @@ class _Client(smtplib.SMTP):
         index = start
         in_data = -1  # the message whose content is on the wire without its answer
         try:
+            if not _start(batch, index):
+                return index
             self.send(_envelope(messages[index]))
             while True:
                 mail = self._reply()
@@ -148,9 +160,8 @@ class _Client(smtplib.SMTP):
                 data_reply = self._reply()
                 ok = mail[0] == 250 and rcpt[0] in (250, 251) and data_reply[0] == 354
                 nxt = index + 1
-                go_on = nxt < len(messages) and batch.more(nxt)
+                go_on = nxt < len(messages) and _start(batch, nxt)
                 if ok:
-                    batch.admit(index)
                     chunk = dot_stuff(messages[index].data)
                     if go_on:
                         chunk += _envelope(messages[nxt])
@@ -558,11 +569,10 @@ def _one_by_one(client: _Client, batch: Batch, start: int) -> int:
     """For a relay without PIPELINING: one command, one answer."""
     index = start
     while index < len(batch.messages):
-        if index > start and not batch.more(index):
-            return index
         message = batch.messages[index]
+        if not _start(batch, index):
+            return index
         try:
-            batch.admit(index)
             result = client.send_prepared(message.sender, message.recipient, message.data)
         except (TimeoutError, smtplib.SMTPServerDisconnected, OSError) as exc:
             reason = f"connection lost: {exc or type(exc).__name__}"
@@ -648,8 +658,7 @@ class _MemorySession:
 def _each(session: Session, batch: Batch) -> int:
     """``Session.run`` for sessions that send one message at a time."""
     for index, message in enumerate(batch.messages):
-        if not batch.more(index):
+        if not _start(batch, index):
             return index
-        batch.admit(index)
         batch.done(index, session.send(message.sender, message.recipient, message.data))
     return len(batch.messages)
