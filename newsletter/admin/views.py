@@ -19,7 +19,7 @@ from flask_babel import ngettext
 from markupsafe import escape
 from werkzeug.wrappers import Response
 
-from newsletter.admin import auth, charts, service
+from newsletter.admin import auth, charts, service, unlock
 from newsletter.admin.extend import registry
 from newsletter.admin.forms import ActionForm, LoginForm
 from newsletter.admin.models import UserRole
@@ -122,7 +122,12 @@ def login() -> str | Response | tuple[str, int]:
         form.next.data = auth.safe_next(request.args.get("next"))
     if form.validate_on_submit():
         try:
-            result = auth.authenticate(form.email.data, form.password.data)
+            result = auth.authenticate(
+                form.email.data,
+                form.password.data,
+                form.code.data,
+                lock_exempt_user=unlock.exempt_user_id(),
+            )
         except Unauthorized as exc:
             form.password.errors.append(_("E-mail or password not accepted."))
             minutes = int(current_app.config["ADMIN_LOCKOUT_SECONDS"]) // 60
@@ -146,8 +151,8 @@ def logout() -> Response:
     user = auth.current_user()
     if user is not None:
         service.audit("user.logout", f"user:{user.id}", user=user)
-        db.session.commit()
-    auth.logout_user()
+    auth.logout_user(user)
+    db.session.commit()
     flash(_("You are signed out."), "info")
     return redirect(url_for("admin.login"))
 

@@ -51,7 +51,6 @@ from newsletter.exceptions import TransportError
 from newsletter.extensions import db
 from newsletter.hooks import registry
 from newsletter.signing import secret_keys
-from newsletter.subscriptions.tokens import Purpose, token_signer
 
 log = logging.getLogger("newsletter.delivery")
 digest_t = Digest.__table__
@@ -133,16 +132,8 @@ class Sender:
         # Message-IDs are <delivery-id><suffix>: unique per delivery and per run, and the
         # recorder can compute them in SQL (one UPDATE per group instead of one per row).
         self.message_id_suffix = f".{secrets.token_hex(8)}@{self.domain}>"
-        with app.app_context():
-            self.unsubscribe_token = token_signer(Purpose.UNSUBSCRIBE).dumps
-            self.preferences_token = token_signer(Purpose.PREFERENCES).dumps
-        # The messenger of each kind: turns a claimed row into bytes for the relay (a Job) or
-        # into its final Result. The claim loop knows nothing else about kinds; a new channel
-        # (push, Telegram) registers an outbox handler and needs no change here.
-        self.messengers: dict[DeliveryKind, Callable[[store.Claimed], Job | store.Result]] = {
-            DeliveryKind.DIGEST: self._prepare_digest,
-            DeliveryKind.WEBSUB: self._run_handler,
-        }
+        # Rows of the channels beyond e-mail (push, Telegram) are the channel sender's.
+        self.lane = store.Lane(without=frozenset(registry(app).messengers))
 
     # --- preparing -------------------------------------------------------------------------
 
@@ -191,12 +182,11 @@ class Sender:
 
     def prepare(self, claimed: store.Claimed) -> Job | store.Result:
         """The bytes for one row, or the row's final result when nothing is to be sent."""
-        messenger = self.messengers.get(claimed.kind)
-        if messenger is None:
-            if claimed.kind.value in registry(self.app).outbox_handlers:
-                return self._run_handler(claimed)
-            return self._prepare_service(claimed)
-        return messenger(claimed)
+        if claimed.kind is DeliveryKind.DIGEST:
+            return self._prepare_digest(claimed)
+        if claimed.kind is DeliveryKind.WEBSUB:
+            return self._run_handler(claimed)
+        return self._prepare_service(claimed)
 
     def _prepare_digest(self, claimed: store.Claimed) -> Job | store.Result:
         if (
@@ -216,12 +206,11 @@ class Sender:
             return store.Result(claimed.id, DeliveryStatus.CANCELLED, error="digest is gone")
         assert claimed.subscriber_id is not None
         message_id = self.message_id(claimed.id)
-        personal = [claimed.subscriber_id, claimed.link_key]  # what make_token signs
         recipient = Recipient(
             address=claimed.email,
             message_id=message_id,
-            unsubscribe_url=(f"{self.base_url}/unsubscribe/{self.unsubscribe_token(personal)}"),
-            preferences_url=(f"{self.base_url}/preferences/{self.preferences_token(personal)}"),
+            unsubscribe_url=self._personal_url("unsubscribe", claimed),
+            preferences_url=self._personal_url("preferences", claimed),
         )
         try:
             data = self._finish(personalise(template, recipient))
@@ -232,6 +221,15 @@ class Sender:
         except HeaderInjection as exc:
             return store.Result(claimed.id, DeliveryStatus.FAILED, error=str(exc))
         return Job(claimed, self.verp.address(claimed.id), claimed.email, data, message_id)
+
+    def _personal_url(self, purpose: str, claimed: store.Claimed) -> str:
+        """Built by subscriptions (``hooks.register_personal_url``), like every personal link."""
+        builder = registry(self.app).personal_url
+        if builder is None:
+            raise RuntimeError("no personal link builder registered (subscriptions)")
+        assert claimed.subscriber_id is not None
+        assert claimed.link_key is not None
+        return builder(purpose, claimed.subscriber_id, claimed.link_key)
 
     def _prepare_service(self, claimed: store.Claimed) -> Job | store.Result:
         renderer = registry(self.app).service_mail.get(claimed.kind.value)
@@ -352,14 +350,15 @@ class Sender:
                     worker=self.name,
                     limit=self.batch_size,
                     lease_seconds=self.lease_seconds,
+                    lane=self.lane,
                 )
                 if not batch:
                     outstanding.wait_zero(stop, relay_down)
-                    if store.has_due(self.engine):
+                    if store.has_due(self.engine, self.lane):
                         continue
                     if until_idle:
                         break
-                    wait = store.next_due_in(self.engine)
+                    wait = store.next_due_in(self.engine, self.lane)
                     stop.wait(self.idle_seconds if wait is None else min(wait, self.idle_seconds))
                     continue
                 outstanding.add(len(batch))
@@ -546,8 +545,9 @@ class _Counter:
                 self._cond.notify_all()
 
     def wait_zero(self, *events: threading.Event) -> None:
+        """Until every claimed row is recorded, or one of ``events`` (stop, relay down) is set."""
         with self._cond:
-            while self._value > 0:
+            while self._value > 0 and not any(event.is_set() for event in events):
                 self._cond.wait(0.1)
 
 

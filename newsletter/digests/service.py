@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.dialects import postgresql, sqlite
 
+from newsletter import events
 from newsletter.articles.models import Article, ArticleMunicipality, ArticleTopic
 from newsletter.articles.queries import is_visible
 from newsletter.db import utcnow
@@ -30,6 +31,7 @@ from newsletter.digests.compose import (
     Audience,
     DigestContent,
     compose,
+    in_window,
     should_send,
 )
 from newsletter.digests.models import Digest, DigestArticle, DigestKind
@@ -344,6 +346,10 @@ def build_digests(frequency: str, at: datetime | None = None) -> BuildResult:
     started = clock.perf_counter()
     try:
         digests, deliveries = store_variants(period, variants)
+        if frequency == "immediate":
+            # Push and Telegram enqueue for the same new articles, in the same transaction.
+            fresh = [a for a in articles if in_window(a, period, _max_age())]
+            events.immediate_batch.send(period, period_key=period.key, articles=fresh)
         db.session.commit()
     except BaseException:
         db.session.rollback()

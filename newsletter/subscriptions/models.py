@@ -53,6 +53,7 @@ class ConsentChannel(enum.StrEnum):
     ADMIN = "admin"  # an administrator in the admin pages
     DSN = "dsn"  # a bounce report (RFC 3464) processed by ``bounces``
     RELAY = "relay"  # the relay refused the recipient while sending
+    PUSH = "push"  # a browser's Web Push subscription (no e-mail address involved)
 
 
 def new_link_key() -> str:
