@@ -524,7 +524,9 @@ def roster_import() -> tuple[str, int] | Response:
         text = _uploaded_text("file")
         if text is None:
             raise ValidationError("choose a CSV file")
-        report = service.import_roster_file(text, dry_run=dry_run)
+        report = service.import_roster_file(
+            text, dry_run=dry_run, reactivate=request.form.get("reactivate") == "1"
+        )
     except NewsletterError as exc:
         db.session.rollback()
         return render_template("admin/roster.html", report=None, error=exc.message), 422
@@ -612,24 +614,28 @@ def poll_source(id: int) -> Response:
 @bp.get("/tokens")
 @auth.require_role(ADMIN)
 def tokens() -> str:
-    from newsletter.api.service import list_tokens
+    from newsletter.api.service import SCOPES, list_tokens
 
-    return render_template("admin/tokens.html", tokens=list_tokens(), new_token=None)
+    return render_template("admin/tokens.html", tokens=list_tokens(), new_token=None, scopes=SCOPES)
 
 
 @bp.post("/tokens")
 @auth.require_role(ADMIN)
 def create_token() -> str | Response:
-    from newsletter.api.service import list_tokens
+    from newsletter.api.service import SCOPES, list_tokens
 
     try:
-        _record, secret = service.create_api_token(request.form.get("name", ""))
+        _record, secret = service.create_api_token(
+            request.form.get("name", ""), request.form.getlist("scopes")
+        )
     except NewsletterError as exc:
         db.session.rollback()
         flash(_("Token not created: %(error)s", error=exc.message), "error")
         return redirect(url_for("admin.tokens"))
     # Shown once, in this response only: only its hash is stored.
-    response = render_template("admin/tokens.html", tokens=list_tokens(), new_token=secret)
+    response = render_template(
+        "admin/tokens.html", tokens=list_tokens(), new_token=secret, scopes=SCOPES
+    )
     return response
 
 
