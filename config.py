@@ -110,7 +110,8 @@ class Config:
     # --- subscriptions ---
     SUBSCRIBE_HONEYPOT_FIELD = "website"  # a field people never see; bots fill it in
     PUBLIC_LATEST_ARTICLES = 6  # articles on the home page
-    TOPIC_PAGE_ARTICLES = 20  # articles on a topic page
+    TOPIC_PAGE_ARTICLES = 20  # articles on a topic page (and on a comune's page)
+    COMUNI_RECENT_DAYS = 30  # /comuni counts each comune's articles of the last N days
 
     # --- articles ---
     SOURCE_CONNECT_TIMEOUT = 5.0  # seconds to connect to a feed's server

@@ -24,6 +24,7 @@ from newsletter.exceptions import ExpiredToken, InvalidToken, NotFound
 from newsletter.extensions import csrf, limiter
 from newsletter.i18n import SUPPORTED, select_locale
 from newsletter.public import service
+from newsletter.reference.service import municipality_by_slug
 from newsletter.subscriptions import forms
 from newsletter.subscriptions import service as subscriptions
 from newsletter.subscriptions.links import personal_url_for
@@ -59,6 +60,34 @@ def topic(slug: str) -> Page:
     except NotFound:
         return render_template("error.html", status=404, message=None), 404
     return render_template("public/topic.html", topic=content.topic, articles=content.articles)
+
+
+@bp.get("/comuni")
+def comuni() -> str:
+    days = int(current_app.config["COMUNI_RECENT_DAYS"])
+    return render_template(
+        "public/comuni.html", comuni=service.comuni_overview(days), recent_days=days
+    )
+
+
+@bp.get("/comuni/<slug>")
+def comune(slug: str) -> Page:
+    """A comune's articles, ``?topic=`` to keep one topic; a former slug redirects for good."""
+    topic = request.args.get("topic") or None
+    try:
+        content = service.comune_content(
+            slug, topic, int(current_app.config["TOPIC_PAGE_ARTICLES"])
+        )
+    except NotFound:
+        try:
+            municipality, renamed = municipality_by_slug(slug)
+        except NotFound:
+            return render_template("error.html", status=404, message=None), 404
+        if not renamed:  # a known comune and an unknown topic
+            return render_template("error.html", status=404, message=None), 404
+        return redirect(url_for("public.comune", slug=municipality.slug, topic=topic), 301)
+    state = forms.FormState(locale=select_locale(), municipality=content.municipality.slug)
+    return render_template("public/comune.html", content=content, **_form_context(state))
 
 
 @bp.get("/subscribe")
