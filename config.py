@@ -46,7 +46,8 @@ class Config:
     CONFIRM_TOKEN_MAX_AGE = 7 * 24 * 3600
     EXPORT_TOKEN_MAX_AGE = 24 * 3600
     PENDING_TTL_DAYS = 7
-    CONFIRMATION_RESEND_WINDOW = 3600  # at most one confirmation e-mail per address per window
+    CONFIRMATION_RESEND_WINDOW = 3600  # at most one service mail of a kind per address per window
+    SERVICE_MAIL_PER_HOUR = 3  # and at most this many of any kind per address per hour
     RATELIMIT_SUBSCRIBE = "10 per minute;60 per hour"
     RATELIMIT_STORAGE_URI = "memory://"
     SESSION_COOKIE_HTTPONLY = True

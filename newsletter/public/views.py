@@ -20,7 +20,7 @@ from flask import (
 )
 from werkzeug.wrappers import Response as BaseResponse
 
-from newsletter.exceptions import InvalidToken, NotFound
+from newsletter.exceptions import ExpiredToken, InvalidToken, NotFound
 from newsletter.extensions import csrf, limiter
 from newsletter.i18n import SUPPORTED, select_locale
 from newsletter.public import service
@@ -122,7 +122,7 @@ def subscribe() -> Page:
 
 
 def _bad_link(exc: InvalidToken | None = None) -> tuple[str, int]:
-    expired = exc is not None and "expired" in exc.message
+    expired = isinstance(exc, ExpiredToken)
     return render_template("public/bad_link.html", expired=expired), 400 if exc else 404
 
 
