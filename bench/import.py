@@ -7,8 +7,8 @@ For each database: a fresh, migrated database; a CSV of N people (10% mayors and
 60% citizens with consent_at/consent_source, 30% citizens without, who become pending with a
 confirmation mail); then a dry run, the import (all new) and the same file again (all updates),
 timed around ``import_roster`` (rows/s of wall time, and rows per CPU-second of this process,
-which a shared machine disturbs less; PostgreSQL's own CPU is not in it), and once more through the console script in its own
-process (wall time including start-up).
+which a shared machine disturbs less; PostgreSQL's own CPU is not in it), and once more
+through the console script in its own process (wall time including start-up).
 The target (issue 16): >= 10,000 rows/s, 20,000 rows in under 2 s plus start-up.
 """
 
