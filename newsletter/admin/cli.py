@@ -8,6 +8,7 @@ import click
 
 from newsletter.admin import auth, service
 from newsletter.admin.models import UserRole
+from newsletter.audit import Actor
 from newsletter.cliutil import CommandGroup
 from newsletter.db import utcnow
 from newsletter.extensions import db
@@ -27,8 +28,7 @@ def create_command(email: str, role: str, password_stdin: bool) -> None:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    user = auth.create_user(email, role, password)
-    service.audit("user.create", f"user:{user.id}", {"email": user.email, "role": str(role)})
+    user = auth.create_user(email, role, password, actor=Actor.console())
     db.session.commit()
     click.echo(f"created {user.role} {user.email}")
 

@@ -9,7 +9,8 @@ with the required role. For example, the subscriptions domain adds "Erase" to su
         method="post", confirm=_l("Erase this person's data for good?")))
 
 A POST action is rendered as a form with the CSRF token; its view receives the object's id
-as the ``id`` URL argument and should call ``newsletter.admin.service.audit``.
+as the ``id`` URL argument and should call a domain operation with ``auth.current_actor()``
+(the operation writes the audit row).
 """
 
 from __future__ import annotations

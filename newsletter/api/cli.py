@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from newsletter.api import service
+from newsletter.audit import Actor
 from newsletter.cliutil import CommandGroup
 
 token_cli = CommandGroup("token", help="API tokens for the CMS and other programs.")
@@ -14,7 +15,7 @@ token_cli = CommandGroup("token", help="API tokens for the CMS and other program
 @click.argument("name")
 def create_command(name: str) -> None:
     """Create a token; it is printed once, alone on the last line. Only its hash is kept."""
-    record, token = service.create_token(name)
+    record, token = service.create_token(name, actor=Actor.console())
     click.echo(f"token {record.name!r} created for source {record.name!r}; keep it secret:")
     click.echo(token)
 
@@ -23,7 +24,7 @@ def create_command(name: str) -> None:
 @click.argument("name")
 def revoke_command(name: str) -> None:
     """Revoke a token: requests with it get 401 from now on."""
-    record = service.revoke_token(name)
+    record = service.revoke_token(name, actor=Actor.console())
     click.echo(f"token {record.name!r} revoked")
 
 

@@ -8,8 +8,10 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from newsletter import audit
 from newsletter.api.models import ApiToken
 from newsletter.articles.models import Source, SourceKind
+from newsletter.audit import Actor
 from newsletter.db import utcnow
 from newsletter.exceptions import Conflict, NotFound, Unauthorized, ValidationError
 from newsletter.extensions import db
@@ -21,7 +23,7 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
-def create_token(name: str) -> tuple[ApiToken, str]:
+def create_token(name: str, *, actor: Actor) -> tuple[ApiToken, str]:
     """A new token and its push Source (named after it, so CMSes never share external ids)."""
     name = name.strip()
     if not name or len(name) > 120:
@@ -40,16 +42,18 @@ def create_token(name: str) -> tuple[ApiToken, str]:
         name=name, token_hash=hash_token(token), prefix=token[:8], source_id=source.id
     )
     db.session.add(record)
+    audit.record(actor, "api_token.create", name)
     db.session.commit()
     return record, token
 
 
-def revoke_token(name: str) -> ApiToken:
+def revoke_token(name: str, *, actor: Actor) -> ApiToken:
     record = db.session.scalar(sa.select(ApiToken).where(ApiToken.name == name.strip()))
     if record is None:
         raise NotFound(f"no token named {name!r}", {"name": name})
     if record.revoked_at is None:
         record.revoked_at = utcnow()
+        audit.record(actor, "api_token.revoke", record.name)
         db.session.commit()
     return record
 

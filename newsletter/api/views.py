@@ -8,17 +8,15 @@ from functools import wraps
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, TypeVar
 
-import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from newsletter.api import openapi
 from newsletter.api import service as tokens
 from newsletter.api.subscribers import parse_subscriber, subscriber_dict
 from newsletter.articles import service as articles
+from newsletter.audit import Actor
 from newsletter.exceptions import NotFound, ValidationError
-from newsletter.extensions import db
-from newsletter.reference.models import Municipality
-from newsletter.reference.service import list_topics
+from newsletter.reference.service import list_topics, municipality_names
 from newsletter.subscriptions import roster
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -57,8 +55,7 @@ def _version() -> str:
 def openapi_document() -> Response:
     slugs = [topic.slug for topic in list_topics()]
     limit = int(current_app.config["API_ARTICLES_MAX_LIMIT"])
-    names = list(db.session.scalars(sa.select(Municipality.name).order_by(Municipality.name)))
-    return jsonify(openapi.document(slugs, limit, _version(), names))
+    return jsonify(openapi.document(slugs, limit, _version(), municipality_names()))
 
 
 @bp.get("/topics")
@@ -134,7 +131,7 @@ def add_subscriber() -> tuple[Response, int]:
     entry = parse_subscriber(data, [t.slug for t in list_topics()])
     try:
         subscriber, created = roster.upsert_by_operator(
-            entry, actor=f"api:{g.api_token.name}", channel="api"
+            entry, actor=Actor.of_token(g.api_token.name), channel="api"
         )
     except NotFound as exc:
         raise ValidationError(exc.message, {"municipality": exc.message}) from None

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from newsletter import audit
 from newsletter.articles import mentions, queries, training
 from newsletter.articles.models import (
     Article,
@@ -35,6 +36,7 @@ from newsletter.articles.sanitize import (
     sanitize_html,
     text_to_html,
 )
+from newsletter.audit import Actor
 from newsletter.db import get_or_404, utcnow
 from newsletter.exceptions import ValidationError
 from newsletter.extensions import db
@@ -556,7 +558,7 @@ def get_article(article_id: int) -> Article:
     return get_or_404(Article, article_id, f"no article {article_id}")
 
 
-def set_topics_by_editor(article_id: int, slugs: Iterable[str]) -> Article:
+def set_topics_by_editor(article_id: int, slugs: Iterable[str], *, actor: Actor) -> Article:
     """An editor's topics replace all others and survive every later re-import."""
     wanted = [s.strip().lower() for s in slugs if s.strip()]
     if not wanted:
@@ -572,6 +574,7 @@ def set_topics_by_editor(article_id: int, slugs: Iterable[str]) -> Article:
     now = utcnow()
     article.topics_edited_at = now
     article.updated_at = now
+    audit.record(actor, "article.topics", f"article:{article.id}", {"topics": sorted(topics)})
     db.session.commit()
     return article
 
@@ -611,12 +614,14 @@ def municipality_edits(article_id: int) -> dict[int, bool]:
     return _edits(get_article(article_id))
 
 
-def set_hidden(article_id: int, hidden: bool) -> Article:
+def set_hidden(article_id: int, hidden: bool, *, actor: Actor) -> Article:
     """Hidden articles stay stored (a re-import does not bring them back) but are not shown."""
     article = get_article(article_id)
     if article.hidden != hidden:
         article.hidden = hidden
         article.updated_at = utcnow()
+        action = "article.hide" if hidden else "article.restore"
+        audit.record(actor, action, f"article:{article.id}", {"title": article.title[:200]})
     db.session.commit()
     return article
 

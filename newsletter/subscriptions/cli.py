@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import getpass
-import os
-
 import click
 
+from newsletter.audit import Actor
 from newsletter.cliutil import CommandGroup, read_text_file
 from newsletter.subscriptions import roster
 
 subscribers_cli = CommandGroup("subscribers", help="The subscriber roster, in bulk.")
-
-
-def _operator() -> str:
-    """Who ran the command, for the consent ledger."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = os.environ.get("USER") or "unknown"
-    return f"cli:{user}"
 
 
 @subscribers_cli.command("import")
@@ -28,7 +17,7 @@ def _operator() -> str:
 def import_command(csv_path: str, dry_run: bool) -> None:
     """Add or update institutional addresses (active at once) from a CSV with columns email,
     role, municipality, topics (slugs separated by ';'), frequency, locale, optional name."""
-    report = roster.import_roster(read_text_file(csv_path), actor=_operator(), dry_run=dry_run)
+    report = roster.import_roster(read_text_file(csv_path), actor=Actor.console(), dry_run=dry_run)
     if report.dry_run:
         for error in report.errors:
             click.echo(error, err=True)
@@ -50,4 +39,4 @@ def import_command(csv_path: str, dry_run: bool) -> None:
 )
 def export_command(fmt: str) -> None:
     """Print every subscriber as CSV (importable again) or JSON."""
-    click.echo(roster.export_subscribers(fmt), nl=False)
+    click.echo(roster.export_subscribers(fmt, actor=Actor.console()), nl=False)

@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import selectinload
 
+from newsletter import audit
+from newsletter.audit import Actor
 from newsletter.db import utcnow
 from newsletter.exceptions import NewsletterError, ValidationError
 from newsletter.extensions import db
@@ -137,7 +139,7 @@ def parse_roster_csv(text: str) -> list[RosterEntry]:
     return entries
 
 
-def _upsert(entry: RosterEntry, *, actor: str, channel: str) -> tuple[Subscriber, bool]:
+def _upsert(entry: RosterEntry, *, actor: Actor, channel: str) -> tuple[Subscriber, bool]:
     """Apply one entry in the current transaction; True when the address was new."""
     municipality = municipality_by_name(entry.municipality) if entry.municipality else None
     topics_by_slug(list(entry.topics))  # names the unknown slugs
@@ -163,7 +165,7 @@ def _upsert(entry: RosterEntry, *, actor: str, channel: str) -> tuple[Subscriber
         subscriber,
         ConsentAction.IMPORT,
         channel,
-        actor=actor,
+        actor=actor.name,
         details={
             "role": entry.role.value,
             "municipality": municipality.name if municipality else None,
@@ -175,16 +177,20 @@ def _upsert(entry: RosterEntry, *, actor: str, channel: str) -> tuple[Subscriber
     return subscriber, created
 
 
-def add_by_operator(entry: RosterEntry, *, actor: str, channel: str) -> Subscriber:
+def add_by_operator(entry: RosterEntry, *, actor: Actor, channel: str) -> Subscriber:
     """Upsert one institutional address, active at once, with an IMPORT ledger entry naming
     the operator. Unknown municipality: NotFound; unknown topic: ValidationError."""
     return upsert_by_operator(entry, actor=actor, channel=channel)[0]
 
 
-def upsert_by_operator(entry: RosterEntry, *, actor: str, channel: str) -> tuple[Subscriber, bool]:
+def upsert_by_operator(
+    entry: RosterEntry, *, actor: Actor, channel: str
+) -> tuple[Subscriber, bool]:
     """``add_by_operator``, also telling whether the address was new (the API answers 201)."""
     try:
         subscriber, created = _upsert(entry, actor=actor, channel=channel)
+        action = "roster.add" if created else "roster.update"
+        audit.record(actor, action, f"subscriber:{subscriber.id}", {"channel": channel})
     except Exception:
         db.session.rollback()
         raise
@@ -193,7 +199,7 @@ def upsert_by_operator(entry: RosterEntry, *, actor: str, channel: str) -> tuple
 
 
 def import_roster(
-    text: str, *, actor: str, dry_run: bool = False, channel: str = "cli"
+    text: str, *, actor: Actor, dry_run: bool = False, channel: str = "cli"
 ) -> RosterReport:
     """All or nothing. A dry run lists every bad row and commits nothing; a real run stops at
     the first bad row (ValidationError with its line) and leaves the database untouched."""
@@ -224,6 +230,8 @@ def import_roster(
     if dry_run:
         db.session.rollback()
     else:
+        details = {"bytes": len(text), "created": created, "updated": updated}
+        audit.record(actor, "roster.import", None, details)
         db.session.commit()
     return RosterReport(created=created, updated=updated, dry_run=dry_run, errors=tuple(errors))
 
@@ -251,16 +259,19 @@ def _export_rows() -> list[dict[str, str | None]]:
     ]
 
 
-def export_subscribers(fmt: str = "csv") -> str:
-    """Every subscriber; the CSV has the import columns first, so it can be imported back."""
+def export_subscribers(fmt: str = "csv", *, actor: Actor) -> str:
+    """Every subscriber; the CSV has the import columns first, so it can be imported back.
+    Personal data leaving the service: audited."""
+    if fmt not in ("csv", "json"):
+        raise ValidationError(f"unknown export format {fmt!r} (csv or json)")
     rows = _export_rows()
+    audit.record(actor, "subscribers.export", None, {"format": fmt, "rows": len(rows)})
+    db.session.commit()
     if fmt == "json":
         as_json = [
             {**row, "topics": row["topics"].split(";") if row["topics"] else []} for row in rows
         ]
         return json.dumps(as_json, ensure_ascii=False, indent=2) + "\n"
-    if fmt != "csv":
-        raise ValidationError(f"unknown export format {fmt!r} (csv or json)")
     out = io.StringIO()
     writer = csv.DictWriter(
         out,

@@ -21,7 +21,7 @@ from newsletter.delivery.sender import Sender
 from newsletter.delivery.transport import SmtpRelayTransport
 from newsletter.digests.service import period_due
 from newsletter.extensions import db
-from newsletter.reference.models import Municipality
+from newsletter.reference.service import find_municipality
 from newsletter.subscriptions.models import Subscriber
 from tests.fixtures.admin import (
     ADMIN_EMAIL,
@@ -53,7 +53,7 @@ def _sign_in(page: Any, server: LiveServer, email_address: str) -> None:
 def test_editor_edits_topics_previews_a_mayors_digest_and_sends_a_test(
     app: Flask, page: Any, live_server: LiveServer, editor_user: User, relay: Relay
 ) -> None:
-    db.session.add(Municipality(name="Crema", istat_code="019035"))
+    assert find_municipality("Crema") is not None  # seeded by migration 0002
     published = period_due("weekly").start + timedelta(hours=3)  # inside the week the preview shows
     article = make_article(
         make_source(),
@@ -119,7 +119,7 @@ def test_editor_edits_topics_previews_a_mayors_digest_and_sends_a_test(
 def test_admin_dry_runs_a_roster_with_a_bad_row(
     page: Any, live_server: LiveServer, admin_user: User
 ) -> None:
-    db.session.add(Municipality(name="Crema", istat_code="019035"))
+    assert find_municipality("Crema") is not None  # seeded by migration 0002
     (sid,) = add_subscribers(1, prefix="persona")
     db.session.commit()
     _sign_in(page, live_server, ADMIN_EMAIL)

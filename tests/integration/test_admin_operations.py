@@ -25,8 +25,9 @@ from newsletter.delivery.transport import SmtpRelayTransport
 from newsletter.digests.service import period_due
 from newsletter.extensions import db
 from newsletter.reference.models import Municipality
+from newsletter.reference.service import find_municipality
 from newsletter.subscriptions.models import Subscriber, SubscriberStatus
-from tests.fixtures.admin import FAST_HASHING, csrf_token, make_article, make_source
+from tests.fixtures.admin import ADMIN_EMAIL, FAST_HASHING, csrf_token, make_article, make_source
 from tests.fixtures.delivery import Relay, add_subscribers, enqueue_digest, make_digest
 
 
@@ -40,13 +41,13 @@ def _token(client: FlaskClient, url: str = "/admin/") -> str:
 
 
 def _audited(action: str) -> list[AuditEntry]:
-    return list(db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == action)))
+    query = sa.select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)
+    return list(db.session.scalars(query))
 
 
 def _crema() -> Municipality:
-    town = Municipality(name="Crema", istat_code="019035")
-    db.session.add(town)
-    db.session.commit()
+    town = find_municipality("Crema")  # one of the 48 comuni migration 0002 seeds
+    assert town is not None
     return town
 
 
@@ -306,7 +307,8 @@ def test_municipalities_import_and_exports(admin_client: FlaskClient) -> None:
         admin_client, "/admin/roster/municipalities", "name,istat_code\nOffanengo,019063\n"
     )
     assert response.status_code == 302
-    assert db.session.scalar(sa.select(Municipality.istat_code)) == "019063"
+    offanengo = sa.select(Municipality.istat_code).where(Municipality.name == "Offanengo")
+    assert db.session.scalar(offanengo) == "019063"  # the 48 comuni are seeded: an update
     bad = _upload(admin_client, "/admin/roster/municipalities", "name,istat_code\nX,abc\n")
     assert bad.status_code == 422
     assert "line 2" in bad.get_data(as_text=True)
@@ -461,8 +463,9 @@ def test_admin_creates_an_editor_account(app: Flask, admin_client: FlaskClient) 
     assert created.status_code == 302
     user = authenticate("nuova@consorzio.example", "Salva-la-torta-bertolina").user
     assert user.role == UserRole.EDITOR
-    (entry,) = _audited("user.create")
+    *_fixtures_accounts, entry = _audited("user.create")  # the fixture's admin is audited too
     assert entry.target == f"user:{user.id}"
+    assert entry.actor == ADMIN_EMAIL
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 2
 
 
