@@ -15,6 +15,7 @@ from newsletter.audit import AuditEntry
 from newsletter.delivery.models import Delivery
 from newsletter.digests.models import Digest, DigestArticle
 from newsletter.feedback.models import PageRating
+from newsletter.push.models import PushSubscription
 from newsletter.reference.models import Municipality, Topic
 from newsletter.scheduling.models import JobRun
 from newsletter.subscriptions.models import ConsentEvent, Subscriber, Subscription
@@ -32,6 +33,7 @@ __all__ = [
     "JobRun",
     "Municipality",
     "PageRating",
+    "PushSubscription",
     "Source",
     "Subscriber",
     "Subscription",

@@ -23,6 +23,7 @@ from newsletter.exceptions import NewsletterError, ValidationError
 from newsletter.extensions import db
 from newsletter.reference.service import municipality_names
 from newsletter.vocabulary import Frequency, Locale
+from newsletter.web import page_arg
 
 T = TypeVar("T")
 
@@ -100,7 +101,7 @@ def _preview_request(source: Any) -> service.PreviewRequest:
 @bp.get("/digests")
 @auth.require_role(EDITOR)
 def digests() -> str:
-    results, rows = service.list_digests(request.args.get("page", 1, type=int) or 1)
+    results, rows = service.list_digests(page_arg())
     return render_template(
         "admin/digests.html", results=results, rows=rows, jobs=service.job_schedule()
     )
@@ -213,6 +214,20 @@ def erase_subscriber(id: int) -> Response:
 
 
 # --- roster and municipalities ----------------------------------------------------------------
+
+
+# Their bodies may be larger than MAX_CONTENT_LENGTH (a CSV file); werkzeug spools big files to
+# disk while parsing, so the worker never holds more than a part in memory.
+UPLOAD_ENDPOINTS = frozenset({"admin.roster_import", "admin.municipalities_import"})
+
+
+@bp.url_value_preprocessor
+def _upload_limit(endpoint: str | None, _values: dict[str, Any] | None) -> None:
+    """Runs before any before_request (the CSRF check reads the form): the limit must be set
+    before the body is parsed."""
+    if endpoint in UPLOAD_ENDPOINTS:
+        # The file may use the whole allowance; the multipart envelope comes on top.
+        request.max_content_length = int(current_app.config["ADMIN_UPLOAD_MAX_BYTES"]) + 65536
 
 
 def _uploaded_text(field: str) -> str:

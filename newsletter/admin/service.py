@@ -175,11 +175,21 @@ def queue_test_send(to_address: str, request: PreviewRequest, *, actor: Actor) -
     from newsletter.subscriptions.roster import check_address
 
     address = check_address(to_address)
+    _check_test_send_allowed(address)
     render_preview(request)  # a variant that cannot render is refused now, not in the worker
     delivery = outbox.enqueue(DeliveryKind.TEST, to_address=address, payload=request.payload())
     audit.record(actor, "digest.test_send", address, request.payload())
     db.session.commit()
     return delivery
+
+
+def _check_test_send_allowed(address: str) -> None:
+    from flask import has_request_context
+
+    from newsletter.admin import testsends
+    from newsletter.admin.auth import current_user
+
+    testsends.check_allowed(address, current_user() if has_request_context() else None, utcnow())
 
 
 def render_test_mail(delivery: Delivery) -> ServiceMail | None:

@@ -18,7 +18,7 @@ from flask_babel import ngettext
 from werkzeug.wrappers import Response
 
 from newsletter import audit
-from newsletter.admin import auth, charts, service
+from newsletter.admin import auth, charts, service, unlock
 from newsletter.admin import dashboard as dashboard_data
 from newsletter.admin.extend import registry
 from newsletter.admin.forms import ActionForm, LoginForm
@@ -32,6 +32,7 @@ from newsletter.i18n import select_locale
 from newsletter.reference.service import list_topics
 from newsletter.subscriptions.models import Role
 from newsletter.vocabulary import Frequency
+from newsletter.web import page_arg
 
 bp = Blueprint(
     "admin",
@@ -122,7 +123,12 @@ def login() -> str | Response | tuple[str, int]:
         form.next.data = auth.safe_next(request.args.get("next"))
     if form.validate_on_submit():
         try:
-            result = auth.authenticate(form.email.data, form.password.data)
+            result = auth.authenticate(
+                form.email.data,
+                form.password.data,
+                form.code.data,
+                lock_exempt_user=unlock.exempt_user_id(),
+            )
         except Unauthorized as exc:
             form.password.errors.append(_("E-mail or password not accepted."))
             minutes = int(current_app.config["ADMIN_LOCKOUT_SECONDS"]) // 60
@@ -146,8 +152,8 @@ def logout() -> Response:
     user = auth.current_user()
     if user is not None:
         audit.record(Actor.of_user(user), "user.logout", f"user:{user.id}")
-        db.session.commit()
-    auth.logout_user()
+    auth.logout_user(user)
+    db.session.commit()
     flash(_("You are signed out."), "info")
     return redirect(url_for("admin.login"))
 
@@ -301,7 +307,7 @@ def audit_log() -> str:
 
 
 def _page_arg() -> int:
-    return request.args.get("page", 1, type=int) or 1
+    return page_arg()
 
 
 def _topic_names() -> dict[str, str]:

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from newsletter import audit
+from newsletter import audit, events
 from newsletter.articles import mentions, queries, training
 from newsletter.articles.models import (
     Article,
@@ -454,6 +454,8 @@ def upsert_article(source: Source, item: ArticleInput) -> tuple[Article, bool]:
     if not created and (changed or links_changed):
         article.updated_at = utcnow()
     db.session.flush()
+    if not article.hidden and (created or changed or links_changed):
+        events.article_published.send(article, created=created)
     return article, created
 
 
@@ -575,6 +577,9 @@ def set_topics_by_editor(article_id: int, slugs: Iterable[str], *, actor: Actor)
     article.topics_edited_at = now
     article.updated_at = now
     audit.record(actor, "article.topics", f"article:{article.id}", {"topics": sorted(topics)})
+    db.session.flush()
+    if not article.hidden:
+        events.article_published.send(article, created=False)
     db.session.commit()
     return article
 
@@ -622,6 +627,8 @@ def set_hidden(article_id: int, hidden: bool, *, actor: Actor) -> Article:
         article.updated_at = utcnow()
         action = "article.hide" if hidden else "article.restore"
         audit.record(actor, action, f"article:{article.id}", {"title": article.title[:200]})
+        if not hidden:
+            events.article_published.send(article, created=False)
     db.session.commit()
     return article
 

@@ -23,6 +23,9 @@ class DeliveryKind(enum.StrEnum):
     PREFERENCES = "preferences"  # "you are already subscribed: here is your preferences link"
     TEST = "test"  # an editor's test send of a digest preview, to to_address
     WEBSUB = "websub"  # a ping to the WebSub hub, no e-mail at all
+    PUSH = "push"  # a Web Push notification to one browser's push subscription (``target``)
+    TELEGRAM = "telegram"  # a post of one article to one Telegram channel (``target``)
+    UNLOCK = "unlock"  # a locked-out admin-area account's unlock link, to to_address
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -65,6 +68,10 @@ class Delivery(db.Model):  # type: ignore[name-defined,misc]
         sa.ForeignKey("subscriber.id", ondelete="CASCADE"), index=True
     )
     to_address: Mapped[str | None] = mapped_column(sa.String(320))  # only for TEST sends
+    # Channels beyond e-mail: who receives it ("push:<id>", "@channel") and the key that makes
+    # the same notification or post happen once, whoever enqueues it and however often.
+    target: Mapped[str | None] = mapped_column(sa.String(300), index=True)
+    dedupe_key: Mapped[str | None] = mapped_column(sa.String(300), unique=True)
     payload: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     status: Mapped[DeliveryStatus] = mapped_column(
         str_enum(DeliveryStatus, "delivery_status"), default=DeliveryStatus.QUEUED

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.dialects import postgresql, sqlite
 
+from newsletter import events
 from newsletter.articles.models import Article, ArticleMunicipality, ArticleTopic
 from newsletter.articles.queries import is_visible
 from newsletter.db import utcnow
@@ -30,6 +31,7 @@ from newsletter.digests.compose import (
     Audience,
     DigestContent,
     compose,
+    in_window,
     should_send,
 )
 from newsletter.digests.models import Digest, DigestArticle, DigestKind
@@ -64,6 +66,7 @@ class BuildResult:
     digests: int  # variants created by this run
     deliveries: int  # delivery rows created by this run
     timings: dict[str, float] = field(default_factory=dict, compare=False)
+    editions: int = field(default=0, compare=False)  # archive editions among the new variants
 
 
 # --- periods -------------------------------------------------------------------------------
@@ -279,9 +282,10 @@ def _still_active(subscriber_id: sa.ColumnElement[int]) -> sa.ColumnElement[bool
     )
 
 
-def store_variants(period: windows.Period, variants: list[Variant]) -> tuple[int, int]:
-    """Write the variants not built yet and their deliveries; the caller commits."""
-    digests = deliveries = 0
+def store_variants(period: windows.Period, variants: list[Variant]) -> tuple[int, int, int]:
+    """Write the variants not built yet and their deliveries; the caller commits.
+    Returns (new digests, new deliveries, new archive editions)."""
+    digests = deliveries = editions = 0
     now = utcnow()
     digest_table = Digest.__table__
     for variant in variants:  # sorted by audience key: concurrent builders lock in one order
@@ -312,6 +316,7 @@ def store_variants(period: windows.Period, variants: list[Variant]) -> tuple[int
         if digest_id is None:
             continue  # built before, or by a concurrent builder: its deliveries are its own
         digests += 1
+        editions += audience.kind == "edition"
         links = [
             {"digest_id": digest_id, "article_id": article.id, "position": i, "section": s.key}
             for i, (s, article) in enumerate(
@@ -323,7 +328,7 @@ def store_variants(period: windows.Period, variants: list[Variant]) -> tuple[int
         deliveries += outbox.enqueue_many(
             DeliveryKind.DIGEST, digest_id, variant.recipients, only=_still_active, now=now
         )
-    return digests, deliveries
+    return digests, deliveries, editions
 
 
 def build_digests(frequency: str, at: datetime | None = None) -> BuildResult:
@@ -343,7 +348,16 @@ def build_digests(frequency: str, at: datetime | None = None) -> BuildResult:
 
     started = clock.perf_counter()
     try:
-        digests, deliveries = store_variants(period, variants)
+        digests, deliveries, editions = store_variants(period, variants)
+        result = BuildResult(period.key, digests, deliveries, timings, editions)
+        if digests:
+            # In the build's transaction: what receivers write (the WebSub ping of the
+            # digests feed) commits with the digests or not at all.
+            events.digest_built.send(result, editions=editions)
+        if frequency == "immediate":
+            # Push and Telegram enqueue for the same new articles, in the same transaction.
+            fresh = [a for a in articles if in_window(a, period, _max_age())]
+            events.immediate_batch.send(period, period_key=period.key, articles=fresh)
         db.session.commit()
     except BaseException:
         db.session.rollback()
@@ -353,7 +367,7 @@ def build_digests(frequency: str, at: datetime | None = None) -> BuildResult:
         "digests built",
         extra={"period": period.key, "digests": digests, "deliveries": deliveries},
     )
-    return BuildResult(period.key, digests, deliveries, timings)
+    return result
 
 
 def preview_digest(

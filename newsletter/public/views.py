@@ -26,8 +26,9 @@ from newsletter.i18n import SUPPORTED, select_locale
 from newsletter.public import service
 from newsletter.subscriptions import forms
 from newsletter.subscriptions import service as subscriptions
+from newsletter.subscriptions.links import personal_url_for
 from newsletter.subscriptions.models import Subscriber, SubscriberStatus
-from newsletter.subscriptions.tokens import Purpose, subscriber_for, token_for
+from newsletter.subscriptions.tokens import Purpose, subscriber_for
 
 bp = Blueprint("public", __name__)
 
@@ -132,9 +133,7 @@ def confirm(token: str) -> Page:
 def _confirmed(subscriber: Subscriber) -> str:
     return render_template(
         "public/confirmed.html",
-        preferences_url=url_for(
-            "public.preferences", token=token_for(Purpose.PREFERENCES, subscriber)
-        ),
+        preferences_url=personal_url_for(Purpose.PREFERENCES, subscriber, external=False),
     )
 
 
@@ -146,10 +145,8 @@ def _preferences_page(subscriber: Subscriber, token: str, state: forms.FormState
         form=state,
         topics=service.topics(),
         saved=request.args.get("saved") == "1",
-        export_url=url_for("public.export", token=token_for(Purpose.EXPORT, subscriber)),
-        unsubscribe_url=url_for(
-            "public.unsubscribe", token=token_for(Purpose.UNSUBSCRIBE, subscriber)
-        ),
+        export_url=personal_url_for(Purpose.EXPORT, subscriber, external=False),
+        unsubscribe_url=personal_url_for(Purpose.UNSUBSCRIBE, subscriber, external=False),
     )
 
 

@@ -13,7 +13,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
-from newsletter.subscriptions.models import normalize_email
+from newsletter.subscriptions.models import MAX_EMAIL_LENGTH, normalize_email
 from newsletter.subscriptions.service import Preferences, SubscribeRequest
 from newsletter.vocabulary import Frequency, Locale
 
@@ -52,6 +52,8 @@ def check_email(raw: str) -> str | None:
     """An error message for the address, or None when it is well formed (no DNS look-up)."""
     if not raw:
         return str(_("Enter your e-mail address."))
+    if len(raw) > MAX_EMAIL_LENGTH:  # the validator's time grows with the length: not at all
+        return str(_("Enter an e-mail address in the form name@example.com."))
     try:
         validate_email(raw, check_deliverability=False)
     except EmailNotValidError:

@@ -53,10 +53,14 @@ class ConsentChannel(enum.StrEnum):
     ADMIN = "admin"  # an administrator in the admin pages
     DSN = "dsn"  # a bounce report (RFC 3464) processed by ``bounces``
     RELAY = "relay"  # the relay refused the recipient while sending
+    PUSH = "push"  # a browser's Web Push subscription (no e-mail address involved)
 
 
 def new_link_key() -> str:
     return secrets.token_urlsafe(12)  # 16 characters, 96 bits
+
+
+MAX_EMAIL_LENGTH = 320  # RFC 3696: 64 + "@" + 255; longer input is refused before parsing
 
 
 def normalize_email(address: str) -> str:
@@ -77,7 +81,7 @@ class Subscriber(db.Model):  # type: ignore[name-defined,misc]
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(sa.String(320), unique=True)
+    email: Mapped[str] = mapped_column(sa.String(MAX_EMAIL_LENGTH), unique=True)
     name: Mapped[str | None] = mapped_column(sa.String(200))
     locale: Mapped[str] = mapped_column(sa.String(5), default=Locale.IT.value)
     status: Mapped[SubscriberStatus] = mapped_column(

@@ -24,6 +24,7 @@ from newsletter.extensions import db
 from newsletter.reference.service import municipality_by_name, topics_by_slug
 from newsletter.subscriptions import service
 from newsletter.subscriptions.models import (
+    MAX_EMAIL_LENGTH,
     ConsentAction,
     Frequency,
     Role,
@@ -58,6 +59,11 @@ class RosterReport:
 
 def check_address(raw: str) -> str:
     """A syntactically valid address, normalised; no DNS look-up (works offline, fast)."""
+    if len(raw) > MAX_EMAIL_LENGTH + 100:  # surrounding spaces aside, refused before parsing
+        raise ValidationError(
+            f"not a valid e-mail address: {raw.strip()[:40]!r}... "
+            f"(longer than {MAX_EMAIL_LENGTH} characters)"
+        )
     try:
         result = validate_email(raw.strip(), check_deliverability=False)
     except EmailNotValidError as exc:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from newsletter import audit
+from newsletter import audit, events
 from newsletter.audit import Actor
 from newsletter.db import get_or_404, utcnow
 from newsletter.delivery import outbox
@@ -194,6 +194,7 @@ def confirm(subscriber_id: int, *, channel: str = "web", now: datetime | None = 
         subscriber.confirmed_at = now or utcnow()
         subscriber.unsubscribed_at = None
         record_consent(subscriber, ConsentAction.CONFIRM, channel, details=_settings(subscriber))
+        events.subscriber_confirmed.send(subscriber, channel=str(channel))
         db.session.commit()
     return subscriber
 
@@ -239,6 +240,7 @@ def unsubscribe(
     subscriber.unsubscribed_at = now or utcnow()
     outbox.cancel(subscriber.id)
     record_consent(subscriber, ConsentAction.UNSUBSCRIBE, channel)
+    events.subscriber_left.send(subscriber.id, channel=str(channel), erased=False)
     db.session.commit()
     return True
 
@@ -253,13 +255,14 @@ def erase(subscriber_id: int, *, channel: str = "web", actor: Actor | None = Non
     db.session.delete(subscriber)
     db.session.flush()
     record_consent(None, ConsentAction.ERASE, channel)
+    events.subscriber_left.send(subscriber_id, channel=str(channel), erased=True)
     db.session.commit()
 
 
 def export_data(subscriber_id: int) -> dict[str, Any]:
     """Everything we hold about one person, as plain JSON-ready values."""
     subscriber = get_subscriber(subscriber_id)
-    events = db.session.scalars(
+    ledger = db.session.scalars(
         sa.select(ConsentEvent)
         .where(ConsentEvent.subscriber_id == subscriber.id)
         .order_by(ConsentEvent.occurred_at, ConsentEvent.id)
@@ -290,7 +293,7 @@ def export_data(subscriber_id: int) -> dict[str, Any]:
                 "actor": e.actor,
                 "details": e.details,
             }
-            for e in events
+            for e in ledger
         ],
         "emails": [
             {
