@@ -146,14 +146,18 @@ def document(
             "frequency": {"type": "string", "enum": ["immediate", "daily", "weekly"]},
             "locale": {"type": "string", "enum": ["it", "en"]},
             "name": {"type": ["string", "null"], "maxLength": 200},
+            "local_news": {
+                "type": "boolean",
+                "description": "with a municipality: every article about it, whatever the topic",
+            },
         },
     }
     subscriber_out = {
         "type": "object",
         "additionalProperties": False,
         "required": [
-            "id", "email", "name", "role", "municipality", "topics", "frequency", "locale",
-            "status",
+            "id", "email", "name", "role", "municipality", "local_news", "topics", "frequency",
+            "locale", "status",
         ],
         "properties": {
             "id": {"type": "integer"},
@@ -161,6 +165,7 @@ def document(
             "name": {"type": ["string", "null"]},
             "role": {"type": "string", "enum": ["citizen", "mayor", "official"]},
             "municipality": {"type": ["string", "null"]},
+            "local_news": {"type": "boolean"},
             "topics": {"type": "array", "items": {"type": "string"}},
             "frequency": {"type": "string", "enum": ["immediate", "daily", "weekly"]},
             "locale": {"type": "string", "enum": ["it", "en"]},

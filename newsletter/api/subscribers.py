@@ -47,13 +47,21 @@ def parse_subscriber(data: Any, topic_slugs: list[str]) -> RosterEntry:
     if role == Role.MAYOR.value and not municipality and "municipality" not in errors:
         errors["municipality"] = "required for a mayor"
 
+    local_news = data.get("local_news", False)
+    if not isinstance(local_news, bool):
+        errors["local_news"] = "must be true or false"
+        local_news = False
     topics = data.get("topics", topic_slugs)
+    local_only = topics == [] and local_news and bool(municipality)
     if (
         not isinstance(topics, list)
-        or not topics
+        or (not topics and not local_only)
         or not all(isinstance(t, str) and t in topic_slugs for t in topics)
     ):
-        errors["topics"] = f"a non-empty list of: {', '.join(topic_slugs)}"
+        errors["topics"] = (
+            f"a non-empty list of: {', '.join(topic_slugs)} "
+            "(or empty, with a municipality and local_news true)"
+        )
 
     name = data.get("name")
     if name is not None and (not isinstance(name, str) or len(name) > MAX_NAME):
@@ -70,6 +78,7 @@ def parse_subscriber(data: Any, topic_slugs: list[str]) -> RosterEntry:
         frequency=Frequency(frequency),
         locale=locale,
         name=name,
+        local_news=local_news,
     )
 
 
@@ -80,6 +89,7 @@ def subscriber_dict(subscriber: Subscriber) -> dict[str, Any]:
         "name": subscriber.name,
         "role": subscriber.role.value,
         "municipality": subscriber.municipality.name if subscriber.municipality else None,
+        "local_news": subscriber.local_news,
         "topics": subscriber.topic_slugs,
         "frequency": subscriber.frequency.value,
         "locale": subscriber.locale,

@@ -34,7 +34,7 @@ from newsletter.subscriptions.models import (
 )
 from newsletter.vocabulary import Locale
 
-COLUMNS = ("email", "role", "municipality", "topics", "frequency", "locale", "name")
+COLUMNS = ("email", "role", "municipality", "topics", "frequency", "locale", "name", "local_news")
 REQUIRED_COLUMNS = ("email", "role", "municipality", "topics", "frequency", "locale")
 
 
@@ -47,6 +47,7 @@ class RosterEntry:
     frequency: Frequency
     locale: str
     name: str | None = None
+    local_news: bool = False  # with a comune: every article about it, whatever the topic
 
 
 @dataclass(frozen=True)
@@ -91,8 +92,12 @@ def _entry_from_row(row: dict[str | None, str | None]) -> RosterEntry:
     if not Locale.knows(locale):
         raise ValidationError(f"locale must be one of {', '.join(Locale.values())}, not {locale!r}")
     topics = tuple(dict.fromkeys(t.strip().lower() for t in cell("topics").split(";") if t.strip()))
-    if not topics:
-        raise ValidationError("topics: give at least one topic slug (separated by ';')")
+    local_news = parse_flag(cell("local_news"), "local_news")
+    if not topics and not (local_news and cell("municipality")):
+        raise ValidationError(
+            "topics: give at least one topic slug (separated by ';'), "
+            "or a municipality with local_news true"
+        )
     return RosterEntry(
         email=email,
         role=role,
@@ -101,7 +106,18 @@ def _entry_from_row(row: dict[str | None, str | None]) -> RosterEntry:
         frequency=frequency,
         locale=locale,
         name=cell("name") or None,
+        local_news=local_news,
     )
+
+
+def parse_flag(value: str, column: str) -> bool:
+    """``true``/``false`` (also yes/no, 1/0); empty is false."""
+    cleaned = value.strip().lower()
+    if cleaned in ("", "false", "no", "0"):
+        return False
+    if cleaned in ("true", "yes", "1"):
+        return True
+    raise ValidationError(f"{column} must be true or false, not {value!r}")
 
 
 def _rows(text: str) -> list[tuple[int, RosterEntry | str]]:
@@ -157,6 +173,7 @@ def _upsert(entry: RosterEntry, *, actor: Actor, channel: str) -> tuple[Subscrib
         db.session.add(subscriber)
     subscriber.role = entry.role
     subscriber.municipality = municipality
+    subscriber.local_news = bool(entry.local_news and municipality is not None)
     subscriber.frequency = entry.frequency
     subscriber.locale = entry.locale
     if entry.name is not None:
@@ -175,6 +192,7 @@ def _upsert(entry: RosterEntry, *, actor: Actor, channel: str) -> tuple[Subscrib
         details={
             "role": entry.role.value,
             "municipality": municipality.name if municipality else None,
+            "local_news": subscriber.local_news,
             "topics": subscriber.topic_slugs,
             "frequency": entry.frequency.value,
             "locale": entry.locale,
@@ -257,6 +275,7 @@ def _export_rows() -> list[dict[str, str | None]]:
             "frequency": s.frequency.value,
             "locale": s.locale,
             "name": s.name or "",
+            "local_news": "true" if s.local_news else "false",
             "status": s.status.value,
             "created_at": s.created_at.isoformat(),
             "confirmed_at": s.confirmed_at.isoformat() if s.confirmed_at else "",

@@ -21,7 +21,7 @@ from newsletter.delivery.sender import Sender
 from newsletter.delivery.transport import SmtpRelayTransport
 from newsletter.digests.service import period_due
 from newsletter.extensions import db
-from newsletter.reference.service import find_municipality
+from newsletter.reference.models import Municipality
 from newsletter.subscriptions.models import Subscriber
 from tests.fixtures.admin import (
     ADMIN_EMAIL,
@@ -50,10 +50,17 @@ def _sign_in(page: Any, server: LiveServer, email_address: str) -> None:
     page.wait_for_url(server.url + "/admin/")
 
 
+def _seeded_crema() -> None:
+    """Crema is seeded by migration 0002; the tests give it its ISTAT code."""
+    crema = db.session.scalar(sa.select(Municipality).where(Municipality.name == "Crema"))
+    assert crema is not None
+    crema.istat_code = "019035"
+
+
 def test_editor_edits_topics_previews_a_mayors_digest_and_sends_a_test(
     app: Flask, page: Any, live_server: LiveServer, editor_user: User, relay: Relay
 ) -> None:
-    assert find_municipality("Crema") is not None  # seeded by migration 0002
+    _seeded_crema()
     published = period_due("weekly").start + timedelta(hours=3)  # inside the week the preview shows
     article = make_article(
         make_source(),
@@ -119,7 +126,7 @@ def test_editor_edits_topics_previews_a_mayors_digest_and_sends_a_test(
 def test_admin_dry_runs_a_roster_with_a_bad_row(
     page: Any, live_server: LiveServer, admin_user: User
 ) -> None:
-    assert find_municipality("Crema") is not None  # seeded by migration 0002
+    _seeded_crema()
     (sid,) = add_subscribers(1, prefix="persona")
     db.session.commit()
     _sign_in(page, live_server, ADMIN_EMAIL)

@@ -18,8 +18,7 @@ from newsletter.articles.models import Article, SourceKind
 from newsletter.audit import Actor
 from newsletter.db import utcnow
 from newsletter.extensions import db
-from newsletter.reference.models import Topic
-from newsletter.reference.service import find_municipality
+from newsletter.reference.models import Municipality, Topic
 from newsletter.subscriptions.models import (
     ConsentAction,
     ConsentEvent,
@@ -69,8 +68,8 @@ def test_subscriber_search_exact_and_substring(admin_client: FlaskClient) -> Non
 
 
 def test_subscriber_page_shows_profile_and_consent_history(admin_client: FlaskClient) -> None:
-    crema = find_municipality("Crema")  # seeded by migration 0002
-    assert crema is not None
+    crema = db.session.scalar(sa.select(Municipality).where(Municipality.name == "Crema"))
+    assert crema is not None  # seeded by migration 0002
     now = utcnow()
     subscriber = _subscriber(
         "sindaco@comune.crema.example",
