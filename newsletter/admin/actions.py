@@ -256,9 +256,14 @@ def roster_import() -> tuple[str, int] | Response:
     from newsletter.subscriptions.roster import import_roster
 
     dry_run = request.form.get("mode") != "commit"
+    reactivate = request.form.get("reactivate") == "1"
     report, error = attempt(
         lambda: import_roster(
-            _uploaded_text("file"), actor=auth.current_actor(), dry_run=dry_run, channel="admin"
+            _uploaded_text("file"),
+            actor=auth.current_actor(),
+            dry_run=dry_run,
+            channel="admin",
+            reactivate=reactivate,
         )
     )
     if report is None:
@@ -346,25 +351,27 @@ def poll_source(id: int) -> Response:
 @bp.get("/tokens")
 @auth.require_role(ADMIN)
 def tokens() -> str:
-    from newsletter.api.service import list_tokens
+    from newsletter.api.service import SCOPES, list_tokens
 
-    return render_template("admin/tokens.html", tokens=list_tokens(), new_token=None)
+    return render_template("admin/tokens.html", tokens=list_tokens(), new_token=None, scopes=SCOPES)
 
 
 @bp.post("/tokens")
 @auth.require_role(ADMIN)
 def create_token() -> str | Response:
-    from newsletter.api.service import create_token, list_tokens
+    from newsletter.api.service import SCOPES, create_token, list_tokens
 
-    name = request.form.get("name", "")
+    name, scopes = request.form.get("name", ""), request.form.getlist("scopes")
     created, _error = attempt(
-        lambda: create_token(name, actor=auth.current_actor()),
+        lambda: create_token(name, scopes, actor=auth.current_actor()),
         _l("Token not created: %(error)s"),
     )
     if created is None:
         return redirect(url_for("admin.tokens"))
     # Shown once, in this response only: only its hash is stored.
-    return render_template("admin/tokens.html", tokens=list_tokens(), new_token=created[1])
+    return render_template(
+        "admin/tokens.html", tokens=list_tokens(), new_token=created[1], scopes=SCOPES
+    )
 
 
 @bp.post("/tokens/<int:id>/revoke")

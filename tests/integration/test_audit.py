@@ -63,7 +63,12 @@ def test_the_console_leaves_an_audit_trail(runner: FlaskCliRunner, tmp_path: Pat
     assert rename.details == {"from": "Offanengo", "to": "Offanengo Cremasco"}
     imported = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "roster.import"))
     assert imported is not None
-    assert imported.details == {"bytes": len(ROSTER), "created": 1, "updated": 0}
+    assert imported.details == {
+        "bytes": len(ROSTER),
+        "created": 1,
+        "updated": 0,
+        "reactivate": False,
+    }
     assert all(row.user_id is None for row in db.session.scalars(sa.select(AuditEntry)))
 
 
