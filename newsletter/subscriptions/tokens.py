@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from newsletter.exceptions import InvalidToken
+from newsletter.exceptions import ExpiredToken, InvalidToken
 from newsletter.extensions import db
-from newsletter.signing import secret_keys
+from newsletter.signing import FastSigner, secret_keys
 from newsletter.subscriptions.models import Subscriber
 
 
@@ -56,6 +56,17 @@ def make_token(purpose: Purpose, subscriber_id: int, link_key: str) -> str:
     return str(_serializer(purpose).dumps([subscriber_id, link_key]))
 
 
+def token_signer(purpose: Purpose) -> FastSigner:
+    """What ``make_token`` does, for the sender's hot path (two links per message):
+    ``token_signer(p).dumps([subscriber_id, link_key]) == make_token(p, subscriber_id, link_key)``.
+    """
+    cache = current_app.extensions.setdefault("newsletter.token_signers", {})
+    found = cache.get(purpose)
+    if found is None:
+        found = cache[purpose] = FastSigner(_serializer(purpose))
+    return found  # type: ignore[no-any-return]
+
+
 def token_for(purpose: Purpose, subscriber: Subscriber) -> str:
     return make_token(purpose, subscriber.id, subscriber.link_key)
 
@@ -67,7 +78,7 @@ def read_token(purpose: Purpose, token: str) -> Claim:
             token, max_age=_max_age(purpose), return_timestamp=True
         )
     except SignatureExpired:
-        raise InvalidToken("this link has expired") from None
+        raise ExpiredToken("this link has expired") from None
     except BadSignature:
         raise InvalidToken("this link is not valid") from None
     if _is_id(value):  # before link keys: the bare id
