@@ -15,6 +15,7 @@ from lxml import etree
 
 from newsletter.articles import service as articles
 from newsletter.articles.models import SourceKind
+from newsletter.audit import Actor
 from newsletter.extensions import db
 from newsletter.reference import service as reference
 from tests.integration.test_feeds_http import ATOM_SCHEMA, MIMETYPES, assert_valid_json_feed
@@ -186,7 +187,7 @@ def test_a_comunes_feed_holds_its_articles_and_answers_304(
 def test_a_renamed_comune_keeps_its_old_addresses(
     client: FlaskClient, news: dict[str, int]
 ) -> None:
-    reference.rename_municipality("Torlino Vimercati", "Torlino")
+    reference.rename_municipality("Torlino Vimercati", "Torlino", actor=Actor("tests"))
     db.session.commit()
     page = client.get("/comuni/torlino-vimercati?topic=governance")
     assert page.status_code == 301
