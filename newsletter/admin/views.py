@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import (
     Blueprint,
@@ -24,12 +25,13 @@ from newsletter.admin.extend import registry
 from newsletter.admin.forms import ActionForm, LoginForm
 from newsletter.admin.models import UserRole
 from newsletter.articles import training
+from newsletter.articles.service import municipality_edits
 from newsletter.audit import Actor
-from newsletter.exceptions import Unauthorized
+from newsletter.exceptions import NewsletterError, Unauthorized
 from newsletter.extensions import db, limiter
 from newsletter.feedback import service as feedback
 from newsletter.i18n import select_locale
-from newsletter.reference.service import list_topics
+from newsletter.reference.service import list_municipalities, list_topics
 from newsletter.subscriptions.models import Role
 from newsletter.vocabulary import Frequency
 from newsletter.web import page_arg
@@ -273,6 +275,8 @@ def article(id: int) -> str:
         article=found,
         topics=_topic_names(),
         suggestion=training.suggest(found),
+        municipalities=list_municipalities(),
+        municipality_edits=municipality_edits(found.id),
     )
 
 
@@ -321,4 +325,22 @@ def _back(default: str) -> Response:
     return redirect(target or default)
 
 
-from newsletter.admin import actions as _actions  # noqa: E402,F401  (its routes join ``bp``)
+T = TypeVar("T")
+
+
+def attempt(operation: Callable[[], T], failure: Any = None) -> tuple[T | None, str | None]:
+    """Run one state change. An expected failure (NewsletterError) rolls the transaction back
+    and, given a ``failure`` text with ``%(error)s``, is flashed; either way its message is
+    returned for pages that show it themselves."""
+    try:
+        return operation(), None
+    except NewsletterError as exc:
+        db.session.rollback()
+        if failure is not None:
+            flash(str(failure) % {"error": exc.message}, "error")
+        return None, exc.message
+
+
+# The other pages join ``bp`` from their own modules.
+from newsletter.admin import actions as _actions  # noqa: E402,F401
+from newsletter.admin import people as _people  # noqa: E402,F401

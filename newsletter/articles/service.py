@@ -515,7 +515,7 @@ def set_topics_by_editor(article_id: int, slugs: Iterable[str], *, actor: Actor)
 
 
 def set_municipality_by_editor(
-    article_id: int, municipality_id: int, included: bool, editor: str | None = None
+    article_id: int, municipality_id: int, included: bool, *, actor: Actor
 ) -> Article:
     """An editor adds (``included``) or removes a comune; the choice outlives re-imports."""
     article = get_article(article_id)
@@ -528,8 +528,14 @@ def set_municipality_by_editor(
         edit = ArticleMunicipalityEdit(article_id=article_id, municipality_id=municipality_id)
         db.session.add(edit)
     edit.included = included
-    edit.edited_by = editor
+    edit.edited_by = actor.name
     edit.edited_at = utcnow()
+    audit.record(
+        actor,
+        "article.municipality.add" if included else "article.municipality.remove",
+        f"article:{article_id}",
+        {"municipality_id": municipality_id},
+    )
     db.session.flush()
     linked = {link.municipality_id for link in article.municipality_links}
     if included and municipality_id not in linked:

@@ -267,8 +267,9 @@ def test_editor_mention_corrections_survive_reimport_and_refresh(
         )
 
     assert names() == ["Crema", "Offanengo"]
-    service.set_municipality_by_editor(article.id, crema, False, "editor@example.org")
-    service.set_municipality_by_editor(article.id, pandino, True, "editor@example.org")
+    editor = Actor("editor@example.org")
+    service.set_municipality_by_editor(article.id, crema, False, actor=editor)
+    service.set_municipality_by_editor(article.id, pandino, True, actor=editor)
     assert names() == ["Offanengo", "Pandino"]
     # A re-import with a changed text re-detects, and the corrections are applied again.
     service.upsert_and_commit(source, _item(title="Ciclabile Crema-Offanengo: si parte"))  # type: ignore[arg-type]
@@ -278,7 +279,7 @@ def test_editor_mention_corrections_survive_reimport_and_refresh(
     assert names() == ["Offanengo", "Pandino"]
     assert service.municipality_edits(article.id) == {crema: False, pandino: True}
     # Putting Crema back is a correction too.
-    service.set_municipality_by_editor(article.id, crema, True)
+    service.set_municipality_by_editor(article.id, crema, True, actor=editor)
     service.upsert_and_commit(source, _item(title="Ciclabile: si parte"))  # type: ignore[arg-type]
     assert names() == ["Crema", "Offanengo", "Pandino"]
 

@@ -176,7 +176,10 @@ def test_a_comunes_feed_holds_its_articles_and_answers_304(
     assert client.get("/feeds/comuni/crema.atom").headers["ETag"] == etag
     # an editor removing Crema from an article changes the feed
     articles.set_municipality_by_editor(
-        news["old"], reference.municipality_by_name("Crema").id, False, "editor@example.org"
+        news["old"],
+        reference.municipality_by_name("Crema").id,
+        False,
+        actor=Actor("editor@example.org"),
     )
     after = client.get("/feeds/comuni/crema.atom", headers={"If-None-Match": etag})
     assert after.status_code == 200
