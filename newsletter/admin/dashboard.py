@@ -7,7 +7,7 @@ and the subscriber counts are their domains' own reads, shared with /healthz and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from newsletter.db import utcnow
+from newsletter.delivery import holds
 from newsletter.delivery.models import Delivery, DeliveryStatus
 from newsletter.delivery.queue import QueueState, queue_state
 from newsletter.extensions import db
@@ -57,6 +58,8 @@ class Dashboard:
     queue: QueueState
     subscribers_by_status: dict[str, int]
     generated_at: datetime
+    relays: list[holds.RelayCount] = field(default_factory=list)
+    paused_digests: int = 0
 
 
 def _tz() -> ZoneInfo:
@@ -178,6 +181,8 @@ def dashboard(locale: str, labels: dict[str, str], now: datetime | None = None) 
         queue=queue_state(now),
         subscribers_by_status=count_by_status(),
         generated_at=now,
+        relays=holds.relay_counts(db.session),
+        paused_digests=len(holds.open_holds(db.session)),
     )
 
 

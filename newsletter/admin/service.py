@@ -24,8 +24,8 @@ from newsletter.articles.models import Article, Source
 from newsletter.articles.queries import search_articles
 from newsletter.audit import Actor, AuditEntry
 from newsletter.db import get_or_404, utcnow
-from newsletter.delivery import outbox
-from newsletter.delivery.models import Delivery, DeliveryStatus
+from newsletter.delivery import holds, outbox
+from newsletter.delivery.models import Delivery, DeliveryStatus, HoldResolution
 from newsletter.digests.models import Digest
 from newsletter.exceptions import NewsletterError, ValidationError
 from newsletter.extensions import db
@@ -279,3 +279,20 @@ def job_schedule(now: datetime | None = None) -> list[JobSchedule]:
         )
         result.append(JobSchedule(job.name, next_run, last))
     return sorted(result, key=lambda j: (j.next_run is None, j.next_run or now, j.name))
+
+
+def paused_digests() -> list[tuple[holds.Hold, Digest | None]]:
+    """Digests that stopped themselves, with why, for the digests page."""
+    found = holds.open_holds(db.session)
+    return [(hold, db.session.get(Digest, hold.digest_id)) for hold in found]
+
+
+def resolve_hold(digest_id: int, resume: bool, *, actor: Actor) -> int:
+    """An administrator's decision on a paused digest: send the rest, or cancel it."""
+    resolution = HoldResolution.RESUMED if resume else HoldResolution.CANCELLED
+    count = holds.resolve(db.session, digest_id, resolution, by=actor.name)
+    audit.record(
+        actor, f"digest.{resolution.value}_paused", f"digest:{digest_id}", {"deliveries": count}
+    )
+    db.session.commit()
+    return count
