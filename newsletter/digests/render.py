@@ -223,6 +223,7 @@ def render(
     locale = content.audience.locale
     mjml = _environment(str(templates_dir), locale, True).get_template("digest.mjml")
     text = _environment(str(templates_dir), locale, False).get_template("digest.txt")
+    # MJML wraps the message in one role="article" labelled with the <mj-title> (the subject).
     html = mjml2html(mjml.render(context), disable_comments=True)
     return RenderedDigest(
         subject=subject, preheader=preheader, html=html, text=text.render(context).strip() + "\n"

@@ -112,3 +112,18 @@ def test_admin_dashboard_in_the_page_model(
     _shot(page, "admin", viewport)
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= viewport["width"]
+
+
+def test_every_mail_passes_axe(page: Any, app: Flask, relay: Any, viewport: dict[str, int]) -> None:
+    """Mail HTML under axe (WCAG 2.1 A/AA; the page-landmark rules are best-practice ones,
+    not run): contrast, names of links, the language, the one role="article"."""
+    from tests.integration.test_mail_identity import every_kind_of_mail
+
+    for kind, message in every_kind_of_mail(app, app.test_client(), relay).items():
+        html = message.get_body(("html",))
+        assert html is not None, kind
+        page.set_content(html.get_content())
+        assert page.locator("[role=article]").count() == 1, kind
+        assert_accessible(page)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= viewport["width"], kind
