@@ -22,7 +22,6 @@ class Config:
     BASE_URL = "http://127.0.0.1:8000"
     TIMEZONE = "Europe/Rome"
     DEFAULT_LOCALE = "it"
-    LOCALES = ("it", "en")
 
     MAIL_FROM = "Area Omogenea Cremasca <newsletter@localhost>"
     MAIL_BOUNCE_DOMAIN: str | None = None  # VERP return path domain; None: the From domain
@@ -77,6 +76,33 @@ class Config:
     # CIDRs let through anyway, e.g. ("10.20.0.5/32",) for an intranet CMS.
     FETCH_ALLOWED_NETWORKS: tuple[str, ...] = ()
 
+    # --- channels beyond e-mail (newsletter/push, newsletter/telegram, delivery/channels.py) ---
+    CHANNEL_CONCURRENCY = 8  # push and Telegram requests in flight; one host gets half at most
+    CHANNEL_BATCH_SIZE = 200  # rows claimed at a time by the channel sender
+    # Europe/Rome wall clock; push notifications that fall inside are held and sent, grouped,
+    # when the quiet hours end ("" for none). E-mail and Telegram are never held.
+    QUIET_HOURS = "21:00-07:00"
+    VAPID_PRIVATE_KEY_FILE: str | None = None  # default: vapid_private_key.pem in the instance
+    VAPID_SUBJECT: str | None = None  # mailto: or https URL; required in production
+    PUSH_ENDPOINT_HOSTS: tuple[str, ...] = (
+        "fcm.googleapis.com",  # Chrome, Edge on Android, Opera
+        "android.googleapis.com",
+        "updates.push.services.mozilla.com",  # Firefox
+        "web.push.apple.com",  # Safari, and iOS home-screen apps
+        ".push.apple.com",
+        ".notify.windows.com",  # Edge on Windows (wns2-*.notify.windows.com)
+    )
+    PUSH_INSECURE_ENDPOINTS = False  # http and loopback endpoints: tests and the demo only
+    PUSH_TTL = 86_400  # seconds a push service keeps an undelivered notification
+    PUSH_TIMEOUT = 10.0  # seconds for one push service's answer
+    PUSH_SUBSCRIBE_RATE = "20 per hour"  # per IP address
+    TELEGRAM_BOT_TOKEN: str | None = None
+    # "topic=@channel,...", "all=@channel" for everything, "comune:<slug>=@channel" for a comune
+    TELEGRAM_CHANNELS = ""
+    TELEGRAM_API_URL = "https://api.telegram.org"
+    TELEGRAM_POST_INTERVAL = 3.0  # seconds between two posts to one channel (20 a minute)
+    TELEGRAM_TIMEOUT = 10.0
+
     # --- subscriptions ---
     SUBSCRIBE_HONEYPOT_FIELD = "website"  # a field people never see; bots fill it in
     PUBLIC_LATEST_ARTICLES = 6  # articles on the home page
@@ -106,6 +132,10 @@ class Config:
     # At most this many messages sent but not yet recorded as sent: a crash duplicates at most
     # these; larger values let the recorder commit bigger groups (throughput).
     SEND_MAX_UNRECORDED = 64
+    # A DSN without a valid VERP token is ignored (anybody can forge one) unless this is on;
+    # then it counts only for subscribers sent to within BOUNCE_FALLBACK_DAYS.
+    BOUNCE_ADDRESS_FALLBACK = False
+    BOUNCE_FALLBACK_DAYS = 7.0
     BOUNCE_HOST = "127.0.0.1"  # where `newsletter bounces serve` listens by default
     BOUNCE_PORT = 2525
 
@@ -136,6 +166,19 @@ class Config:
     LEGAL_NOTES_UPDATED_ON = "2026-11-30"
     RATELIMIT_FEEDBACK = "20 per hour"  # page ratings per client address
 
+    # --- security: sessions, second factor, metrics, test sends ---
+    ADMIN_REQUIRE_TOTP = False  # administrators must sign in with a TOTP code (production: on)
+    ADMIN_TOTP_ISSUER = "Newsletter Area Cremasca"  # the name authenticator apps show
+    ADMIN_UNLOCK_LINK_MAX_AGE = 3600  # seconds the e-mailed unlock link of a locked account works
+    # Bearer token that /metrics requires when set; production answers 404 without it.
+    METRICS_TOKEN: str | None = None
+    # Web worker processes sharing the rate limits: `newsletter serve` sets it; with bare
+    # gunicorn set it (or WEB_CONCURRENCY). memory:// storage with more than one is refused in
+    # production and reported by /healthz elsewhere.
+    WEB_WORKERS = 0
+    # Test sends by editors to addresses outside the team (admin-area accounts), per hour.
+    ADMIN_TEST_SENDS_PER_HOUR = 5
+
 
 class TestConfig(Config):
     """Fast, deterministic, isolated: the test fixtures set DATABASE_URL per run."""
@@ -148,6 +191,8 @@ class TestConfig(Config):
     RETRY_SCHEDULE = "1,2,3"
     SERVER_NAME: str | None = None
     FETCH_ALLOW_PRIVATE = True  # the tests' servers listen on loopback
+    PUSH_INSECURE_ENDPOINTS = True  # the tests' push services listen on loopback, over http
+    QUIET_HOURS = ""  # tests that need quiet hours set them
 
 
 class ProductionConfig(Config):
@@ -155,6 +200,7 @@ class ProductionConfig(Config):
 
     ENV_NAME = "production"
     SESSION_COOKIE_SECURE = True
+    ADMIN_REQUIRE_TOTP = True  # refused at start when turned off
     PREFERRED_URL_SCHEME = "https"
 
 

@@ -19,6 +19,8 @@ DOMAINS = (
     "articles",
     "digests",
     "delivery",
+    "push",
+    "telegram",
     "scheduling",
     "feeds",
     "public",

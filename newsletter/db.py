@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, registry
+
+M = TypeVar("M")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -68,3 +70,15 @@ class Base(DeclarativeBase):
         metadata=sa.MetaData(naming_convention=NAMING_CONVENTION),
         type_annotation_map={datetime: UTCDateTime(), dict[str, Any]: sa.JSON()},
     )
+
+
+def get_or_404(model: type[M], ident: Any, message: str | None = None) -> M:
+    """The row with this primary key, or NotFound (a 404 page, a 404 JSON, one CLI line)."""
+    from newsletter.exceptions import NotFound
+    from newsletter.extensions import db
+
+    found = db.session.get(model, ident)
+    if found is None:
+        name = getattr(model, "__tablename__", model.__name__).replace("_", " ")
+        raise NotFound(message or f"no {name} {ident}", {name.replace(" ", "_"): ident})
+    return found

@@ -23,6 +23,10 @@ digest_built = _events.signal("digest-built")
 subscriber_confirmed = _events.signal("subscriber-confirmed")
 #: sender: the subscriber id who left (unsubscribed or erased); kwargs: ``channel``, ``erased``.
 subscriber_left = _events.signal("subscriber-left")
+#: sender: the Period of an immediate batch, inside ``digests build --frequency immediate``'s
+#: transaction; kwargs: ``period_key``, ``articles`` (the snapshots of the articles new in that
+#: window). The channels beyond e-mail (push, Telegram) enqueue their rows for them.
+immediate_batch = _events.signal("immediate-batch")
 #: sender: a sa.Connection (the sender's or the bounce processor's transaction); kwargs:
 #: ``subscriber_id``, ``hard``, ``reason``, ``channel`` ("dsn" or "relay"), ``notice_version``,
 #: ``soft_limit``, ``delivery_id``, ``status`` (the DSN status code, if any). Receivers

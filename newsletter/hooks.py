@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, current_app
 
 if TYPE_CHECKING:
+    from newsletter.delivery.channels import Messenger
     from newsletter.delivery.models import Delivery
 
 
@@ -47,7 +48,9 @@ class Registry:
     jobs: list[ScheduledJob] = field(default_factory=list)
     service_mail: dict[str, Callable[[Delivery], ServiceMail | None]] = field(default_factory=dict)
     outbox_handlers: dict[str, Callable[[Delivery], None]] = field(default_factory=dict)
+    messengers: dict[str, Messenger] = field(default_factory=dict)
     worker_loops: list[tuple[str, Callable[[threading.Event], None]]] = field(default_factory=list)
+    personal_url: Callable[[str, int, str], str] | None = None
     demo_content: list[Callable[[Flask], None]] = field(default_factory=list)
     demo_processes: list[tuple[str, Callable[[Flask, dict[str, Any]], list[str]]]] = field(
         default_factory=list
@@ -76,6 +79,19 @@ def register_service_mail(
 def register_outbox_handler(app: Flask, kind: str, handler: Callable[[Delivery], None]) -> None:
     """For outbox rows that are not e-mail (a WebSub ping). Raise TransportError to retry."""
     registry(app).outbox_handlers[kind] = handler
+
+
+def register_messenger(app: Flask, kind: str, messenger: Messenger) -> None:
+    """How the channel sender delivers rows of a kind that is not e-mail (push, Telegram):
+    the messenger gets the row's target and payload and answers with a ChannelResult."""
+    registry(app).messengers[kind] = messenger
+
+
+def register_personal_url(app: Flask, builder: Callable[[str, int, str], str]) -> None:
+    """How a subscriber's personal link is built: ``builder(purpose, subscriber_id, link_key)``
+    gives the absolute URL ("unsubscribe", "preferences", ...). Subscriptions provides it; the
+    sender calls it for the digests' headers and footers without importing subscriptions."""
+    registry(app).personal_url = builder
 
 
 def register_worker_loop(app: Flask, name: str, loop: Callable[[threading.Event], None]) -> None:

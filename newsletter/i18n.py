@@ -9,8 +9,9 @@ from flask import Flask, current_app, g, has_request_context, request, session
 from flask_babel import format_date, format_datetime, format_decimal
 
 from newsletter.extensions import babel
+from newsletter.vocabulary import Locale
 
-SUPPORTED = ("it", "en")
+SUPPORTED = Locale.values()  # what Accept-Language is matched against
 
 
 def select_locale() -> str:

@@ -14,6 +14,7 @@ from newsletter.articles.models import Article, ArticleMunicipality, ArticleTopi
 from newsletter.delivery.models import Delivery
 from newsletter.digests.models import Digest, DigestArticle
 from newsletter.feedback.models import PageRating
+from newsletter.push.models import PushSubscription
 from newsletter.reference.models import Municipality, Topic
 from newsletter.scheduling.models import JobRun
 from newsletter.subscriptions.models import ConsentEvent, Subscriber, Subscription
@@ -31,6 +32,7 @@ __all__ = [
     "JobRun",
     "Municipality",
     "PageRating",
+    "PushSubscription",
     "Source",
     "Subscriber",
     "Subscription",

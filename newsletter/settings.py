@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import json
 import os
 import secrets
@@ -126,7 +127,45 @@ def finalize(app: Flask) -> None:
         str(path) for path in sorted((PROJECT_ROOT / "newsletter").glob("**/translations"))
     )
     cfg.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+    if cfg["ENV_NAME"] == "production":
+        if not cfg.get("ADMIN_REQUIRE_TOTP"):
+            raise ConfigurationError(
+                f"{PREFIX}ADMIN_REQUIRE_TOTP cannot be turned off in production: administrators "
+                "sign in with a second factor"
+            )
+        problem = rate_limit_storage_problem(cfg, os.environ)
+        if problem:
+            raise ConfigurationError(problem)
     cfg["EMAIL_TEMPLATES_DIR"] = str(PROJECT_ROOT / "templates" / "email")
+
+
+def web_workers(cfg: Mapping[str, Any], environ: Mapping[str, str]) -> int:
+    """How many web processes serve this app: ``newsletter serve`` sets WEB_WORKERS; under
+    bare gunicorn, its own WEB_CONCURRENCY or ``-w``/``--workers`` in GUNICORN_CMD_ARGS."""
+    if int(cfg.get("WEB_WORKERS") or 0) > 0:
+        return int(cfg["WEB_WORKERS"])
+    if environ.get("WEB_CONCURRENCY", "").strip().isdigit():
+        return int(environ["WEB_CONCURRENCY"])
+    args = environ.get("GUNICORN_CMD_ARGS", "").replace("=", " ").split()
+    for flag, value in itertools.pairwise(args):
+        if flag in ("-w", "--workers") and value.isdigit():
+            return int(value)
+    return 1
+
+
+def rate_limit_storage_problem(cfg: Mapping[str, Any], environ: Mapping[str, str]) -> str | None:
+    """memory:// counts per process: with N web workers, N times the limit gets through."""
+    storage = str(cfg.get("RATELIMIT_STORAGE_URI") or "memory://")
+    if cfg.get("RATELIMIT_ENABLED") is False or not storage.startswith("memory://"):
+        return None
+    workers = web_workers(cfg, environ)
+    if workers <= 1:
+        return None
+    return (
+        f"rate limits use memory:// storage with {workers} web workers: each worker counts "
+        f"apart, so login and sign-up limits are {workers} times weaker; set "
+        f"{PREFIX}RATELIMIT_STORAGE_URI=redis://... (or run one worker)"
+    )
 
 
 def _instance_secret(instance: Path) -> str:

@@ -10,9 +10,11 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    from newsletter.admin import account  # noqa: F401  (its routes join the blueprint)
     from newsletter.admin.cli import users_cli
     from newsletter.admin.extend import registry
     from newsletter.admin.service import render_test_mail
+    from newsletter.admin.unlock import render_unlock_mail
     from newsletter.admin.views import bp
     from newsletter.hooks import register_service_mail
 
@@ -20,6 +22,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.cli.add_command(users_cli)
     register_service_mail(app, "test", render_test_mail)
+    register_service_mail(app, "unlock", render_unlock_mail)
     _subscriber_actions(app)
 
 

@@ -6,7 +6,7 @@ import contextlib
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
@@ -25,6 +25,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 SESSION_USER_KEY = "admin_user_id"
+SESSION_VERSION_KEY = "admin_session_version"
 MAX_PASSWORD_LENGTH = 1024  # hashing megabytes of "password" is a denial of service
 
 
@@ -78,13 +79,20 @@ def create_user(email: str, role: UserRole | str, password: str) -> User:
     return user
 
 
-def authenticate(email: str, password: str) -> LoginResult:
-    """Check a password, counting failures; N failures in a row lock the account for a while.
+def authenticate(
+    email: str, password: str, code: str | None = None, *, lock_exempt_user: int | None = None
+) -> LoginResult:
+    """Check a password (and the TOTP code, for accounts that have one), counting failures;
+    N failures in a row lock the account for a while.
 
-    The same error for an unknown address, a wrong password and a locked account, so the
-    form does not tell anyone which addresses have accounts.
+    The lock stops guessing, but anyone could use it to keep the real owner out: so the right
+    password plus a valid second-factor code, or a browser that opened the e-mailed unlock link
+    (``lock_exempt_user``), still gets in. The same error for an unknown address, a wrong
+    password or code and a locked account, so the form tells no one which addresses have
+    accounts, nor whether a guessed password was right.
     """
-    cfg = current_app.config
+    from newsletter.admin import twofactor
+
     refused = Unauthorized("E-mail or password not accepted.")
     if len(password) > MAX_PASSWORD_LENGTH:
         raise refused
@@ -96,18 +104,25 @@ def authenticate(email: str, password: str) -> LoginResult:
     if user is None or not user.active:
         _burn_time(ph, password)
         raise refused
-    if user.locked_until is not None and user.locked_until > now:
+    locked = user.locked_until is not None and user.locked_until > now
+    exempt = lock_exempt_user == user.id
+    if locked and not exempt and not user.totp_secret:
+        # Locked, no unlock link in this browser, no second factor: nothing gets through.
         _burn_time(ph, password)
         raise refused
     try:
         ph.verify(user.password_hash, password)
+        password_ok = True
     except (VerificationError, InvalidHashError):
-        user.failed_logins += 1
-        if user.failed_logins >= int(cfg["ADMIN_LOCKOUT_THRESHOLD"]):
-            user.locked_until = now + timedelta(seconds=int(cfg["ADMIN_LOCKOUT_SECONDS"]))
-            user.failed_logins = 0
+        password_ok = False
+    code_ok = user.totp_secret is None or (
+        password_ok and twofactor.verify_code(user, code or "", now)
+    )
+    if not (password_ok and code_ok):
+        if not locked:
+            _count_failure(user, now)
         db.session.commit()
-        raise refused from None
+        raise refused
     rehashed = ph.check_needs_rehash(user.password_hash)
     if rehashed:
         user.password_hash = ph.hash(password)
@@ -115,6 +130,18 @@ def authenticate(email: str, password: str) -> LoginResult:
     user.locked_until = None
     user.last_login_at = now
     return LoginResult(user=user, rehashed=rehashed)
+
+
+def _count_failure(user: User, now: datetime) -> None:
+    """One more failure; at the threshold the account locks and its owner is mailed a link."""
+    from newsletter.admin import unlock
+
+    cfg = current_app.config
+    user.failed_logins += 1
+    if user.failed_logins >= int(cfg["ADMIN_LOCKOUT_THRESHOLD"]):
+        user.locked_until = now + timedelta(seconds=int(cfg["ADMIN_LOCKOUT_SECONDS"]))
+        user.failed_logins = 0
+        unlock.queue_unlock_mail(user, now)
 
 
 _DUMMY_HASH: dict[tuple[int, int, int], str] = {}
@@ -135,23 +162,57 @@ def login_user(user: User) -> None:
     session.clear()
     g.pop("csrf_token", None)  # Flask-WTF caches the old session's token for this request
     session[SESSION_USER_KEY] = user.id
+    session[SESSION_VERSION_KEY] = user.session_version
     if locale:
         session["lang"] = locale
 
 
-def logout_user() -> None:
+def logout_user(user: User | None = None) -> None:
+    """Sign out: the cookie is dropped, and with ``user`` every other copy of it stops working
+    too (a cookie copied off this machine before the logout is refused from now on)."""
+    if user is not None:
+        end_all_sessions(user)
     session.clear()
     g.pop("csrf_token", None)
 
 
+def end_all_sessions(user: User) -> None:
+    """Every session of the account ends at its next request (the caller commits)."""
+    user.session_version = (user.session_version or 0) + 1
+
+
 def current_user() -> User | None:
     """The signed-in account, re-read each time (the session's identity map makes it cheap),
-    so a deactivated account loses access at its next request."""
+    so a deactivated account, or a session older than the last logout or password change,
+    loses access at its next request."""
     user_id = session.get(SESSION_USER_KEY)
     user = db.session.get(User, user_id) if isinstance(user_id, int) else None
     if user is None or not user.active:
         return None
+    if session.get(SESSION_VERSION_KEY) != user.session_version:
+        return None
     return user
+
+
+def change_password(user: User, current: str, new: str) -> None:
+    """The owner changes their password: the old one must be right; every session ends."""
+    check_current_password(user, current)
+    set_password(user, new)
+
+
+def check_current_password(user: User, password: str) -> None:
+    """Asked again before changing what protects the account (a session may be borrowed)."""
+    try:
+        hasher().verify(user.password_hash, password[:MAX_PASSWORD_LENGTH])
+    except (VerificationError, InvalidHashError):
+        raise ValidationError("the current password is not right") from None
+
+
+def set_password(user: User, new: str) -> None:
+    """A new password (the owner's, or an administrator's reset from the console)."""
+    check_password_policy(new, user.email)
+    user.password_hash = hasher().hash(new)
+    end_all_sessions(user)
 
 
 def has_role(user: User | None, role: UserRole) -> bool:
@@ -172,6 +233,8 @@ def require_role(role: UserRole | str) -> Callable[[Callable[P, R]], Callable[P,
             if user is None:
                 target = request.full_path if request.method == "GET" else None
                 return redirect(url_for("admin.login", next=safe_next(target)))
+            if needs_second_factor(user) and request.endpoint not in ENROLMENT_ENDPOINTS:
+                return redirect(url_for("admin.account"))
             if not has_role(user, needed):
                 abort(403)
             return view(*args, **kwargs)
@@ -180,6 +243,22 @@ def require_role(role: UserRole | str) -> Callable[[Callable[P, R]], Callable[P,
         return wrapper
 
     return decorator
+
+
+# What an administrator who must set up a second factor can still reach.
+ENROLMENT_ENDPOINTS = frozenset(
+    {"admin.account", "admin.totp_start", "admin.totp_confirm", "admin.change_password"}
+)
+
+
+def needs_second_factor(user: User) -> bool:
+    """With ADMIN_REQUIRE_TOTP (production), an administrator without one only reaches the
+    page that sets it up."""
+    return (
+        bool(current_app.config.get("ADMIN_REQUIRE_TOTP"))
+        and user.role == UserRole.ADMIN
+        and not user.totp_secret
+    )
 
 
 def safe_next(target: str | None) -> str | None:

@@ -31,6 +31,13 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     locked_until: Mapped[datetime | None]
     last_login_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Copied into the session at login and compared on every request: bumping it (logout,
+    # password change, second-factor reset) ends every session of the account at once.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    # TOTP (RFC 6238) shared secret, base32; None: the account has no second factor.
+    totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    # The last 30-second step whose code was accepted: the same code never works twice.
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
 
 
 class AuditEntry(db.Model):  # type: ignore[name-defined,misc]

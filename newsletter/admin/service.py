@@ -20,13 +20,14 @@ from sqlalchemy.orm import selectinload
 from newsletter.admin.models import AuditEntry, User
 from newsletter.articles import service as articles_service
 from newsletter.articles.models import Article, ArticleTopic, Source
-from newsletter.db import utcnow
+from newsletter.db import get_or_404, utcnow
 from newsletter.delivery import outbox
 from newsletter.delivery.models import Delivery, DeliveryStatus
 from newsletter.digests.models import Digest
-from newsletter.exceptions import NewsletterError, NotFound, ValidationError
+from newsletter.exceptions import NewsletterError, ValidationError
 from newsletter.extensions import db
 from newsletter.hooks import ServiceMail
+from newsletter.paging import Page, paginate
 from newsletter.reference.models import Municipality, Topic
 from newsletter.scheduling.models import JobRun
 from newsletter.subscriptions.models import (
@@ -37,6 +38,7 @@ from newsletter.subscriptions.models import (
     Subscription,
     normalize_email,
 )
+from newsletter.vocabulary import Frequency, Locale
 
 log = logging.getLogger(__name__)
 
@@ -76,22 +78,8 @@ def audit(
     return entry
 
 
-@dataclass(frozen=True)
-class Page:
-    items: Sequence[Any]
-    page: int
-    has_next: bool
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-
 def _page(query: sa.Select[Any], page: int) -> Page:
-    size = int(current_app.config["ADMIN_PAGE_SIZE"])
-    page = max(page, 1)
-    rows = db.session.scalars(query.limit(size + 1).offset((page - 1) * size)).unique().all()
-    return Page(items=rows[:size], page=page, has_next=len(rows) > size)
+    return paginate(query, page, int(current_app.config["ADMIN_PAGE_SIZE"]))
 
 
 def audit_log(page: int = 1, action: str | None = None) -> Page:
@@ -321,9 +309,7 @@ class SubscriberDetail:
 
 
 def subscriber_detail(subscriber_id: int) -> SubscriberDetail:
-    subscriber = db.session.get(Subscriber, subscriber_id)
-    if subscriber is None:
-        raise NotFound("no such subscriber")
+    subscriber = get_or_404(Subscriber, subscriber_id, "no such subscriber")
     events = db.session.scalars(
         sa.select(ConsentEvent)
         .where(ConsentEvent.subscriber_id == subscriber_id)
@@ -359,10 +345,7 @@ def list_articles(
 
 
 def get_article(article_id: int) -> Article:
-    article = db.session.get(Article, article_id)
-    if article is None:
-        raise NotFound("no such article")
-    return article
+    return get_or_404(Article, article_id, "no such article")
 
 
 def set_article_hidden(article_id: int, hidden: bool) -> Article:
@@ -423,21 +406,18 @@ class PreviewRequest:
     @classmethod
     def from_payload(cls, data: dict[str, Any]) -> PreviewRequest:
         return cls(
-            frequency=str(data.get("frequency") or "weekly"),
+            frequency=str(data.get("frequency") or Frequency.WEEKLY),
             topics=tuple(str(t) for t in data.get("topics") or ()),
-            lang=str(data.get("lang") or "it"),
+            lang=str(data.get("lang") or Locale.IT),
             mayor=data.get("mayor") or None,
         )
-
-
-FREQUENCIES = ("immediate", "daily", "weekly")
 
 
 def render_preview(request: PreviewRequest) -> Any:
     """The variant rendered as the builder would render it; nothing stored or sent."""
     from newsletter.digests.service import preview_digest
 
-    if request.frequency not in FREQUENCIES:
+    if not Frequency.knows(request.frequency):
         raise ValidationError(
             f"unknown frequency: {request.frequency}", {"frequency": request.frequency}
         )
@@ -450,11 +430,21 @@ def queue_test_send(to_address: str, request: PreviewRequest) -> Delivery:
     from newsletter.subscriptions.roster import check_address
 
     address = check_address(to_address)
+    _check_test_send_allowed(address)
     render_preview(request)  # a variant that cannot render is refused now, not in the worker
     delivery = outbox.enqueue(DeliveryKind.TEST, to_address=address, payload=request.payload())
     audit("digest.test_send", address, request.payload())
     db.session.commit()
     return delivery
+
+
+def _check_test_send_allowed(address: str) -> None:
+    from flask import has_request_context
+
+    from newsletter.admin import testsends
+    from newsletter.admin.auth import current_user
+
+    testsends.check_allowed(address, current_user() if has_request_context() else None, utcnow())
 
 
 def render_test_mail(delivery: Delivery) -> ServiceMail | None:
@@ -509,8 +499,7 @@ def list_digests(page: int = 1) -> tuple[Page, list[DigestRow]]:
 def retry_failed(digest_id: int) -> int:
     """Failed deliveries of a digest back in the queue, due now; attempts are kept, so the
     backoff and the give-up limit still apply."""
-    if db.session.get(Digest, digest_id) is None:
-        raise NotFound(f"no digest {digest_id}")
+    get_or_404(Digest, digest_id, f"no digest {digest_id}")
     count = outbox.requeue(digest_id=digest_id, status=DeliveryStatus.FAILED)
     audit("digest.retry_failed", f"digest:{digest_id}", {"deliveries": count})
     db.session.commit()
@@ -611,9 +600,7 @@ def poll_source(source_id: int) -> Any:
     from newsletter.articles.feeds_import import fetch_source
     from newsletter.articles.models import SourceKind
 
-    source = db.session.get(Source, source_id)
-    if source is None:
-        raise NotFound(f"no source {source_id}")
+    source = get_or_404(Source, source_id, f"no source {source_id}")
     if source.kind != SourceKind.FEED:
         raise ValidationError(f"{source.name} is not an RSS/Atom feed: nothing to poll")
     audit("source.poll", f"source:{source_id}")

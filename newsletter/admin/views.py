@@ -19,16 +19,19 @@ from flask_babel import ngettext
 from markupsafe import escape
 from werkzeug.wrappers import Response
 
-from newsletter.admin import auth, charts, service
+from newsletter.admin import auth, charts, service, unlock
 from newsletter.admin.extend import registry
 from newsletter.admin.forms import ActionForm, LoginForm
 from newsletter.admin.models import UserRole
 from newsletter.articles import training
+from newsletter.db import get_or_404
 from newsletter.exceptions import NewsletterError, Unauthorized, ValidationError
 from newsletter.extensions import db, limiter
 from newsletter.feedback import service as feedback
 from newsletter.i18n import select_locale
 from newsletter.reference.service import list_topics
+from newsletter.subscriptions.models import Role
+from newsletter.vocabulary import Frequency, Locale
 
 bp = Blueprint(
     "admin",
@@ -84,12 +87,12 @@ def _value_label(value: object) -> str:
         "active": _("active"),
         "unsubscribed": _("unsubscribed"),
         "bounced": _("bounced"),
-        "citizen": _("citizen"),
-        "mayor": _("mayor"),
-        "official": _("official"),
-        "immediate": _("immediate"),
-        "daily": _("daily"),
-        "weekly": _("weekly"),
+        Role.CITIZEN: _("citizen"),
+        Role.MAYOR: _("mayor"),
+        Role.OFFICIAL: _("official"),
+        Frequency.IMMEDIATE: _("immediate"),
+        Frequency.DAILY: _("daily"),
+        Frequency.WEEKLY: _("weekly"),
         "subscribe": _("sign-up"),
         "confirm": _("confirmation"),
         "preferences": _("preferences changed"),
@@ -119,7 +122,12 @@ def login() -> str | Response | tuple[str, int]:
         form.next.data = auth.safe_next(request.args.get("next"))
     if form.validate_on_submit():
         try:
-            result = auth.authenticate(form.email.data, form.password.data)
+            result = auth.authenticate(
+                form.email.data,
+                form.password.data,
+                form.code.data,
+                lock_exempt_user=unlock.exempt_user_id(),
+            )
         except Unauthorized as exc:
             form.password.errors.append(_("E-mail or password not accepted."))
             minutes = int(current_app.config["ADMIN_LOCKOUT_SECONDS"]) // 60
@@ -143,8 +151,8 @@ def logout() -> Response:
     user = auth.current_user()
     if user is not None:
         service.audit("user.logout", f"user:{user.id}", user=user)
-        db.session.commit()
-    auth.logout_user()
+    auth.logout_user(user)
+    db.session.commit()
     flash(_("You are signed out."), "info")
     return redirect(url_for("admin.login"))
 
@@ -338,9 +346,9 @@ PREVIEW_CSP = (
 
 def _preview_request(source: Any) -> service.PreviewRequest:
     return service.PreviewRequest(
-        frequency=source.get("frequency", "weekly"),
+        frequency=source.get("frequency", Frequency.WEEKLY.value),
         topics=tuple(source.getlist("topics")),
-        lang=source.get("lang", "it"),
+        lang=source.get("lang", Locale.IT.value),
         mayor=source.get("mayor") or None,
     )
 
@@ -386,8 +394,8 @@ def digest_preview() -> tuple[str, int]:
         error=error,
         topics=_topic_names(),
         municipalities=service.municipality_names(),
-        locales=current_app.config["LOCALES"],
-        frequencies=service.FREQUENCIES,
+        locales=Locale.values(),
+        frequencies=Frequency.values(),
     ), (422 if error else 200)
 
 
@@ -615,9 +623,7 @@ def create_token() -> str | Response:
 def revoke_token(id: int) -> Response:
     from newsletter.api.models import ApiToken
 
-    record = db.session.get(ApiToken, id)
-    if record is None:
-        abort(404)
+    record = get_or_404(ApiToken, id)
     service.revoke_api_token(record.name)
     flash(_("Token revoked: %(name)s", name=record.name), "success")
     return redirect(url_for("admin.tokens"))

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from newsletter.exceptions import ValidationError
-from newsletter.subscriptions.models import Frequency, Role, Subscriber
+from newsletter.subscriptions.models import Role, Subscriber
 from newsletter.subscriptions.roster import RosterEntry, check_address
-from newsletter.subscriptions.service import LOCALES
+from newsletter.vocabulary import Frequency, Locale
 
 MAX_NAME = 200
 MAX_MUNICIPALITY = 120
@@ -36,8 +36,8 @@ def parse_subscriber(data: Any, topic_slugs: list[str]) -> RosterEntry:
         return value
 
     role = choice("role", [r.value for r in Role], None)
-    frequency = choice("frequency", [f.value for f in Frequency], Frequency.WEEKLY.value)
-    locale = choice("locale", list(LOCALES), "it")
+    frequency = choice("frequency", list(Frequency.values()), Frequency.WEEKLY.value)
+    locale = choice("locale", list(Locale.values()), Locale.IT.value)
 
     municipality = data.get("municipality")
     if municipality is not None and (

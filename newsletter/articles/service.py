@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from newsletter.articles import mentions, training
+from newsletter.articles import mentions, queries, training
 from newsletter.articles.models import (
     Article,
     ArticleMunicipality,
@@ -35,8 +35,8 @@ from newsletter.articles.sanitize import (
     sanitize_html,
     text_to_html,
 )
-from newsletter.db import utcnow
-from newsletter.exceptions import NotFound, ValidationError
+from newsletter.db import get_or_404, utcnow
+from newsletter.exceptions import ValidationError
 from newsletter.extensions import db
 from newsletter.reference.models import Municipality, Topic
 
@@ -553,10 +553,7 @@ def file_source() -> Source:
 
 
 def get_article(article_id: int) -> Article:
-    article = db.session.get(Article, article_id)
-    if article is None:
-        raise NotFound(f"no article {article_id}", {"article": article_id})
-    return article
+    return get_or_404(Article, article_id, f"no article {article_id}")
 
 
 def set_topics_by_editor(article_id: int, slugs: Iterable[str]) -> Article:
@@ -634,23 +631,16 @@ def list_articles(
     include_hidden: bool = False,
 ) -> list[Article]:
     """Newest first; ``since`` keeps articles published at or after it."""
-    query = sa.select(Article).options(
-        selectinload(Article.topic_links), selectinload(Article.municipality_links)
-    )
-    if not include_hidden:
-        query = query.where(Article.hidden.is_(False))
+    if include_hidden:
+        query = queries.newest_first(queries.in_topic(sa.select(Article), slug=topic))
+    else:
+        query = queries.visible_articles(topic=topic)
     if since is not None:
         query = query.where(Article.published_at >= since)
-    if topic is not None:
-        query = query.where(
-            Article.id.in_(
-                sa.select(ArticleTopic.article_id)
-                .join(Topic, Topic.id == ArticleTopic.topic_id)
-                .where(Topic.slug == topic)
-            )
-        )
-    query = query.order_by(Article.published_at.desc(), Article.id.desc()).limit(limit)
-    return list(db.session.scalars(query))
+    query = query.options(
+        selectinload(Article.topic_links), selectinload(Article.municipality_links)
+    )
+    return list(db.session.scalars(query.limit(limit)))
 
 
 def article_dict(article: Article) -> dict[str, Any]:

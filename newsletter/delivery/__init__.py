@@ -29,6 +29,9 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(bounces_group)
     app.cli.add_command(mailcapture_command)
     register_worker_loop(app, "sender", _sender_loop(app))
+    from newsletter.delivery.channels import channel_loop
+
+    register_worker_loop(app, "channels", channel_loop(app))
     register_demo_process(
         app, "mail", lambda app, ports: ["mailcapture", "--port", str(ports["smtp_port"])]
     )

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import mailbox
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from email.message import Message
 from typing import Any
 
@@ -22,9 +24,11 @@ import sqlalchemy as sa
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from newsletter.delivery import outbox
-from newsletter.delivery.models import Delivery
+from newsletter.delivery.models import Delivery, DeliveryStatus
 from newsletter.signing import secret_keys
 from newsletter.subscriptions.models import Subscriber
+
+log = logging.getLogger(__name__)
 
 VERP_PREFIX = "bounces+"
 _STATUS = re.compile(r"([245])\.\d{1,3}\.\d{1,3}")
@@ -162,7 +166,9 @@ def process_bounce(
     config: Any,
     envelope_recipients: Iterable[str] = (),
 ) -> list[BounceOutcome]:
-    """Apply one bounce message: VERP token first, then the DSN's recipients, then flufl.bounce."""
+    """Apply one bounce message found by its VERP token. Only with ``BOUNCE_ADDRESS_FALLBACK``
+    does a message without one count, by the DSN's recipients or flufl.bounce's guesses, and
+    then only for subscribers sent to within ``BOUNCE_FALLBACK_DAYS``."""
     message = email.message_from_bytes(raw, policy=email.policy.compat32)
     signer = VerpSigner(secret_keys(config), bounce_domain(config))
     candidates = [*envelope_recipients, *(str(v) for v in message.get_all("To", []))]
@@ -190,17 +196,32 @@ def process_bounce(
             )
         )
         return outcomes
+    # Without a valid VERP token anybody can write a DSN naming any address: by default such a
+    # message changes nothing. The operator may trust the addresses it names, but only for
+    # addresses we really sent to lately (a relay that rewrites the return path, say).
+    if not config.get("BOUNCE_ADDRESS_FALLBACK"):
+        log.info("bounce without a valid VERP token ignored (%d DSN block(s))", len(reports))
+        return []
     by_address: dict[str, str] = {}
     for report in reports:
         if report.recipient:
             by_address[report.recipient.lower()] = report.status
     if not by_address:
         by_address = {address: "5.0.0" for address in _fallback_addresses(message)}
+    window = timedelta(days=float(config.get("BOUNCE_FALLBACK_DAYS", 7)))
+    since = datetime.now(UTC) - window
     for address, status in sorted(by_address.items()):
         subscriber_id = conn.execute(
-            sa.select(subscriber_t.c.id).where(subscriber_t.c.email == address)
+            sa.select(subscriber_t.c.id).where(subscriber_t.c.email == address[:320])
         ).scalar_one_or_none()
         if subscriber_id is None:
+            continue
+        if not _sent_to_recently(conn, subscriber_id, since):
+            log.warning(
+                "bounce without VERP token for subscriber %s ignored: not sent to since %s",
+                subscriber_id,
+                since.isoformat(timespec="minutes"),
+            )
             continue
         outcomes.append(
             record_bounce(
@@ -213,6 +234,22 @@ def process_bounce(
             )
         )
     return outcomes
+
+
+def _sent_to_recently(conn: sa.Connection, subscriber_id: int, since: datetime) -> bool:
+    """Whether the relay took a message for this subscriber since ``since``."""
+    return (
+        conn.execute(
+            sa.select(delivery_t.c.id)
+            .where(
+                delivery_t.c.subscriber_id == subscriber_id,
+                delivery_t.c.status.in_([DeliveryStatus.SENT, DeliveryStatus.BOUNCED]),
+                delivery_t.c.sent_at >= since,
+            )
+            .limit(1)
+        ).first()
+        is not None
+    )
 
 
 def _worst(reports: list[DsnRecipient]) -> str | None:

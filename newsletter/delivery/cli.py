@@ -55,14 +55,46 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 def run_send(app: Flask, transport: Transport, *, until_idle: bool, stop: threading.Event) -> str:
     """What ``newsletter send`` does, minus the signal handling; returns the summary line."""
+    from newsletter.delivery import channels
+
     with sender_lock(app):
         if not until_idle:
+            beside = threading.Thread(
+                target=_in_context, args=(app, channels.serve_forever, app, stop), daemon=True
+            )
+            beside.start()
             serve_forever(app, transport, stop)
+            beside.join(timeout=30)
             return "stopped"
+        channel_report = channels.ChannelReport()
+        beside = threading.Thread(
+            target=_in_context,
+            args=(app, _run_channels, app, stop, channel_report),
+            name="channels",
+            daemon=True,
+        )
+        beside.start()
         report = Sender(app, transport).run(stop, until_idle=True)
+        beside.join()
+    summary = report.summary()
+    if channel_report.sent or channel_report.retried or channel_report.failed:
+        summary += f"; {channel_report.summary()}"
     if report.relay_error is not None:
-        raise click.ClickException(f"{report.relay_error} ({report.summary()})")
-    return report.summary()
+        raise click.ClickException(f"{report.relay_error} ({summary})")
+    return summary
+
+
+def _in_context(app: Flask, func: Any, *args: Any) -> None:
+    with app.app_context():
+        func(*args)
+
+
+def _run_channels(app: Flask, stop: threading.Event, into: Any) -> None:
+    """Push and Telegram rows, beside the mail sender (``send --until-idle``)."""
+    from newsletter.delivery.channels import ChannelSender
+
+    found = ChannelSender(app).run(stop, until_idle=True)
+    into.sent, into.retried, into.failed = found.sent, found.retried, found.failed
 
 
 @click.command("send")

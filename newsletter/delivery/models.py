@@ -23,6 +23,9 @@ class DeliveryKind(enum.StrEnum):
     PREFERENCES = "preferences"  # "you are already subscribed: here is your preferences link"
     TEST = "test"  # an editor's test send of a digest preview, to to_address
     WEBSUB = "websub"  # a ping to the WebSub hub, no e-mail at all
+    PUSH = "push"  # a Web Push notification to one browser's push subscription (``target``)
+    TELEGRAM = "telegram"  # a post of one article to one Telegram channel (``target``)
+    UNLOCK = "unlock"  # a locked-out admin-area account's unlock link, to to_address
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -41,8 +44,21 @@ class Delivery(db.Model):  # type: ignore[name-defined,misc]
         sa.UniqueConstraint("digest_id", "subscriber_id"),
         # What a sender's claim query walks: due queued rows, oldest first.
         sa.Index("ix_delivery_claim", "status", "next_attempt_at"),
-        # Rows of a crashed sender: claimed again once their lease expired.
-        sa.Index("ix_delivery_lease", "status", "lease_expires_at"),
+        # Rows of a crashed sender: claimed again once their lease expired. Partial, like
+        # ix_delivery_sent_at: a freshly queued row (a digest build writes 100,000 at once)
+        # is in neither, which keeps bulk enqueueing cheap.
+        sa.Index(
+            "ix_delivery_lease",
+            "lease_expires_at",
+            postgresql_where=sa.text("status = 'sending'"),
+            sqlite_where=sa.text("status = 'sending'"),
+        ),
+        sa.Index(
+            "ix_delivery_sent_at",
+            "sent_at",
+            postgresql_where=sa.text("sent_at IS NOT NULL"),
+            sqlite_where=sa.text("sent_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -52,6 +68,10 @@ class Delivery(db.Model):  # type: ignore[name-defined,misc]
         sa.ForeignKey("subscriber.id", ondelete="CASCADE"), index=True
     )
     to_address: Mapped[str | None] = mapped_column(sa.String(320))  # only for TEST sends
+    # Channels beyond e-mail: who receives it ("push:<id>", "@channel") and the key that makes
+    # the same notification or post happen once, whoever enqueues it and however often.
+    target: Mapped[str | None] = mapped_column(sa.String(300), index=True)
+    dedupe_key: Mapped[str | None] = mapped_column(sa.String(300), unique=True)
     payload: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     status: Mapped[DeliveryStatus] = mapped_column(
         str_enum(DeliveryStatus, "delivery_status"), default=DeliveryStatus.QUEUED
@@ -64,7 +84,7 @@ class Delivery(db.Model):  # type: ignore[name-defined,misc]
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     message_id: Mapped[str | None] = mapped_column(sa.String(250))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    sent_at: Mapped[datetime | None] = mapped_column(index=True)
+    sent_at: Mapped[datetime | None]
 
     digest: Mapped[Digest | None] = relationship()
     subscriber: Mapped[Subscriber | None] = relationship()

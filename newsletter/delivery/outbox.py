@@ -83,6 +83,9 @@ for _spec in (
     KindSpec(DeliveryKind.PREFERENCES, service_mail=True),
     KindSpec(DeliveryKind.TEST, to_subscriber=False),
     KindSpec(DeliveryKind.WEBSUB, to_subscriber=False),
+    KindSpec(DeliveryKind.PUSH, to_subscriber=False),
+    KindSpec(DeliveryKind.TELEGRAM, to_subscriber=False),
+    KindSpec(DeliveryKind.UNLOCK, to_subscriber=False),  # admin accounts' unlock links
 ):
     register_kind(_spec)
 
@@ -198,6 +201,110 @@ def enqueue_many(
         else:
             inserted += int(target.connection().execute(statement).rowcount)
     return inserted
+
+
+@dataclass(frozen=True)
+class Keyed:
+    """One row for a channel beyond e-mail: its recipient, its once-only key, its content."""
+
+    target: str
+    dedupe_key: str
+    payload: dict[str, Any]
+    due: datetime | None = None
+
+
+def enqueue_keyed(
+    kind: DeliveryKind,
+    rows: Sequence[Keyed],
+    *,
+    session: Session | scoped_session[Any] | None = None,
+) -> int:
+    """Queue rows whose ``dedupe_key`` is new; the others are left alone (a re-import, a
+    second build, a concurrent builder). Set-based, in chunks; returns the number inserted."""
+    kind_spec(kind)
+    target = session if session is not None else db.session
+    if not rows:
+        return 0
+    now = utcnow()
+    dialect = target.get_bind().dialect.name
+    inserted = 0
+    chunk_size = 2_000  # 8 parameters a row: under SQLite's 32,767
+    for offset in range(0, len(rows), chunk_size):
+        values = [
+            {
+                "kind": kind.value,
+                "target": row.target,
+                "dedupe_key": row.dedupe_key,
+                "payload": row.payload,
+                "status": DeliveryStatus.QUEUED.value,
+                "attempts": 0,
+                "next_attempt_at": row.due or now,
+                "created_at": now,
+            }
+            for row in rows[offset : offset + chunk_size]
+        ]
+        statement = (
+            _insert(dialect).values(values).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        )
+        result = target.connection().execute(statement)
+        inserted += max(int(result.rowcount or 0), 0)
+    return inserted
+
+
+def queued_by_keys(kind: DeliveryKind, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Payloads of the still-queued rows with these keys (to extend a held notification)."""
+    found: dict[str, dict[str, Any]] = {}
+    for offset in range(0, len(keys), 5_000):
+        for key, payload in db.session.execute(
+            sa.select(delivery_t.c.dedupe_key, delivery_t.c.payload).where(
+                delivery_t.c.kind == kind.value,
+                delivery_t.c.status == DeliveryStatus.QUEUED,
+                delivery_t.c.dedupe_key.in_(list(keys[offset : offset + 5_000])),
+            )
+        ):
+            found[str(key)] = dict(payload or {})
+    return found
+
+
+def replace_payloads(kind: DeliveryKind, payloads: dict[str, dict[str, Any]]) -> int:
+    """New content for queued rows, by key; a row already claimed keeps what it had."""
+    if not payloads:
+        return 0
+    statement = (
+        sa.update(delivery_t)
+        .where(
+            delivery_t.c.kind == kind.value,
+            delivery_t.c.status == DeliveryStatus.QUEUED,
+            delivery_t.c.dedupe_key == sa.bindparam("key"),
+        )
+        .values(payload=sa.bindparam("new_payload"))
+    )
+    result = db.session.connection().execute(
+        statement, [{"key": k, "new_payload": v} for k, v in payloads.items()]
+    )
+    return max(int(result.rowcount or 0), 0)
+
+
+def cancel_target(
+    kind: DeliveryKind,
+    target: str,
+    *,
+    reason: str,
+    session: Session | scoped_session[Any] | None = None,
+) -> int:
+    """Cancel the queued rows of one channel recipient (a push subscription that is gone)."""
+    owner = session if session is not None else db.session
+    result = owner.execute(
+        sa.update(delivery_t)
+        .where(
+            delivery_t.c.kind == kind.value,
+            delivery_t.c.target == target,
+            delivery_t.c.status == DeliveryStatus.QUEUED,
+        )
+        .values(status=DeliveryStatus.CANCELLED, last_error=reason)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def cancel(

@@ -45,7 +45,6 @@ from newsletter.exceptions import TransportError
 from newsletter.extensions import db
 from newsletter.hooks import registry
 from newsletter.signing import secret_keys
-from newsletter.subscriptions.tokens import Purpose, make_token
 
 log = logging.getLogger("newsletter.delivery")
 digest_t = Digest.__table__
@@ -121,6 +120,8 @@ class Sender:
         from newsletter.delivery.dkim import signer_from_config
 
         self.dkim = signer_from_config(cfg)
+        # Rows of the channels beyond e-mail (push, Telegram) are the channel sender's.
+        self.lane = store.Lane(without=frozenset(registry(app).messengers))
 
     # --- preparing -------------------------------------------------------------------------
 
@@ -173,7 +174,12 @@ class Sender:
         return self._prepare_service(claimed)
 
     def _prepare_digest(self, claimed: store.Claimed) -> Job | store.Result:
-        if not claimed.subscriber_active or claimed.email is None or claimed.digest_id is None:
+        if (
+            not claimed.subscriber_active
+            or claimed.email is None
+            or claimed.digest_id is None
+            or claimed.link_key is None
+        ):
             return store.Result(
                 claimed.id,
                 DeliveryStatus.CANCELLED,
@@ -188,14 +194,8 @@ class Sender:
         recipient = Recipient(
             address=claimed.email,
             message_id=message_id,
-            unsubscribe_url=(
-                f"{self.base_url}/unsubscribe/"
-                f"{make_token(Purpose.UNSUBSCRIBE, claimed.subscriber_id)}"
-            ),
-            preferences_url=(
-                f"{self.base_url}/preferences/"
-                f"{make_token(Purpose.PREFERENCES, claimed.subscriber_id)}"
-            ),
+            unsubscribe_url=self._personal_url("unsubscribe", claimed),
+            preferences_url=self._personal_url("preferences", claimed),
         )
         try:
             data = self._finish(personalise(template, recipient))
@@ -206,6 +206,15 @@ class Sender:
         except HeaderInjection as exc:
             return store.Result(claimed.id, DeliveryStatus.FAILED, error=str(exc))
         return Job(claimed, self.verp.address(claimed.id), claimed.email, data, message_id)
+
+    def _personal_url(self, purpose: str, claimed: store.Claimed) -> str:
+        """Built by subscriptions (``hooks.register_personal_url``), like every personal link."""
+        builder = registry(self.app).personal_url
+        if builder is None:
+            raise RuntimeError("no personal link builder registered (subscriptions)")
+        assert claimed.subscriber_id is not None
+        assert claimed.link_key is not None
+        return builder(purpose, claimed.subscriber_id, claimed.link_key)
 
     def _prepare_service(self, claimed: store.Claimed) -> Job | store.Result:
         renderer = registry(self.app).service_mail.get(claimed.kind.value)
@@ -324,14 +333,15 @@ class Sender:
                     worker=self.name,
                     limit=self.batch_size,
                     lease_seconds=self.lease_seconds,
+                    lane=self.lane,
                 )
                 if not batch:
                     outstanding.wait_zero(stop, relay_down)
-                    if store.has_due(self.engine):
+                    if store.has_due(self.engine, self.lane):
                         continue
                     if until_idle:
                         break
-                    wait = store.next_due_in(self.engine)
+                    wait = store.next_due_in(self.engine, self.lane)
                     stop.wait(self.idle_seconds if wait is None else min(wait, self.idle_seconds))
                     continue
                 for claimed in batch:
@@ -453,8 +463,9 @@ class _Counter:
                 self._cond.notify_all()
 
     def wait_zero(self, *events: threading.Event) -> None:
+        """Until every claimed row is recorded, or one of ``events`` (stop, relay down) is set."""
         with self._cond:
-            while self._value > 0:
+            while self._value > 0 and not any(event.is_set() for event in events):
                 self._cond.wait(0.1)
 
 

@@ -38,6 +38,7 @@ class Claimed:
     subscriber_active: bool
     attempts: int
     first_attempt_at: datetime | None
+    link_key: str | None = None  # the subscriber's, for the personal links
 
 
 @dataclass(frozen=True)
@@ -87,20 +88,49 @@ class SenderLock:
             self._handle = None
 
 
-def _due_condition(now: datetime) -> sa.ColumnElement[bool]:
-    return sa.or_(
-        sa.and_(delivery_t.c.status == DeliveryStatus.QUEUED, delivery_t.c.next_attempt_at <= now),
-        sa.and_(delivery_t.c.status == DeliveryStatus.SENDING, delivery_t.c.lease_expires_at < now),
+@dataclass(frozen=True)
+class Lane:
+    """Which kinds of rows a sender takes: the mail sender leaves the channels' rows (push,
+    Telegram) to the channel sender and the other way round."""
+
+    only: frozenset[str] | None = None
+    without: frozenset[str] = frozenset()
+
+    def condition(self) -> sa.ColumnElement[bool]:
+        parts: list[sa.ColumnElement[bool]] = []
+        if self.only is not None:
+            parts.append(delivery_t.c.kind.in_(sorted(self.only)))
+        if self.without:
+            parts.append(delivery_t.c.kind.not_in(sorted(self.without)))
+        return sa.and_(sa.true(), *parts)
+
+
+ALL = Lane()
+
+
+def _due_condition(now: datetime, lane: Lane = ALL) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        sa.or_(
+            sa.and_(
+                delivery_t.c.status == DeliveryStatus.QUEUED, delivery_t.c.next_attempt_at <= now
+            ),
+            sa.and_(
+                delivery_t.c.status == DeliveryStatus.SENDING, delivery_t.c.lease_expires_at < now
+            ),
+        ),
+        lane.condition(),
     )
 
 
-def claim(engine: sa.Engine, *, worker: str, limit: int, lease_seconds: float) -> list[Claimed]:
+def claim(
+    engine: sa.Engine, *, worker: str, limit: int, lease_seconds: float, lane: Lane = ALL
+) -> list[Claimed]:
     """Lease up to ``limit`` due rows (queued and due, or abandoned by a crashed sender)."""
     now = utcnow()
     with engine.begin() as conn:
         select_ids = (
             sa.select(delivery_t.c.id)
-            .where(_due_condition(now))
+            .where(_due_condition(now, lane))
             .order_by(delivery_t.c.next_attempt_at, delivery_t.c.id)
             .limit(limit)
         )
@@ -127,6 +157,7 @@ def claim(engine: sa.Engine, *, worker: str, limit: int, lease_seconds: float) -
                 delivery_t.c.to_address,
                 subscriber_t.c.email,
                 subscriber_t.c.status,
+                subscriber_t.c.link_key,
                 delivery_t.c.attempts,
                 delivery_t.c.first_attempt_at,
             )
@@ -145,27 +176,28 @@ def claim(engine: sa.Engine, *, worker: str, limit: int, lease_seconds: float) -
             subscriber_active=row.status == SubscriberStatus.ACTIVE,
             attempts=row.attempts,
             first_attempt_at=row.first_attempt_at,
+            link_key=row.link_key,
         )
         for row in rows
     ]
 
 
-def has_due(engine: sa.Engine) -> bool:
+def has_due(engine: sa.Engine, lane: Lane = ALL) -> bool:
     with engine.connect() as conn:
         return (
             conn.execute(
-                sa.select(delivery_t.c.id).where(_due_condition(utcnow())).limit(1)
+                sa.select(delivery_t.c.id).where(_due_condition(utcnow(), lane)).limit(1)
             ).first()
             is not None
         )
 
 
-def next_due_in(engine: sa.Engine) -> float | None:
+def next_due_in(engine: sa.Engine, lane: Lane = ALL) -> float | None:
     """Seconds until the next queued row is due (None: nothing queued)."""
     with engine.connect() as conn:
         earliest = conn.execute(
             sa.select(sa.func.min(delivery_t.c.next_attempt_at)).where(
-                delivery_t.c.status == DeliveryStatus.QUEUED
+                delivery_t.c.status == DeliveryStatus.QUEUED, lane.condition()
             )
         ).scalar()
     if earliest is None:

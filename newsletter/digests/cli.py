@@ -10,6 +10,7 @@ import click
 from newsletter.cliutil import CommandGroup
 from newsletter.digests import service
 from newsletter.exceptions import ValidationError
+from newsletter.vocabulary import Frequency, Locale
 
 digests_group = CommandGroup("digests", help="Compose, enqueue and preview digests.")
 
@@ -27,7 +28,7 @@ def _parse_at(value: str | None) -> datetime | None:
 
 
 @digests_group.command("build")
-@click.option("--frequency", type=click.Choice(["immediate", "daily", "weekly"]), required=True)
+@click.option("--frequency", type=click.Choice(Frequency.values()), required=True)
 @click.option("--at", "at", metavar="ISO-8601", help="the instant to build for (default: now)")
 def build_command(frequency: str, at: str | None) -> None:
     """Compose the digests due at that instant and enqueue one delivery per recipient."""
@@ -36,9 +37,9 @@ def build_command(frequency: str, at: str | None) -> None:
 
 
 @digests_group.command("preview")
-@click.option("--frequency", type=click.Choice(["immediate", "daily", "weekly"]), default="weekly")
+@click.option("--frequency", type=click.Choice(Frequency.values()), default=Frequency.WEEKLY.value)
 @click.option("--topics", default="", help="comma-separated topic slugs")
-@click.option("--lang", type=click.Choice(["it", "en"]), default="it")
+@click.option("--lang", type=click.Choice(Locale.values()), default=Locale.IT.value)
 @click.option("--mayor", "mayor", metavar="MUNICIPALITY", help="the mayor's digest of a town")
 @click.option("--at", "at", metavar="ISO-8601")
 @click.option("--out", "out", type=click.Path(file_okay=False), required=True)

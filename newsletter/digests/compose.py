@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from newsletter.digests.windows import Period
+from newsletter.vocabulary import AudienceKind
 
 FIXED_TOPIC_ORDER = ("welfare", "mobility", "energy", "governance")
 MUNICIPALITY_SECTION = "municipality"
@@ -42,25 +43,28 @@ class ArticleSnapshot:
 
 @dataclass(frozen=True)
 class Audience:
-    """One variant's readers. ``kind``: citizen, immediate, mayor, official or edition."""
+    """One variant's readers."""
 
-    kind: str
+    kind: AudienceKind
     frequency: str
     locale: str
     topics: tuple[str, ...] = ()  # sorted slugs; editions and institutional digests: all
     municipality_id: int | None = None
     municipality_name: str | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", AudienceKind(self.kind))  # "mayor" from a caller is fine
+
     @property
     def key(self) -> str:
         joined = "+".join(self.topics)
-        if self.kind == "citizen":
+        if self.kind is AudienceKind.CITIZEN:
             return f"citizen:{self.frequency}:{joined}:{self.locale}"
-        if self.kind == "immediate":
+        if self.kind is AudienceKind.IMMEDIATE:
             return f"immediate:{joined}:{self.locale}"
-        if self.kind == "mayor":
+        if self.kind is AudienceKind.MAYOR:
             return f"mayor:{self.municipality_id}:{self.locale}"
-        if self.kind == "official":
+        if self.kind is AudienceKind.OFFICIAL:
             return f"official:{self.locale}"
         return f"edition:{self.frequency}:{self.locale}"
 
@@ -118,7 +122,7 @@ def compose(
     seen: set[int] = set()
     sections: list[Section] = []
 
-    if audience.kind == "mayor" and audience.municipality_id is not None:
+    if audience.kind is AudienceKind.MAYOR and audience.municipality_id is not None:
         local = tuple(a for a in chosen if audience.municipality_id in a.municipality_ids)
         seen.update(a.id for a in local)
         sections.append(Section(MUNICIPALITY_SECTION, local))

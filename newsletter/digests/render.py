@@ -24,6 +24,7 @@ from mjml import mjml2html
 
 from newsletter import mailparts
 from newsletter.digests.compose import MUNICIPALITY_SECTION, DigestContent
+from newsletter.vocabulary import AudienceKind, Frequency
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates" / "email"
 CATALOGUES = Path(__file__).resolve().parent / "translations"
@@ -100,20 +101,21 @@ def subject_and_preheader(
     topic_names = [
         topics[s.key].name(locale) for s in content.sections if s.key != MUNICIPALITY_SECTION
     ]
-    if audience.kind in ("mayor", "official", "edition") or len(audience.topics) == len(topics):
+    everything = (AudienceKind.MAYOR, AudienceKind.OFFICIAL, AudienceKind.EDITION)
+    if audience.kind in everything or len(audience.topics) == len(topics):
         topics_text = t.gettext("all topics")
     else:
         topics_text = _topic_list(
             [topics[slug].name(locale) for slug in sorted(audience.topics, key=_order(topics))],
             locale,
         )
-    if audience.kind == "immediate":
+    if audience.kind is AudienceKind.IMMEDIATE:
         subject = t.ngettext(
             "%(num)d new article on %(topics)s",
             "%(num)d new articles on %(topics)s",
             count,
         ) % {"num": count, "topics": topics_text}
-    elif audience.frequency == "daily":
+    elif audience.frequency == Frequency.DAILY:
         subject = t.ngettext(
             "Today: %(num)d article on %(topics)s",
             "Today: %(num)d articles on %(topics)s",
@@ -203,7 +205,7 @@ def template_context(
         "municipality_name": audience.municipality_name,
         "unsubscribe_url": mailparts.UNSUBSCRIBE_URL,
         "preferences_url": mailparts.PREFERENCES_URL,
-        "personal_links": audience.kind != "edition",
+        "personal_links": audience.kind is not AudienceKind.EDITION,
     }
 
 

@@ -19,7 +19,9 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.dialects import postgresql, sqlite
 
+from newsletter import events
 from newsletter.articles.models import Article, ArticleMunicipality, ArticleTopic
+from newsletter.articles.queries import is_visible
 from newsletter.db import utcnow
 from newsletter.delivery import outbox
 from newsletter.delivery.models import DeliveryKind
@@ -29,31 +31,32 @@ from newsletter.digests.compose import (
     Audience,
     DigestContent,
     compose,
+    in_window,
     should_send,
 )
 from newsletter.digests.models import Digest, DigestArticle, DigestKind
 from newsletter.digests.render import RenderedDigest, TopicLabel, render
 from newsletter.exceptions import ValidationError
 from newsletter.extensions import db
+from newsletter.paging import Page, paginate
 from newsletter.reference.models import Municipality, Topic
 from newsletter.reference.service import municipality_by_name, topics_by_slug
 from newsletter.subscriptions.models import (
-    Frequency,
     Role,
     Subscriber,
     SubscriberStatus,
     Subscription,
 )
+from newsletter.vocabulary import AudienceKind, Frequency, Locale
 
 log = logging.getLogger(__name__)
 
-FREQUENCIES = ("immediate", "daily", "weekly")
 KIND_OF_AUDIENCE = {
-    "citizen": DigestKind.CITIZEN,
-    "immediate": DigestKind.IMMEDIATE,
-    "mayor": DigestKind.INSTITUTIONAL,
-    "official": DigestKind.INSTITUTIONAL,
-    "edition": DigestKind.EDITION,
+    AudienceKind.CITIZEN: DigestKind.CITIZEN,
+    AudienceKind.IMMEDIATE: DigestKind.IMMEDIATE,
+    AudienceKind.MAYOR: DigestKind.INSTITUTIONAL,
+    AudienceKind.OFFICIAL: DigestKind.INSTITUTIONAL,
+    AudienceKind.EDITION: DigestKind.EDITION,
 }
 
 
@@ -70,19 +73,19 @@ class BuildResult:
 
 def schedule(frequency: str) -> windows.Schedule:
     cfg = current_app.config
-    if frequency == "daily":
+    if frequency == Frequency.DAILY:
         return windows.parse_daily(cfg["DAILY_AT"], cfg["TIMEZONE"])
     return windows.parse_weekly(cfg["WEEKLY_AT"], cfg["TIMEZONE"])
 
 
 def period_due(frequency: str, at: datetime | None = None) -> windows.Period:
     """The period whose digest is due at ``at`` (default: now)."""
-    if frequency not in FREQUENCIES:
+    if not Frequency.knows(frequency):
         raise ValidationError(f"unknown frequency: {frequency}", {"frequency": frequency})
     at = at or utcnow()
     if at.tzinfo is None:
         raise ValidationError("the time needs a UTC offset, e.g. 2026-11-23T07:00+01:00")
-    if frequency == "immediate":
+    if frequency == Frequency.IMMEDIATE:
         return windows.immediate_period(int(current_app.config["IMMEDIATE_BATCH_MINUTES"]), at)
     return windows.due_period(frequency, schedule(frequency), at)
 
@@ -106,7 +109,7 @@ def load_articles(period: windows.Period) -> list[ArticleSnapshot]:
     oldest = period.end - _max_age()
     rows = db.session.execute(
         sa.select(Article).where(
-            Article.hidden.is_(False),
+            is_visible(),
             Article.published_at >= oldest,
             Article.published_at < period.end,
             Article.created_at < period.end,
@@ -194,10 +197,14 @@ def load_recipients(frequency: str) -> dict[RecipientGroup, list[int]]:
             )
         if role == Role.CITIZEN:
             municipality_id = None  # citizens' digests do not depend on where they live
-        groups[(role, locale if locale in ("it", "en") else "it", municipality_id, topics)].append(
-            subscriber_id
-        )
+        locale = locale if Locale.knows(locale) else Locale.IT.value
+        groups[(role, locale, municipality_id, topics)].append(subscriber_id)
     return groups
+
+
+def citizen_kind(frequency: str) -> AudienceKind:
+    """A citizen's digest: the immediate batch, or the daily/weekly one."""
+    return AudienceKind.IMMEDIATE if frequency == Frequency.IMMEDIATE else AudienceKind.CITIZEN
 
 
 def audience_of(
@@ -208,13 +215,17 @@ def audience_of(
     if role in (Role.MAYOR, Role.OFFICIAL):
         if role == Role.MAYOR and municipality_id in names:
             return Audience(
-                "mayor", "weekly", locale, all_topics, municipality_id, names[municipality_id]
+                AudienceKind.MAYOR,
+                Frequency.WEEKLY,
+                locale,
+                all_topics,
+                municipality_id,
+                names[municipality_id],
             )
-        return Audience("official", "weekly", locale, all_topics)
+        return Audience(AudienceKind.OFFICIAL, Frequency.WEEKLY, locale, all_topics)
     if not topics:
         return None
-    kind = "immediate" if frequency == "immediate" else "citizen"
-    return Audience(kind, frequency, locale, topics)
+    return Audience(citizen_kind(frequency), frequency, locale, topics)
 
 
 # --- building ------------------------------------------------------------------------------
@@ -244,9 +255,9 @@ def compose_variants(
         audience = audience_of(group, frequency, all_topics, names)
         if audience is not None:
             groups[audience].extend(ids)
-    if frequency in ("daily", "weekly"):
-        for locale in cfg["LOCALES"]:
-            groups.setdefault(Audience("edition", frequency, locale, all_topics), [])
+    if frequency in (Frequency.DAILY, Frequency.WEEKLY):
+        for locale in Locale:
+            groups.setdefault(Audience(AudienceKind.EDITION, frequency, locale, all_topics), [])
     positions = {slug: label.position for slug, label in topics.items()}
     variants = []
     for audience in sorted(groups, key=lambda a: a.key):
@@ -335,6 +346,10 @@ def build_digests(frequency: str, at: datetime | None = None) -> BuildResult:
     started = clock.perf_counter()
     try:
         digests, deliveries = store_variants(period, variants)
+        if frequency == "immediate":
+            # Push and Telegram enqueue for the same new articles, in the same transaction.
+            fresh = [a for a in articles if in_window(a, period, _max_age())]
+            events.immediate_batch.send(period, period_key=period.key, articles=fresh)
         db.session.commit()
     except BaseException:
         db.session.rollback()
@@ -356,21 +371,25 @@ def preview_digest(
     at: datetime | None = None,
 ) -> RenderedDigest:
     """Render any variant of the period due at ``at`` without storing or sending anything."""
-    if locale not in current_app.config["LOCALES"]:
+    if not Locale.knows(locale):
         raise ValidationError(f"unknown language: {locale}", {"lang": locale})
     period = period_due(frequency, at)
     labels = topic_labels()
     if mayor is not None:
         municipality = municipality_by_name(mayor)
         audience = Audience(
-            "mayor", "weekly", locale, tuple(sorted(labels)), municipality.id, municipality.name
+            AudienceKind.MAYOR,
+            Frequency.WEEKLY,
+            locale,
+            tuple(sorted(labels)),
+            municipality.id,
+            municipality.name,
         )
     else:
         chosen = tuple(sorted(t.slug for t in topics_by_slug(list(topics))))
         if not chosen:
             raise ValidationError("choose at least one topic", {"topics": []})
-        kind = "immediate" if frequency == "immediate" else "citizen"
-        audience = Audience(kind, frequency, locale, chosen)
+        audience = Audience(citizen_kind(frequency), frequency, locale, chosen)
     content = compose(
         load_articles(period),
         period,
@@ -386,35 +405,20 @@ def preview_digest(
 
 
 @dataclass(frozen=True)
-class ArchivePage:
-    editions: list[Digest]
-    page: int
-    pages: int
-
-
-@dataclass(frozen=True)
 class ArchiveSection:
     key: str
     title: str
     articles: list[Article]
 
 
-def list_editions(locale: str, page: int = 1, per_page: int = 20) -> ArchivePage:
-    """The all-topics editions in ``locale``, newest first."""
-    where = sa.and_(Digest.kind == DigestKind.EDITION, Digest.locale == locale)
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(Digest).where(where)) or 0
-    pages = max(1, -(-total // per_page))
-    page = min(max(1, page), pages)
-    editions = list(
-        db.session.scalars(
-            sa.select(Digest)
-            .where(where)
-            .order_by(Digest.window_end.desc(), Digest.frequency.desc(), Digest.id.desc())
-            .offset((page - 1) * per_page)
-            .limit(per_page)
-        )
+def list_editions(locale: str, page: int = 1, per_page: int = 20) -> Page:
+    """The all-topics editions in ``locale``, newest first; ``pages`` counted for the pager."""
+    query = (
+        sa.select(Digest)
+        .where(Digest.kind == DigestKind.EDITION, Digest.locale == locale)
+        .order_by(Digest.window_end.desc(), Digest.frequency.desc(), Digest.id.desc())
     )
-    return ArchivePage(editions, page, pages)
+    return paginate(query, page, per_page, count=True)
 
 
 def get_edition(digest_id: int) -> Digest:
@@ -432,7 +436,7 @@ def edition_sections(digest: Digest, locale: str) -> list[ArchiveSection]:
     rows = db.session.execute(
         sa.select(DigestArticle.section, Article)
         .join(Article, Article.id == DigestArticle.article_id)
-        .where(DigestArticle.digest_id == digest.id, Article.hidden.is_(False))
+        .where(DigestArticle.digest_id == digest.id, is_visible())
         .order_by(DigestArticle.position)
     ).all()
     sections: dict[str, list[Article]] = {}

@@ -8,6 +8,7 @@ from flask_babel import format_date, gettext
 from newsletter.digests import service
 from newsletter.digests.models import Digest
 from newsletter.i18n import select_locale
+from newsletter.vocabulary import Frequency
 
 bp = Blueprint("digests", __name__)
 
@@ -28,7 +29,7 @@ def edition(digest_id: int) -> str:
 
 def edition_title(digest: Digest) -> str:
     when = format_date(digest.window_end, "d MMMM y")
-    if digest.frequency == "daily":
+    if digest.frequency == Frequency.DAILY:
         return str(gettext("Daily edition of %(date)s", date=when))
     return str(gettext("Weekly edition of %(date)s", date=when))
 

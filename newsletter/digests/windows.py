@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from newsletter.exceptions import ConfigurationError
+from newsletter.vocabulary import Frequency
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _EPOCH = datetime(2000, 1, 3, tzinfo=UTC)  # immediate batches are aligned on this grid
@@ -81,7 +82,7 @@ def last_fire(schedule: Schedule, at: datetime) -> datetime:
 def _period_ending(frequency: str, schedule: Schedule, end: datetime) -> Period:
     start = last_fire(schedule, end - timedelta(seconds=1))
     local_end = end.astimezone(ZoneInfo(schedule.timezone)).date()
-    if frequency == "weekly":
+    if frequency == Frequency.WEEKLY:
         year, week, _ = local_end.isocalendar()
         key = f"weekly:{year}-W{week:02d}"
     else:
@@ -103,4 +104,4 @@ def immediate_period(minutes: int, at: datetime) -> Period:
     step = timedelta(minutes=minutes)
     end = _EPOCH + ((at.astimezone(UTC) - _EPOCH) // step) * step
     key = f"immediate:{end.strftime('%Y-%m-%dT%H:%MZ')}"
-    return Period(frequency="immediate", key=key, start=end - step, end=end)
+    return Period(frequency=Frequency.IMMEDIATE, key=key, start=end - step, end=end)

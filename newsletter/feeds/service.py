@@ -26,6 +26,7 @@ from lxml import etree
 from sqlalchemy.orm import selectinload
 
 from newsletter.articles.models import Article, ArticleTopic
+from newsletter.articles.queries import visible_articles
 from newsletter.digests.models import Digest, DigestKind
 from newsletter.exceptions import NotFound
 from newsletter.extensions import db
@@ -228,20 +229,11 @@ def feed_document(version: FeedVersion) -> FeedDocument:
         title, description = DIGESTS_TITLE, DIGESTS_DESCRIPTION
     else:
         query = (
-            sa.select(Article)
-            .where(Article.hidden.is_(False))
-            .order_by(Article.published_at.desc(), Article.id.desc())
+            visible_articles(topic_id=version.topic_id)
             .limit(limit)
             .options(selectinload(Article.topic_links))
         )
         if version.topic_id is not None:
-            query = query.where(
-                Article.id.in_(
-                    sa.select(ArticleTopic.article_id).where(
-                        ArticleTopic.topic_id == version.topic_id
-                    )
-                )
-            )
             title = f"{SITE_NAME} – {version.topic_name}"
             description = version.topic_description or ALL_DESCRIPTION
         else:

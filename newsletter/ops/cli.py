@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -28,6 +29,8 @@ def run_gunicorn(app: Flask, host: str, port: int, workers: int, threads: int) -
                 "threads": threads,
                 "worker_class": "gthread" if threads > 1 else "sync",
                 "accesslog": "-" if os.environ.get("NEWSLETTER_ACCESS_LOG") else None,
+                # Personal tokens in URLs (unsubscribe, preferences...) never reach the log.
+                "logger_class": "newsletter.ops.accesslog.RedactingLogger",
                 "graceful_timeout": 20,
                 "keepalive": 5,
                 "forwarded_allow_ips": os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1"),
@@ -50,7 +53,23 @@ def run_gunicorn(app: Flask, host: str, port: int, workers: int, threads: int) -
 def serve_command(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the web app under gunicorn. Starts no scheduler."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    check_rate_limit_storage(app, workers)
     run_gunicorn(app, host, port, workers, threads)
+
+
+def check_rate_limit_storage(app: Flask, workers: int) -> None:
+    """Per-process rate-limit counters with several workers: refused in production, a loud
+    warning elsewhere (and /healthz reports it as long as it lasts)."""
+    from newsletter.settings import rate_limit_storage_problem
+
+    app.config["WEB_WORKERS"] = workers
+    problem = rate_limit_storage_problem(app.config, os.environ)
+    if problem is None:
+        return
+    if app.config["ENV_NAME"] == "production":
+        raise click.ClickException(problem)
+    logging.getLogger("newsletter.ops").warning("WARNING: %s", problem)
+    click.secho(f"WARNING: {problem}", fg="red", bold=True, err=True)
 
 
 @click.command("demo")

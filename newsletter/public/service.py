@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from newsletter.articles.models import Article, ArticleTopic
+from newsletter.articles.models import Article
+from newsletter.articles.queries import visible_articles
 from newsletter.exceptions import NotFound
 from newsletter.extensions import db
 from newsletter.reference.models import Topic
@@ -25,16 +26,8 @@ class TopicContent:
     articles: list[Article]
 
 
-def _visible() -> sa.Select[tuple[Article]]:
-    return (
-        sa.select(Article)
-        .where(Article.hidden.is_(False))
-        .order_by(Article.published_at.desc(), Article.id.desc())
-    )
-
-
 def home_content(limit: int = 6) -> HomeContent:
-    latest = list(db.session.scalars(_visible().limit(limit)))
+    latest = list(db.session.scalars(visible_articles().limit(limit)))
     return HomeContent(topics=list_topics(), latest=latest)
 
 
@@ -42,14 +35,7 @@ def topic_content(slug: str, limit: int = 20) -> TopicContent:
     topic = db.session.scalar(sa.select(Topic).where(Topic.slug == slug))
     if topic is None:
         raise NotFound(f"unknown topic: {slug}")
-    articles = list(
-        db.session.scalars(
-            _visible()
-            .join(ArticleTopic, ArticleTopic.article_id == Article.id)
-            .where(ArticleTopic.topic_id == topic.id)
-            .limit(limit)
-        )
-    )
+    articles = list(db.session.scalars(visible_articles(topic_id=topic.id).limit(limit)))
     return TopicContent(topic=topic, articles=articles)
 
 

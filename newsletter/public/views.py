@@ -21,13 +21,14 @@ from flask import (
 from werkzeug.wrappers import Response as BaseResponse
 
 from newsletter.exceptions import InvalidToken, NotFound
-from newsletter.extensions import csrf, db, limiter
+from newsletter.extensions import csrf, limiter
 from newsletter.i18n import SUPPORTED, select_locale
 from newsletter.public import service
 from newsletter.subscriptions import forms
 from newsletter.subscriptions import service as subscriptions
+from newsletter.subscriptions.links import personal_url_for
 from newsletter.subscriptions.models import Subscriber, SubscriberStatus
-from newsletter.subscriptions.tokens import Purpose, make_token, read_token
+from newsletter.subscriptions.tokens import Purpose, subscriber_for
 
 bp = Blueprint("public", __name__)
 
@@ -92,10 +93,9 @@ def _bad_link(exc: InvalidToken | None = None) -> tuple[str, int]:
 def _subscriber_for(purpose: Purpose, token: str) -> Subscriber | tuple[str, int]:
     """The subscriber a link is for, or the page saying the link does not work."""
     try:
-        subscriber_id = read_token(purpose, token)
+        subscriber = subscriber_for(purpose, token)
     except InvalidToken as exc:
         return _bad_link(exc)
-    subscriber = db.session.get(Subscriber, subscriber_id)
     if subscriber is None:
         return _bad_link()
     _speak_their_language(subscriber)
@@ -133,9 +133,7 @@ def confirm(token: str) -> Page:
 def _confirmed(subscriber: Subscriber) -> str:
     return render_template(
         "public/confirmed.html",
-        preferences_url=url_for(
-            "public.preferences", token=make_token(Purpose.PREFERENCES, subscriber.id)
-        ),
+        preferences_url=personal_url_for(Purpose.PREFERENCES, subscriber, external=False),
     )
 
 
@@ -147,10 +145,8 @@ def _preferences_page(subscriber: Subscriber, token: str, state: forms.FormState
         form=state,
         topics=service.topics(),
         saved=request.args.get("saved") == "1",
-        export_url=url_for("public.export", token=make_token(Purpose.EXPORT, subscriber.id)),
-        unsubscribe_url=url_for(
-            "public.unsubscribe", token=make_token(Purpose.UNSUBSCRIBE, subscriber.id)
-        ),
+        export_url=personal_url_for(Purpose.EXPORT, subscriber, external=False),
+        unsubscribe_url=personal_url_for(Purpose.UNSUBSCRIBE, subscriber, external=False),
     )
 
 
@@ -218,10 +214,9 @@ def erase(token: str) -> Page:
 def unsubscribe_page(token: str) -> Page:
     """One button; GET never unsubscribes (mail scanners open links)."""
     try:
-        subscriber_id = read_token(Purpose.UNSUBSCRIBE, token)
+        subscriber = subscriber_for(Purpose.UNSUBSCRIBE, token)
     except InvalidToken as exc:
         return _bad_link(exc)
-    subscriber = db.session.get(Subscriber, subscriber_id)
     if subscriber is not None:
         _speak_their_language(subscriber)
     done = subscriber is None or subscriber.status is SubscriberStatus.UNSUBSCRIBED
@@ -233,15 +228,15 @@ def unsubscribe(token: str) -> Page:
     """The page's button and RFC 8058 one-click (no cookies, no CSRF token, no redirect)."""
     one_click = request.form.get("List-Unsubscribe") == "One-Click"
     try:
-        subscriber_id = read_token(Purpose.UNSUBSCRIBE, token)
+        subscriber = subscriber_for(Purpose.UNSUBSCRIBE, token)
     except InvalidToken as exc:
         if one_click:
             return _plain(exc.message, 400)
         return _bad_link(exc)
-    subscriber = db.session.get(Subscriber, subscriber_id)
-    if subscriber is not None and not one_click:
-        _speak_their_language(subscriber)
-    subscriptions.unsubscribe(subscriber_id, channel="one-click" if one_click else "web")
+    if subscriber is not None:  # gone, or the id means somebody else now: nothing to do
+        if not one_click:
+            _speak_their_language(subscriber)
+        subscriptions.unsubscribe(subscriber.id, channel="one-click" if one_click else "web")
     if one_click:
         return _plain("unsubscribed", 200)
     return render_template("public/unsubscribe.html", token=token, done=True, just_now=True)

@@ -24,6 +24,7 @@ from newsletter.digests import windows
 from newsletter.extensions import db
 from newsletter.hooks import ScheduledJob, registry
 from newsletter.scheduling.models import JobRun
+from newsletter.vocabulary import Frequency
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +46,12 @@ def digest_jobs(app: Flask) -> list[ScheduledJob]:
     return [
         ScheduledJob(
             "digests.daily",
-            lambda: build_due("daily"),
+            lambda: build_due(Frequency.DAILY),
             lambda app: {"trigger": "cron", "hour": daily.at.hour, "minute": daily.at.minute},
         ),
         ScheduledJob(
             "digests.weekly",
-            lambda: build_due("weekly"),
+            lambda: build_due(Frequency.WEEKLY),
             lambda app: {
                 "trigger": "cron",
                 "day_of_week": windows.WEEKDAYS[weekly.weekday or 0],
@@ -60,7 +61,7 @@ def digest_jobs(app: Flask) -> list[ScheduledJob]:
         ),
         ScheduledJob(
             "digests.immediate",
-            lambda: build_due("immediate"),
+            lambda: build_due(Frequency.IMMEDIATE),
             lambda app: _minute_field(int(app.config["IMMEDIATE_BATCH_MINUTES"])),
         ),
     ]
@@ -144,9 +145,9 @@ class CatchUp:
 
 def _lateness(frequency: str) -> timedelta:
     cfg = current_app.config
-    if frequency == "daily":
+    if frequency == Frequency.DAILY:
         return timedelta(hours=float(cfg["DIGEST_MAX_LATENESS_HOURS"]))
-    if frequency == "weekly":
+    if frequency == Frequency.WEEKLY:
         return timedelta(hours=float(cfg["WEEKLY_DIGEST_MAX_LATENESS_HOURS"]))
     return timedelta(minutes=float(cfg["IMMEDIATE_MAX_LATENESS_MINUTES"]))
 
@@ -155,7 +156,7 @@ def catch_up(now: datetime | None = None) -> list[CatchUp]:
     """At worker start: build the latest missed period of each digest job once, skip older."""
     now = now or utcnow()
     done = []
-    for frequency in ("weekly", "daily", "immediate"):
+    for frequency in (Frequency.WEEKLY, Frequency.DAILY, Frequency.IMMEDIATE):
         job = f"digests.{frequency}"
         latest = digests.period_due(frequency, now)
         last_run = db.session.scalar(
@@ -186,6 +187,6 @@ def catch_up(now: datetime | None = None) -> list[CatchUp]:
 
 
 def _previous(frequency: str, period: windows.Period) -> windows.Period:
-    if frequency == "immediate":
-        return digests.period_due("immediate", period.start)
+    if frequency == Frequency.IMMEDIATE:
+        return digests.period_due(Frequency.IMMEDIATE, period.start)
     return windows.previous_period(frequency, digests.schedule(frequency), period)

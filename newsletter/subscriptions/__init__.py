@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from flask import Flask
 
-from newsletter.hooks import ScheduledJob, register_job, register_service_mail
+from newsletter.hooks import (
+    ScheduledJob,
+    register_job,
+    register_personal_url,
+    register_service_mail,
+)
 
 
 def _purge_pending_job() -> None:
@@ -16,10 +21,12 @@ def _purge_pending_job() -> None:
 def init_app(app: Flask) -> None:
     from newsletter import events
     from newsletter.subscriptions.cli import subscribers_cli
+    from newsletter.subscriptions.links import personal_url
     from newsletter.subscriptions.mail import render_confirm, render_preferences
     from newsletter.subscriptions.service import on_delivery_bounced
 
     app.cli.add_command(subscribers_cli)
+    register_personal_url(app, personal_url)
     events.delivery_bounced.connect(on_delivery_bounced, weak=False)
     register_service_mail(app, "confirm", render_confirm)
     register_service_mail(app, "preferences", render_preferences)

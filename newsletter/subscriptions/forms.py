@@ -13,8 +13,9 @@ from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
-from newsletter.subscriptions.models import Frequency, normalize_email
-from newsletter.subscriptions.service import LOCALES, Preferences, SubscribeRequest
+from newsletter.subscriptions.models import normalize_email
+from newsletter.subscriptions.service import Preferences, SubscribeRequest
+from newsletter.vocabulary import Frequency, Locale
 
 
 @dataclass
@@ -24,7 +25,7 @@ class FormState:
     email: str = ""
     topics: tuple[str, ...] = ()
     frequency: str = Frequency.WEEKLY.value
-    locale: str = "it"
+    locale: str = Locale.IT.value
     consent: bool = False
     errors: dict[str, str] = field(default_factory=dict)
 
@@ -34,14 +35,14 @@ def _topics(form: MultiDict[str, str], known: set[str]) -> tuple[str, ...]:
 
 
 def _frequency(raw: str | None, errors: dict[str, str]) -> str:
-    if raw in {f.value for f in Frequency}:
+    if Frequency.knows(raw):
         return str(raw)
     errors["frequency"] = _("Choose how often you want to hear from us.")
     return Frequency.WEEKLY.value
 
 
 def _locale(raw: str | None, fallback: str, errors: dict[str, str]) -> str:
-    if raw in LOCALES:
+    if Locale.knows(raw):
         return str(raw)
     errors["locale"] = _("Choose the language of the e-mails.")
     return fallback

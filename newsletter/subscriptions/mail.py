@@ -13,8 +13,9 @@ from flask_babel import force_locale, gettext
 from newsletter.delivery.models import Delivery, DeliveryKind
 from newsletter.extensions import db
 from newsletter.hooks import ServiceMail
+from newsletter.subscriptions.links import personal_url_for
 from newsletter.subscriptions.models import Subscriber, SubscriberStatus
-from newsletter.subscriptions.tokens import Purpose, make_token
+from newsletter.subscriptions.tokens import Purpose
 
 
 def _environment() -> jinja2.Environment:
@@ -25,11 +26,6 @@ def _environment() -> jinja2.Environment:
         cache = current_app.jinja_env.overlay(loader=loader)
         current_app.extensions["newsletter.subscriptions.mail_env"] = cache
     return cache
-
-
-def link(purpose: Purpose, subscriber_id: int) -> str:
-    base = current_app.config["BASE_URL"]
-    return f"{base}/{purpose.value}/{make_token(purpose, subscriber_id)}"
 
 
 def _render(name: str, subscriber: Subscriber, subject: str, url: str) -> ServiceMail:
@@ -68,7 +64,9 @@ def render_confirm(delivery: Delivery) -> ServiceMail | None:
         return None
     with force_locale(subscriber.locale):
         subject = gettext("Confirm your subscription to the Area Omogenea Cremasca newsletter")
-        return _render("confirm", subscriber, subject, link(Purpose.CONFIRM, subscriber.id))
+        return _render(
+            "confirm", subscriber, subject, personal_url_for(Purpose.CONFIRM, subscriber)
+        )
 
 
 def render_preferences(delivery: Delivery) -> ServiceMail | None:
@@ -78,7 +76,9 @@ def render_preferences(delivery: Delivery) -> ServiceMail | None:
         return None
     with force_locale(subscriber.locale):
         subject = gettext("Your Area Omogenea Cremasca newsletter subscription")
-        return _render("preferences", subscriber, subject, link(Purpose.PREFERENCES, subscriber.id))
+        return _render(
+            "preferences", subscriber, subject, personal_url_for(Purpose.PREFERENCES, subscriber)
+        )
 
 
 RENDERERS = {

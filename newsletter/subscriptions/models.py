@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from newsletter.db import str_enum, utcnow
 from newsletter.extensions import db
+from newsletter.vocabulary import Frequency as Frequency  # re-exported: the column type
+from newsletter.vocabulary import Locale
 
 if TYPE_CHECKING:
     from newsletter.reference.models import Municipality, Topic
@@ -27,12 +30,6 @@ class Role(enum.StrEnum):
     CITIZEN = "citizen"
     MAYOR = "mayor"
     OFFICIAL = "official"
-
-
-class Frequency(enum.StrEnum):
-    IMMEDIATE = "immediate"
-    DAILY = "daily"
-    WEEKLY = "weekly"
 
 
 class ConsentAction(enum.StrEnum):
@@ -56,6 +53,11 @@ class ConsentChannel(enum.StrEnum):
     ADMIN = "admin"  # an administrator in the admin pages
     DSN = "dsn"  # a bounce report (RFC 3464) processed by ``bounces``
     RELAY = "relay"  # the relay refused the recipient while sending
+    PUSH = "push"  # a browser's Web Push subscription (no e-mail address involved)
+
+
+def new_link_key() -> str:
+    return secrets.token_urlsafe(12)  # 16 characters, 96 bits
 
 
 def normalize_email(address: str) -> str:
@@ -70,12 +72,15 @@ class Subscriber(db.Model):  # type: ignore[name-defined,misc]
         # keeps raw SQL and future code from sneaking in a second spelling.
         sa.CheckConstraint("email = lower(email)", name="email_lowercase"),
         sa.Index("ix_subscriber_status_frequency", "status", "frequency"),
+        # Ids are never reused (SQLite would hand out an erased last row's id again): signed
+        # links name an id, and must never come to mean somebody else.
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(sa.String(320), unique=True)
     name: Mapped[str | None] = mapped_column(sa.String(200))
-    locale: Mapped[str] = mapped_column(sa.String(5), default="it")
+    locale: Mapped[str] = mapped_column(sa.String(5), default=Locale.IT.value)
     status: Mapped[SubscriberStatus] = mapped_column(
         str_enum(SubscriberStatus, "subscriber_status"), default=SubscriberStatus.PENDING
     )
@@ -93,6 +98,9 @@ class Subscriber(db.Model):  # type: ignore[name-defined,misc]
     unsubscribed_at: Mapped[datetime | None]
     confirmation_sent_at: Mapped[datetime | None]
     soft_bounces: Mapped[int] = mapped_column(default=0)
+    # Random, in every signed link's payload: a link opens nothing once the row is gone or the
+    # key is replaced (erase), whatever id it names.
+    link_key: Mapped[str] = mapped_column(sa.String(32), default=new_link_key)
 
     municipality: Mapped[Municipality | None] = relationship()
     subscriptions: Mapped[list[Subscription]] = relationship(

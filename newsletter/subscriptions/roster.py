@@ -29,6 +29,7 @@ from newsletter.subscriptions.models import (
     SubscriberStatus,
     normalize_email,
 )
+from newsletter.vocabulary import Locale
 
 COLUMNS = ("email", "role", "municipality", "topics", "frequency", "locale", "name")
 REQUIRED_COLUMNS = ("email", "role", "municipality", "topics", "frequency", "locale")
@@ -79,8 +80,8 @@ def _entry_from_row(row: dict[str | None, str | None]) -> RosterEntry:
     role = Role(_choice(cell("role"), Role, "role"))
     frequency = Frequency(_choice(cell("frequency"), Frequency, "frequency"))
     locale = cell("locale").lower()
-    if locale not in service.LOCALES:
-        raise ValidationError(f"locale must be one of {', '.join(service.LOCALES)}, not {locale!r}")
+    if not Locale.knows(locale):
+        raise ValidationError(f"locale must be one of {', '.join(Locale.values())}, not {locale!r}")
     topics = tuple(dict.fromkeys(t.strip().lower() for t in cell("topics").split(";") if t.strip()))
     if not topics:
         raise ValidationError("topics: give at least one topic slug (separated by ';')")

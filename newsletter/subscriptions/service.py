@@ -14,10 +14,10 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from newsletter.db import utcnow
+from newsletter.db import get_or_404, utcnow
 from newsletter.delivery import outbox
 from newsletter.delivery.models import DeliveryKind
-from newsletter.exceptions import NotFound, ValidationError
+from newsletter.exceptions import ValidationError
 from newsletter.extensions import db
 from newsletter.reference.service import topics_by_slug
 from newsletter.subscriptions.models import (
@@ -30,8 +30,7 @@ from newsletter.subscriptions.models import (
     Subscription,
     normalize_email,
 )
-
-LOCALES = ("it", "en")
+from newsletter.vocabulary import Locale
 
 
 @dataclass(frozen=True)
@@ -131,7 +130,7 @@ def subscribe(
     An active address gets its preferences link instead; its settings are not changed by a
     form anyone could have filled in.
     """
-    if request.locale not in LOCALES:
+    if not Locale.knows(request.locale):
         raise ValidationError("unknown language", {"locale": request.locale})
     topics_by_slug(list(request.topics))  # validate before touching anything
     email = normalize_email(request.email)
@@ -178,10 +177,7 @@ def _settings(subscriber: Subscriber) -> dict[str, Any]:
 
 
 def get_subscriber(subscriber_id: int) -> Subscriber:
-    found = db.session.get(Subscriber, subscriber_id)
-    if found is None:
-        raise NotFound("no such subscriber")
-    return found
+    return get_or_404(Subscriber, subscriber_id, "no such subscriber")
 
 
 def confirm(subscriber_id: int, *, channel: str = "web", now: datetime | None = None) -> Subscriber:
@@ -203,7 +199,7 @@ def confirm(subscriber_id: int, *, channel: str = "web", now: datetime | None = 
 def update_preferences(
     subscriber_id: int, prefs: Preferences, *, channel: str = "web"
 ) -> Subscriber:
-    if prefs.locale not in LOCALES:
+    if not Locale.knows(prefs.locale):
         raise ValidationError("unknown language", {"locale": prefs.locale})
     if not prefs.topics:
         raise ValidationError("choose at least one topic", {"topics": "required"})

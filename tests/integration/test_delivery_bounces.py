@@ -5,6 +5,7 @@ from __future__ import annotations
 import smtplib
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +124,9 @@ def test_soft_bounces_count_towards_the_limit(app: Flask, outbox: Outbox, runner
 def test_dsn_without_verp_and_flufl_fallback_in_an_mbox(
     app: Flask, outbox: Outbox, runner: Any, tmp_path: Path
 ) -> None:
+    app.config["BOUNCE_ADDRESS_FALLBACK"] = True  # the operator trusts addresses in DSNs
     _, ids = outbox(3)
+    send_all(app)  # the fallback only counts for addresses really sent to
     mbox = tmp_path / "bounces.mbox"
     mbox.write_bytes(
         b"From MAILER-DAEMON Sat Nov 21 10:00:00 2026\n"
@@ -164,3 +167,55 @@ def test_the_bounce_listener_applies_dsns_sent_to_it(app: Flask, outbox: Outbox)
     assert subscriber(ids[0]).status is SubscriberStatus.BOUNCED
     rows = db.session.scalars(sa.select(Delivery)).all()
     assert [r.status for r in rows] == [DeliveryStatus.BOUNCED]
+
+
+# --- forged bounces (issue 12, item 8) -------------------------------------------------------
+
+
+def _listen_and_send(app: Flask, recipients: list[str], message: bytes) -> None:
+    """Hand a message to the real bounce listener (aiosmtpd) over SMTP on loopback."""
+    port = free_tcp_port()
+    controller = Controller(BounceHandler(app), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        with smtplib.SMTP("127.0.0.1", port) as client:
+            client.sendmail("", recipients, message)
+    finally:
+        controller.stop()
+
+
+def test_a_dsn_without_a_valid_verp_token_changes_nothing(app: Flask, outbox: Outbox) -> None:
+    """Anybody can mail the bounce address a DSN naming any subscriber."""
+    _, ids = outbox(2)
+    real = send_all(app).sent[0].sender
+    forged_token = real.replace("bounces+", "bounces+x")
+    for to in ("newsletter@localhost", forged_token):
+        _listen_and_send(app, [to], dsn(to, "reader0@example.org", "5.1.1"))
+        _listen_and_send(app, [to], QMAIL.replace(b"reader2", b"reader1"))
+    assert [subscriber(i).status for i in ids] == [SubscriberStatus.ACTIVE] * 2
+    assert [s.soft_bounces for s in map(subscriber, ids)] == [0, 0]
+    rows = db.session.scalars(sa.select(Delivery).order_by(Delivery.id)).all()
+    assert {r.status for r in rows} == {DeliveryStatus.SENT}
+    ledger = db.session.scalars(sa.select(ConsentEvent.channel)).all()
+    assert "dsn" not in ledger
+
+
+def test_the_address_fallback_counts_only_for_addresses_sent_to_recently(
+    app: Flask, outbox: Outbox
+) -> None:
+    app.config["BOUNCE_ADDRESS_FALLBACK"] = True
+    _, sent_to = outbox(1, prefix="sent", period_key="2026-W46")
+    _, long_ago = outbox(1, prefix="old", period_key="2026-W47")
+    send_all(app)
+    month_ago = datetime.now(UTC) - timedelta(days=30)
+    db.session.execute(
+        sa.update(Delivery).where(Delivery.subscriber_id == long_ago[0]).values(sent_at=month_ago)
+    )
+    db.session.commit()
+    _, never = outbox(1, prefix="waiting", period_key="2026-W48")  # queued, not sent
+    to = "newsletter@localhost"
+    for address in ("sent0@example.org", "waiting0@example.org", "old0@example.org"):
+        _listen_and_send(app, [to], dsn(to, address, "5.1.1"))
+    assert subscriber(sent_to[0]).status is SubscriberStatus.BOUNCED
+    assert subscriber(never[0]).status is SubscriberStatus.ACTIVE
+    assert subscriber(long_ago[0]).status is SubscriberStatus.ACTIVE

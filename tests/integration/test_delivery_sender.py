@@ -95,7 +95,7 @@ def test_delivers_each_message_once_with_list_headers(
         unsubscribe = message["List-Unsubscribe"]
         url = unsubscribe.split("<", 1)[1].split(">", 1)[0]
         assert url.startswith("https://newsletter.example.org/unsubscribe/")
-        assert read_token(Purpose.UNSUBSCRIBE, url.rsplit("/", 1)[1]) == subscriber.id
+        assert read_token(Purpose.UNSUBSCRIBE, url.rsplit("/", 1)[1]).subscriber_id == subscriber.id
         assert "<mailto:unsubscribe@newsletter.example.org?subject=unsubscribe>" in unsubscribe
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert message.get_content_type() == "multipart/alternative"
@@ -109,7 +109,10 @@ def test_delivers_each_message_once_with_list_headers(
         assert "Città di Crema: novità" in text
         assert "\n.una riga che inizia con un punto\n" in text
         preferences = text.split("Preferenze: ", 1)[1].split("\n", 1)[0]
-        assert read_token(Purpose.PREFERENCES, preferences.rsplit("/", 1)[1]) == subscriber.id
+        assert (
+            read_token(Purpose.PREFERENCES, preferences.rsplit("/", 1)[1]).subscriber_id
+            == subscriber.id
+        )
         assert f'href="{url}"' in html
         assert f'href="{preferences}"' in html
         head, body = received.content.split(b"\r\n\r\n", 1)

@@ -61,7 +61,8 @@ def test_mixed_case_email_refused_even_through_raw_sql(app: object) -> None:
     db.session.commit()
     insert = sa.text(
         "INSERT INTO subscriber (email, locale, status, role, frequency, created_at, "
-        "soft_bounces) VALUES ('A@example.org', 'it', 'active', 'citizen', 'weekly', :now, 0)"
+        "soft_bounces, link_key) "
+        "VALUES ('A@example.org', 'it', 'active', 'citizen', 'weekly', :now, 0, 'k')"
     )
     with pytest.raises(IntegrityError):
         db.session.execute(insert, {"now": NOW.replace(tzinfo=None)})

@@ -38,7 +38,7 @@ def test_confirmation_in_italian_with_a_working_link(app: Flask, make_subscriber
     assert mail.subject == "Conferma l'iscrizione alla newsletter dell'Area Omogenea Cremasca"
     assert "su questi temi: Energia." in mail.text
     token = _link(mail.text, Purpose.CONFIRM)
-    assert read_token(Purpose.CONFIRM, token) == anna.id
+    assert read_token(Purpose.CONFIRM, token).subscriber_id == anna.id
     assert f'href="https://newsletter.example.org/confirm/{token}"' in mail.html
     assert '<html lang="it">' in mail.html
     assert "Conferma la mia iscrizione" in mail.html
@@ -68,7 +68,10 @@ def test_preferences_mail_for_an_active_address(app: Flask, make_subscriber: MAK
     mail = registry(app).service_mail["preferences"](row)
     assert mail is not None
     assert mail.subject == "Your Area Omogenea Cremasca newsletter subscription"
-    assert read_token(Purpose.PREFERENCES, _link(mail.text, Purpose.PREFERENCES)) == anna.id
+    assert (
+        read_token(Purpose.PREFERENCES, _link(mail.text, Purpose.PREFERENCES)).subscriber_id
+        == anna.id
+    )
 
 
 def test_moot_rows_render_nothing(app: Flask, make_subscriber: MAKE) -> None:

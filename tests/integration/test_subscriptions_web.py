@@ -22,7 +22,7 @@ from newsletter.subscriptions.models import (
     Subscriber,
     SubscriberStatus,
 )
-from newsletter.subscriptions.tokens import Purpose, make_token
+from newsletter.subscriptions.tokens import Purpose, token_for
 from tests.fixtures.subscriptions import (
     csrf_token,
     outbox,
@@ -105,9 +105,9 @@ def test_csrf_is_required_on_the_forms(client: FlaskClient, make_subscriber: MAK
     assert subscriber_by_email("dora@example.org") is None
 
     anna = make_subscriber("anna@example.org", SubscriberStatus.PENDING)
-    confirm = client.post(f"/confirm/{make_token(Purpose.CONFIRM, anna.id)}")
+    confirm = client.post(f"/confirm/{token_for(Purpose.CONFIRM, anna)}")
     assert confirm.status_code == 400
-    prefs_token = make_token(Purpose.PREFERENCES, anna.id)
+    prefs_token = token_for(Purpose.PREFERENCES, anna)
     assert client.post(f"/preferences/{prefs_token}", data={"topics": "energy"}).status_code == 400
     assert client.post(f"/preferences/{prefs_token}/erase").status_code == 400
     db.session.expire_all()
@@ -204,10 +204,10 @@ def test_forged_expired_and_cross_purpose_tokens_are_rejected(
 ) -> None:
     anna = make_subscriber("anna@example.org", SubscriberStatus.PENDING)
     purpose = Purpose(path)
-    good = make_token(purpose, anna.id)
+    good = token_for(purpose, anna)
     forged = good[:-3] + ("xyz" if not good.endswith("xyz") else "abc")
     other = next(p for p in Purpose if p is not purpose)
-    for bad in (forged, make_token(other, anna.id), "nonsense"):
+    for bad in (forged, token_for(other, anna), "nonsense"):
         response = client.get(f"/{path}/{bad}")
         assert response.status_code == 400, bad
         assert "Questo link non funziona" in response.get_data(as_text=True)
@@ -223,7 +223,7 @@ def test_forged_expired_and_cross_purpose_tokens_are_rejected(
 
 def test_post_with_bad_token_changes_nothing(client: FlaskClient, make_subscriber: MAKE) -> None:
     anna = make_subscriber("anna@example.org")
-    wrong = make_token(Purpose.PREFERENCES, anna.id)
+    wrong = token_for(Purpose.PREFERENCES, anna)
     response = client.post(f"/unsubscribe/{wrong}", data={"List-Unsubscribe": "One-Click"})
     assert response.status_code == 400
     db.session.expire_all()
@@ -242,7 +242,7 @@ def test_rfc8058_one_click_without_cookies(
 ) -> None:
     anna = make_subscriber("anna@example.org")
     waiting = queued_digest(anna)
-    token = make_token(Purpose.UNSUBSCRIBE, anna.id)
+    token = token_for(Purpose.UNSUBSCRIBE, anna)
     client = app.test_client(use_cookies=False)
     content_type = (
         "application/x-www-form-urlencoded" if encoding == "urlencoded" else "multipart/form-data"
@@ -270,7 +270,7 @@ def test_unsubscribe_get_never_unsubscribes_and_the_button_does(
     client: FlaskClient, make_subscriber: MAKE
 ) -> None:
     anna = make_subscriber("anna@example.org", locale="en")
-    token = make_token(Purpose.UNSUBSCRIBE, anna.id)
+    token = token_for(Purpose.UNSUBSCRIBE, anna)
     for _ in range(3):
         page = client.get(f"/unsubscribe/{token}")
         assert page.status_code == 200
@@ -294,7 +294,7 @@ def test_preferences_change_topics_frequency_language(
 ) -> None:
     anna = make_subscriber("anna@example.org")
     waiting = queued_digest(anna)
-    path = f"/preferences/{make_token(Purpose.PREFERENCES, anna.id)}"
+    path = f"/preferences/{token_for(Purpose.PREFERENCES, anna)}"
     page = client.get(path)
     assert page.status_code == 200
     assert "anna@example.org" in page.get_data(as_text=True)
@@ -320,7 +320,7 @@ def test_preferences_without_topics_is_a_form_error(
     client: FlaskClient, make_subscriber: MAKE
 ) -> None:
     anna = make_subscriber("anna@example.org")
-    path = f"/preferences/{make_token(Purpose.PREFERENCES, anna.id)}"
+    path = f"/preferences/{token_for(Purpose.PREFERENCES, anna)}"
     response = client.post(
         path, data={"csrf_token": csrf_token(client, path), "frequency": "daily", "locale": "it"}
     )
@@ -332,7 +332,7 @@ def test_preferences_without_topics_is_a_form_error(
 
 def test_export_link_downloads_my_data(client: FlaskClient, make_subscriber: MAKE) -> None:
     anna = make_subscriber("anna@example.org")
-    page = client.get(f"/preferences/{make_token(Purpose.PREFERENCES, anna.id)}")
+    page = client.get(f"/preferences/{token_for(Purpose.PREFERENCES, anna)}")
     export_token = _token_in(page.get_data(as_text=True), "export")
     response = client.get(f"/export/{export_token}")
     assert response.status_code == 200
@@ -345,14 +345,14 @@ def test_export_link_downloads_my_data(client: FlaskClient, make_subscriber: MAK
 
 def test_erase_asks_first_then_erases(client: FlaskClient, make_subscriber: MAKE) -> None:
     anna = make_subscriber("anna@example.org")
-    path = f"/preferences/{make_token(Purpose.PREFERENCES, anna.id)}/erase"
+    path = f"/preferences/{token_for(Purpose.PREFERENCES, anna)}/erase"
     ask = client.get(path)
     assert ask.status_code == 200
     assert subscriber_by_email("anna@example.org") is not None  # GET erases nothing
     done = client.post(path, data={"csrf_token": csrf_token(client, path)})
     assert done.status_code == 200
     assert subscriber_by_email("anna@example.org") is None
-    assert client.get(f"/preferences/{make_token(Purpose.PREFERENCES, anna.id)}").status_code == 404
+    assert client.get(f"/preferences/{token_for(Purpose.PREFERENCES, anna)}").status_code == 404
 
 
 # --- pages, feeds, headers ------------------------------------------------------------------
