@@ -47,7 +47,7 @@ with app.app_context():
 EOF
 "$BIN/newsletter" serve --host 127.0.0.1 --port "$PORT" --workers 2 >"$WORK/serve.log" 2>&1 &
 SERVER=$!
-for _ in $(seq 1 60); do
+for _ in $(seq 1 240); do
     curl -fs -o /dev/null "http://127.0.0.1:$PORT/healthz" && break
     sleep 0.5
 done

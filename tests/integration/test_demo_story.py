@@ -50,8 +50,8 @@ def test_the_story_fills_every_chart_and_the_archive(app: Flask, capsys: Any) ->
     assert now - first > timedelta(weeks=11)  # sign-ups spread over three months
 
     for locale in ("it", "en"):
-        assert len(digests.list_editions(locale).editions) == 6
-    edition = digests.list_editions("it").editions[0]
+        assert len(digests.list_editions(locale).items) == 6
+    edition = digests.list_editions("it").items[0]
     assert digests.edition_sections(edition, "it")  # the editions have articles
 
     data = admin.dashboard("it", LABELS, now)
