@@ -90,9 +90,7 @@ def test_rating_a_page_without_javascript(
     finally:
         context.close()
     count = db.session.scalar(
-        sa.select(PageRating.count).where(
-            PageRating.page == "/archive", PageRating.rating == 4
-        )
+        sa.select(PageRating.count).where(PageRating.page == "/archive", PageRating.rating == 4)
     )
     assert count == 1
 
