@@ -6,12 +6,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test install lint typecheck pytest translations extract-messages clean vendor
+.PHONY: run test install lint typecheck lint-imports pytest translations extract-messages clean vendor
 
 run: install
 	$(BIN)/newsletter demo
 
-test: install lint typecheck pytest
+test: install lint typecheck lint-imports pytest
 
 install: $(STAMP) translations
 
@@ -36,6 +36,10 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy newsletter
+
+# The architecture contracts in .importlinter (layers, delivery's independence, no cycles).
+lint-imports: $(STAMP)
+	$(BIN)/lint-imports
 
 pytest: $(STAMP) translations
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)

@@ -66,6 +66,9 @@ class Config:
     # Reverse proxies in front of `newsletter serve` whose X-Forwarded-For/-Proto/-Host to trust
     # (1 behind nginx); 0 trusts none. Per-IP rate limits and HSTS depend on it.
     TRUSTED_PROXIES = 0
+    # Request bodies (API JSON, forms) larger than this get a 413; the admin's CSV uploads have
+    # their own limit (ADMIN_UPLOAD_MAX_BYTES).
+    MAX_CONTENT_LENGTH = 1024 * 1024
 
     # Settings added by each domain go in its own block below (keeps parallel work mergeable).
 

@@ -1,6 +1,10 @@
 """Benchmark: the weekly digests for 100,000 subscribers over all 15 topic sets, both languages.
 
-    .venv/bin/python bench/compose.py [--subscribers N] [--postgres URL]
+    .venv/bin/python bench/compose.py [--subscribers N] [--postgres URL] [--no-comuni]
+
+Citizens live in the 48 comuni (spread evenly); 3 in 10 also take every article about their
+comune (``local_news``) and 1 in 20 reads only their comune's news. The week's 40 articles each
+name one comune, so 40 comuni have news.
 
 Prints the time to compose and render every variant (target: under 2 s) and, separately, the
 time to insert the Digest and Delivery rows, on SQLite and (with --postgres) on PostgreSQL.
@@ -30,9 +34,9 @@ from newsletter.articles.models import (
     TopicAssignment,
 )
 from newsletter.digests.compose import topic_sets
+from newsletter.digests.models import Digest
 from newsletter.digests.service import build_digests
 from newsletter.extensions import db
-from newsletter.reference import service as reference
 from newsletter.reference.models import Municipality, Topic
 from newsletter.subscriptions.models import Subscriber, Subscription
 
@@ -40,9 +44,7 @@ FIRE = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)  # Monday 07:00 in Rome
 MAYORS = 48
 
 
-def populate(subscribers: int) -> None:
-    reference.import_bundled_municipalities()
-    db.session.commit()
+def populate(subscribers: int, comuni: bool = True) -> None:
     topics = {slug: id_ for slug, id_ in db.session.execute(sa.select(Topic.slug, Topic.id))}
     towns = list(db.session.scalars(sa.select(Municipality.id).order_by(Municipality.id)))
     source = Source(name="bench", kind=SourceKind.FILE)
@@ -77,6 +79,8 @@ def populate(subscribers: int) -> None:
     people, links = [], []
     for n in range(1, subscribers + 1):
         mayor = n <= MAYORS
+        town = towns[n % len(towns)] if comuni and not mayor else None
+        local_only = town is not None and n % 20 == 0
         people.append(
             {
                 "id": n,
@@ -85,19 +89,20 @@ def populate(subscribers: int) -> None:
                 "status": "active",
                 "role": "mayor" if mayor else "citizen",
                 "frequency": "weekly",
-                "municipality_id": towns[n - 1] if mayor else None,
+                "municipality_id": towns[n - 1] if mayor else town,
+                "local_news": town is not None and (local_only or n % 10 < 3),
                 "created_at": now,
                 "soft_bounces": 0,
             }
         )
-        for slug in () if mayor else sets[n % len(sets)]:
+        for slug in () if mayor or local_only else sets[n % len(sets)]:
             links.append({"subscriber_id": n, "topic_id": topics[slug], "created_at": now})
     db.session.execute(sa.insert(Subscriber.__table__), people)
     db.session.execute(sa.insert(Subscription.__table__), links)
     db.session.commit()
 
 
-def run(url: str, subscribers: int) -> None:
+def run(url: str, subscribers: int, comuni: bool = True) -> None:
     with tempfile.TemporaryDirectory() as instance:
         app = create_app(
             {
@@ -111,7 +116,7 @@ def run(url: str, subscribers: int) -> None:
             from flask_migrate import upgrade
 
             upgrade(directory=app.extensions["migrate"].directory, revision="heads")
-            populate(subscribers)
+            populate(subscribers, comuni)
             started = time.perf_counter()
             result = build_digests("weekly", FIRE)
             total = time.perf_counter() - started
@@ -119,6 +124,9 @@ def run(url: str, subscribers: int) -> None:
                 f"{db.engine.dialect.name}: {result.period_key}: {result.digests} digests, "
                 f"{result.deliveries} deliveries for {subscribers} subscribers"
             )
+            keys = list(db.session.scalars(sa.select(Digest.audience_key)))
+            local = sum(":m" in key for key in keys)
+            print(f"  variants: {len(keys)} ({local} with a comune's section)")
             print(f"  load subscribers + articles:        {result.timings['load']:.3f} s")
             print(f"  compose + render (all variants):    {result.timings['compose_render']:.3f} s")
             print(f"  insert digests + delivery rows:     {result.timings['store']:.3f} s")
@@ -136,9 +144,13 @@ def main() -> None:
     parser.add_argument(
         "--postgres", metavar="URL", help="e.g. postgresql://postgres@127.0.0.1/test"
     )
+    parser.add_argument(
+        "--no-comuni", action="store_true", help="citizens without a comune (the old benchmark)"
+    )
     args = parser.parse_args()
+    comuni = not args.no_comuni
     with tempfile.TemporaryDirectory() as folder:
-        run(f"sqlite:///{Path(folder) / 'bench.sqlite3'}", args.subscribers)
+        run(f"sqlite:///{Path(folder) / 'bench.sqlite3'}", args.subscribers, comuni)
     if args.postgres:
         base = sa.engine.make_url(args.postgres).set(drivername="postgresql+psycopg")
         admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
@@ -146,7 +158,11 @@ def main() -> None:
         with admin.connect() as conn:
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
         try:
-            run(base.set(database=name).render_as_string(hide_password=False), args.subscribers)
+            run(
+                base.set(database=name).render_as_string(hide_password=False),
+                args.subscribers,
+                comuni,
+            )
         finally:
             with admin.connect() as conn:
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -164,6 +164,11 @@ def main() -> None:
     parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="run the sender under py-spy and write its collapsed stacks to FILE",
+    )
     args = parser.parse_args()
 
     sink_bin, source_bin = find_postfix_tools()
@@ -221,8 +226,12 @@ def main() -> None:
             NEWSLETTER_SEND_BATCH_SIZE=str(args.batch),
         )
         started = time.monotonic()
+        command = [sys.executable, "-m", "newsletter.cli", "send", "--until-idle"]
+        if args.profile:
+            spy = str(Path(sys.executable).with_name("py-spy"))
+            command = [spy, "record", "--format", "raw", "-t", "-o", args.profile, "--", *command]
         sender = subprocess.Popen(
-            [sys.executable, "-m", "newsletter.cli", "send", "--until-idle"],
+            command,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -235,6 +244,7 @@ def main() -> None:
         if sender.returncode != 0:
             raise SystemExit(f"sender failed ({sender.returncode}): {output}")
         peak_rss_mb = usage.ru_maxrss / 1024
+        sender_cpu = usage.ru_utime + usage.ru_stime
         app = create_app(config)
         with app.app_context():
             del_t = Delivery.__table__
@@ -255,8 +265,13 @@ def main() -> None:
             f"(including start-up; {args.n / max(span, 1e-9):.0f} msg/s between first and last)"
         )
         print(f"sender peak RSS: {peak_rss_mb:.1f} MB")
+        print(
+            f"sender CPU:      {sender_cpu:.1f}s user+sys "
+            f"({sender_cpu / args.n * 1e6:.0f} µs per message, start-up included)"
+        )
 
         started = time.monotonic()
+        before = os.times()
         subprocess.run(
             [
                 source_bin,
@@ -275,12 +290,21 @@ def main() -> None:
             check=True,
         )
         source_wall = time.monotonic() - started
+        after = os.times()
+        source_cpu = (after.children_user - before.children_user) + (
+            after.children_system - before.children_system
+        )
         source_rate = args.n / source_wall
         print(
             f"smtp-source:     {args.n} messages in {source_wall:.1f}s = {source_rate:.0f} msg/s "
-            f"({args.concurrency} sessions, {size} bytes each)"
+            f"({args.concurrency} sessions, {size} bytes each; "
+            f"{source_cpu / args.n * 1e6:.0f} µs CPU per message)"
         )
-        print(f"ratio:           {sender_rate / source_rate:.2f} (target >= 0.40)")
+        load = os.getloadavg()[0]
+        print(
+            f"ratio:           {sender_rate / source_rate:.2f} (target >= 0.5, aim 0.8; "
+            f"load average {load:.1f} on {os.cpu_count()} CPUs during the run)"
+        )
     finally:
         sink.terminate()
         sink.wait()

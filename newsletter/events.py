@@ -15,13 +15,16 @@ from blinker import Namespace
 
 _events = Namespace()
 
-#: sender: the Article, after it became visible (created, or shown again); kwargs: none.
+#: sender: the visible Article, created, changed, re-topicked or shown again (flushed, not yet
+#: committed); kwargs: ``created``.
 article_published = _events.signal("article-published")
-#: sender: the BuildResult of ``digests build``; kwargs: ``editions`` (number of new editions).
+#: sender: the BuildResult of a build that stored new digests (before its commit); kwargs:
+#: ``editions`` (how many of them are archive editions).
 digest_built = _events.signal("digest-built")
 #: sender: the Subscriber who confirmed (double opt-in done); kwargs: ``channel``.
 subscriber_confirmed = _events.signal("subscriber-confirmed")
-#: sender: the subscriber id who left (unsubscribed or erased); kwargs: ``channel``, ``erased``.
+#: sender: the id of the subscriber who left (unsubscribed, or erased: then the row is gone);
+#: kwargs: ``channel``, ``erased``.
 subscriber_left = _events.signal("subscriber-left")
 #: sender: the Period of an immediate batch, inside ``digests build --frequency immediate``'s
 #: transaction; kwargs: ``period_key``, ``articles`` (the snapshots of the articles new in that

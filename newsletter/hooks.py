@@ -12,7 +12,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flask import Flask, current_app
 
@@ -21,15 +22,38 @@ if TYPE_CHECKING:
     from newsletter.delivery.models import Delivery
 
 
+class PeriodLike(Protocol):
+    """A run of a periodic job: ``end`` is its scheduled fire time (UTC)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def end(self) -> datetime: ...
+
+
+@dataclass(frozen=True)
+class CatchUp:
+    """What a missed run of a periodic job means, for the worker's catch-up after downtime:
+    ``due(now)`` is the latest period due, ``previous(p)`` the one before it, ``run_for(end)``
+    does the job for the period ending then, and a period more than ``max_lateness()`` late
+    is skipped rather than run."""
+
+    due: Callable[[datetime], PeriodLike]
+    previous: Callable[[PeriodLike], PeriodLike]
+    run_for: Callable[[datetime], Any]
+    max_lateness: Callable[[], timedelta]
+
+
 @dataclass(frozen=True)
 class ScheduledJob:
     """A job for the worker. ``trigger`` holds APScheduler trigger arguments, e.g.
     ``{"trigger": "cron", "hour": 7}`` or ``{"trigger": "interval", "minutes": 15}``, read in
-    the configured time zone. ``func`` runs inside an app context."""
+    the configured time zone. ``func`` runs inside an app context. ``catch_up``: see CatchUp."""
 
     name: str
     func: Callable[[], Any]
     trigger: Callable[[Flask], dict[str, Any]]
+    catch_up: CatchUp | None = None
 
 
 @dataclass(frozen=True)

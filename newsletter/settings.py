@@ -119,6 +119,11 @@ def finalize(app: Flask) -> None:
     except ValueError as exc:
         raise ConfigurationError(f"{PREFIX}FETCH_ALLOWED_NETWORKS: {exc}") from None
     cfg["FETCH_ALLOWED_NETWORKS"] = tuple(networks)
+    if cfg["ENV_NAME"] == "production" and cfg.get("FETCH_ALLOW_PRIVATE"):
+        raise ConfigurationError(
+            f"{PREFIX}FETCH_ALLOW_PRIVATE=1 is for tests and the demo; in production let the "
+            f"intranet hosts through with {PREFIX}FETCH_ALLOWED_NETWORKS"
+        )
     cfg["BASE_URL"] = str(cfg["BASE_URL"]).rstrip("/")
     cfg["BABEL_DEFAULT_LOCALE"] = cfg["DEFAULT_LOCALE"]
     cfg["BABEL_DEFAULT_TIMEZONE"] = cfg["TIMEZONE"]

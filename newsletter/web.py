@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
-from flask import Flask, Response, g, jsonify, render_template, request
+from flask import Flask, Response, abort, g, jsonify, render_template, request
+from flask.json.provider import DefaultJSONProvider
 from flask_wtf.csrf import CSRFError
+from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter, ValidationError
 
 from newsletter.exceptions import NewsletterError
 
@@ -25,6 +29,63 @@ def error_response(status: int, message: str, details: object = None) -> tuple[R
     return render_template("error.html", status=status, message=message), status
 
 
+MAX_JSON_DEPTH = 32  # arrays and objects inside each other; no request of ours needs more
+MAX_PAGE = 100_000
+SQL_INTEGER_MAX = 2**31 - 1  # an id column (PostgreSQL integer); larger ids do not exist
+
+
+class BoundedJSONProvider(DefaultJSONProvider):
+    """JSON bodies nested deeper than MAX_JSON_DEPTH are bad input (400), never a 500: the
+    parser itself recurses, and so would any code walking the result."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            value = super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+        _check_depth(value)
+        return value
+
+
+def _check_depth(value: Any) -> None:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        stack.extend((child, depth + 1) for child in children)
+
+
+class IdConverter(IntegerConverter):
+    """``<int:...>`` in every route: a number no id column can hold is a 404, not a database
+    error (SQLite cannot bind it; Python refuses to parse thousands of digits)."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", SQL_INTEGER_MAX)
+        super().__init__(map, *args, **kwargs)
+
+    def to_python(self, value: str) -> int:
+        if len(value) > len(str(SQL_INTEGER_MAX)):
+            raise ValidationError()
+        return super().to_python(value)  # type: ignore[no-any-return]
+
+
+def page_arg(name: str = "page") -> int:
+    """``?page=``: 1 when absent or not a number; 404 for a page no listing can have."""
+    raw = (request.args.get(name) or "").strip()
+    if not raw.isdigit():
+        return 1
+    if len(raw) > len(str(MAX_PAGE)) or int(raw) > MAX_PAGE:
+        abort(404)
+    return max(int(raw), 1)
+
+
 def csp_nonce() -> str:
     if "csp_nonce" not in g:
         g.csp_nonce = secrets.token_urlsafe(16)
@@ -32,6 +93,8 @@ def csp_nonce() -> str:
 
 
 def init_app(app: Flask) -> None:
+    app.json = BoundedJSONProvider(app)
+    app.url_map.converters["int"] = IdConverter
     hops = int(app.config.get("TRUSTED_PROXIES", 0))
     if hops > 0:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
@@ -50,6 +113,11 @@ def init_app(app: Flask) -> None:
     def _http_error(exc: HTTPException) -> tuple[Response | str, int] | HTTPException:
         if exc.code is None:
             return exc
+        if exc.code == 413:
+            # The body was refused unread: nothing while rendering the answer (a form in a
+            # template's context) may try to parse it again.
+            request.__dict__["form"] = ImmutableMultiDict()
+            request.__dict__["files"] = ImmutableMultiDict()
         return error_response(exc.code, exc.description or exc.name)
 
     @app.context_processor

@@ -265,6 +265,8 @@ def safe_next(target: str | None) -> str | None:
     """Only paths inside the admin area: never another site (open redirect)."""
     if not target:
         return None
+    if any(ord(c) < 32 or ord(c) == 127 for c in target):
+        abort(400)  # a line break would end up in the Location header: nobody types that
     target = target.rstrip("?")
     if not target.startswith("/admin") or target.startswith("//") or "\\" in target:
         return None

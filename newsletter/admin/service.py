@@ -543,7 +543,7 @@ def municipality_names() -> list[str]:
 # --- roster, municipalities, subscribers -------------------------------------------------
 
 
-def import_roster_file(text: str, *, dry_run: bool) -> Any:
+def import_roster_file(text: str, *, dry_run: bool, reactivate: bool = False) -> Any:
     """The roster CSV through the subscriptions service (all or nothing), audited when real."""
     from newsletter.admin.auth import current_user
     from newsletter.subscriptions.roster import import_roster
@@ -551,8 +551,10 @@ def import_roster_file(text: str, *, dry_run: bool) -> Any:
     user = current_user()
     actor = user.email if user else "admin"
     if not dry_run:
-        audit("roster.import", None, {"bytes": len(text)})
-    report = import_roster(text, actor=actor, dry_run=dry_run, channel="admin")
+        audit("roster.import", None, {"bytes": len(text), "reactivate": reactivate})
+    report = import_roster(
+        text, actor=actor, dry_run=dry_run, channel="admin", reactivate=reactivate
+    )
     return report
 
 
@@ -608,11 +610,12 @@ def poll_source(source_id: int) -> Any:
     return fetch_source(source)
 
 
-def create_api_token(name: str) -> tuple[Any, str]:
-    from newsletter.api.service import create_token
+def create_api_token(name: str, scopes: list[str] | None = None) -> tuple[Any, str]:
+    from newsletter.api.service import check_scopes, create_token
 
-    audit("api_token.create", name.strip())
-    return create_token(name)
+    granted = check_scopes(scopes)
+    audit("api_token.create", name.strip(), {"scopes": list(granted)})
+    return create_token(name, list(granted))
 
 
 def revoke_api_token(name: str) -> Any:

@@ -32,6 +32,7 @@ from newsletter.i18n import select_locale
 from newsletter.reference.service import list_topics
 from newsletter.subscriptions.models import Role
 from newsletter.vocabulary import Frequency, Locale
+from newsletter.web import page_arg
 
 bp = Blueprint(
     "admin",
@@ -322,7 +323,7 @@ def audit_log() -> str:
 
 
 def _page_arg() -> int:
-    return request.args.get("page", 1, type=int) or 1
+    return page_arg()
 
 
 def _topic_names() -> dict[str, str]:
@@ -482,6 +483,20 @@ def erase_subscriber(id: int) -> Response:
 # --- roster and municipalities -------------------------------------------------------------
 
 
+# Their bodies may be larger than MAX_CONTENT_LENGTH (a CSV file); werkzeug spools big files to
+# disk while parsing, so the worker never holds more than a part in memory.
+UPLOAD_ENDPOINTS = frozenset({"admin.roster_import", "admin.municipalities_import"})
+
+
+@bp.url_value_preprocessor
+def _upload_limit(endpoint: str | None, _values: dict[str, Any] | None) -> None:
+    """Runs before any before_request (the CSRF check reads the form): the limit must be set
+    before the body is parsed."""
+    if endpoint in UPLOAD_ENDPOINTS:
+        # The file may use the whole allowance; the multipart envelope comes on top.
+        request.max_content_length = int(current_app.config["ADMIN_UPLOAD_MAX_BYTES"]) + 65536
+
+
 def _uploaded_text(field: str) -> str | None:
     upload = request.files.get(field)
     if upload is None or not upload.filename:
@@ -509,7 +524,9 @@ def roster_import() -> tuple[str, int] | Response:
         text = _uploaded_text("file")
         if text is None:
             raise ValidationError("choose a CSV file")
-        report = service.import_roster_file(text, dry_run=dry_run)
+        report = service.import_roster_file(
+            text, dry_run=dry_run, reactivate=request.form.get("reactivate") == "1"
+        )
     except NewsletterError as exc:
         db.session.rollback()
         return render_template("admin/roster.html", report=None, error=exc.message), 422
@@ -597,24 +614,28 @@ def poll_source(id: int) -> Response:
 @bp.get("/tokens")
 @auth.require_role(ADMIN)
 def tokens() -> str:
-    from newsletter.api.service import list_tokens
+    from newsletter.api.service import SCOPES, list_tokens
 
-    return render_template("admin/tokens.html", tokens=list_tokens(), new_token=None)
+    return render_template("admin/tokens.html", tokens=list_tokens(), new_token=None, scopes=SCOPES)
 
 
 @bp.post("/tokens")
 @auth.require_role(ADMIN)
 def create_token() -> str | Response:
-    from newsletter.api.service import list_tokens
+    from newsletter.api.service import SCOPES, list_tokens
 
     try:
-        _record, secret = service.create_api_token(request.form.get("name", ""))
+        _record, secret = service.create_api_token(
+            request.form.get("name", ""), request.form.getlist("scopes")
+        )
     except NewsletterError as exc:
         db.session.rollback()
         flash(_("Token not created: %(error)s", error=exc.message), "error")
         return redirect(url_for("admin.tokens"))
     # Shown once, in this response only: only its hash is stored.
-    response = render_template("admin/tokens.html", tokens=list_tokens(), new_token=secret)
+    response = render_template(
+        "admin/tokens.html", tokens=list_tokens(), new_token=secret, scopes=SCOPES
+    )
     return response
 
 

@@ -12,10 +12,21 @@ token_cli = CommandGroup("token", help="API tokens for the CMS and other program
 
 @token_cli.command("create")
 @click.argument("name")
-def create_command(name: str) -> None:
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    type=click.Choice(service.SCOPES, case_sensitive=False),
+    help="What the token may do (repeatable; default: articles). "
+    "subscribers: POST /api/v1/subscribers; alerts: POST /api/v1/alerts.",
+)
+def create_command(name: str, scopes: tuple[str, ...]) -> None:
     """Create a token; it is printed once, alone on the last line. Only its hash is kept."""
-    record, token = service.create_token(name)
-    click.echo(f"token {record.name!r} created for source {record.name!r}; keep it secret:")
+    record, token = service.create_token(name, list(scopes))
+    click.echo(
+        f"token {record.name!r} created for source {record.name!r} "
+        f"with scope(s) {', '.join(record.scope_list)}; keep it secret:"
+    )
     click.echo(token)
 
 
@@ -33,4 +44,5 @@ def list_command() -> None:
     for record in service.list_tokens():
         state = "revoked" if record.revoked_at else "active"
         used = record.last_used_at.isoformat(timespec="seconds") if record.last_used_at else "never"
-        click.echo(f"{record.name}\t{record.prefix}…\t{state}\tlast used {used}")
+        scopes = ",".join(record.scope_list)
+        click.echo(f"{record.name}\t{record.prefix}…\t{scopes}\t{state}\tlast used {used}")

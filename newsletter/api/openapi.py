@@ -1,323 +1,165 @@
-"""The OpenAPI 3.1 document of /api/v1, built from the same limits and patterns the code checks."""
+"""The OpenAPI 3.1 document of /api/v1, generated from the schema classes the code validates
+and serialises with, so the document and the behaviour cannot drift apart.
+
+Values that live in tables (topic slugs, municipality names) and settings (the largest
+``limit``) are marked in the schemas (``x-vocabulary``, ``x-maximum``) and filled in here, per
+request.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-import email_validator
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
-from newsletter.articles import service as articles
+from newsletter.api.schemas import ArticleList, ArticleQuery, ErrorOut, TopicList
+from newsletter.articles.schemas import ArticleIn, ArticleOut
+from newsletter.subscriptions.schemas import SubscriberIn, SubscriberOut
 
-ERROR_RESPONSE = {"$ref": "#/components/responses/Error"}
-SPECIAL_USE_DOMAINS_EXCLUDED = (
-    r"^(?!.*[@.](" + "|".join(email_validator.SPECIAL_USE_DOMAIN_NAMES) + r")$)"
-)
+REF = "#/components/schemas/{model}"
+Mode = Literal["validation", "serialization"]
+INPUTS: tuple[type[BaseModel], ...] = (ArticleIn, SubscriberIn)
+OUTPUTS: tuple[type[BaseModel], ...] = (ArticleOut, SubscriberOut, TopicList, ArticleList, ErrorOut)
 
 
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    return {**schema, "type": [schema["type"], "null"]}
+@dataclass(frozen=True)
+class Operation:
+    """One route as the document shows it."""
+
+    path: str
+    method: str
+    operation_id: str
+    summary: str
+    responses: dict[int, tuple[str, type[BaseModel] | None]]
+    scope: str | None = None  # the token scope it needs; None: any token
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    public: bool = False
+    errors: tuple[int, ...] = field(default=(401,))
+
+
+OPERATIONS = (
+    Operation(
+        "/api/v1/openapi.json", "get", "getOpenApi", "This document",
+        {200: ("OpenAPI 3.1", None)}, public=True, errors=(),
+    ),
+    Operation(
+        "/api/v1/topics", "get", "listTopics", "The topics, in display order",
+        {200: ("the topics", TopicList)},
+    ),
+    Operation(
+        "/api/v1/articles", "get", "listArticles", "Visible articles, newest first",
+        {200: ("the articles", ArticleList)}, query=ArticleQuery, errors=(400, 401),
+    ),
+    Operation(
+        "/api/v1/articles", "post", "upsertArticle",
+        "Create or update one article by (token's source, external_id)",
+        {200: ("updated (or unchanged)", ArticleOut), 201: ("created", ArticleOut)},
+        scope="articles", body=ArticleIn, errors=(400, 401, 403, 422),
+    ),
+    Operation(
+        "/api/v1/subscribers", "post", "addSubscriber",
+        "Add or update a subscriber as an operator: institutions active at once, citizens "
+        "active with proof of consent, pending (confirmation mail) without",
+        {200: ("updated", SubscriberOut), 201: ("created", SubscriberOut)},
+        scope="subscribers", body=SubscriberIn, errors=(400, 401, 403, 409, 422),
+    ),
+)  # fmt: skip
+
+
+def _components() -> dict[str, Any]:
+    pairs: list[tuple[type[BaseModel], Mode]] = [
+        *((m, "validation") for m in INPUTS),
+        *((m, "serialization") for m in OUTPUTS),
+    ]
+    _keys, schema = models_json_schema(pairs, ref_template=REF)
+    return dict(schema.get("$defs", {}))
+
+
+def _fill(node: Any, vocabularies: dict[str, list[str]], maxima: dict[str, int]) -> Any:
+    """The schema with its ``x-vocabulary`` and ``x-maximum`` markers replaced by values."""
+    if isinstance(node, list):
+        return [_fill(item, vocabularies, maxima) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _fill(v, vocabularies, maxima) for k, v in node.items()}
+    if "x-vocabulary" in out:
+        values = vocabularies[out.pop("x-vocabulary")]
+        # An empty table allows nothing (an empty enum is not valid JSON Schema).
+        out = {**out, "enum": values} if values else {"not": {}}
+    if "x-maximum" in out:
+        out["maximum"] = maxima[out.pop("x-maximum")]
+    return out
+
+
+def _parameters(query: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = query.model_json_schema(ref_template=REF)
+    return [
+        {"name": name, "in": "query", "schema": prop}
+        for name, prop in schema.get("properties", {}).items()
+    ]
+
+
+def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _operation(op: Operation) -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    for status, (description, model) in sorted(op.responses.items()):
+        schema = {"$ref": REF.format(model=model.__name__)} if model else {"type": "object"}
+        responses[str(status)] = _json(description, schema)
+    for status in op.errors:
+        responses[str(status)] = {"$ref": "#/components/responses/Error"}
+    out: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary}
+    if op.public:
+        out["security"] = []
+    if op.scope:
+        out["description"] = f"Needs a token with the `{op.scope}` scope (403 otherwise)."
+        out["x-token-scope"] = op.scope
+    if op.query is not None:
+        out["parameters"] = _parameters(op.query)
+    if op.body is not None:
+        ref = {"$ref": REF.format(model=op.body.__name__)}
+        out["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref}}}
+    out["responses"] = responses
+    return out
 
 
 def document(
     topic_slugs: list[str], max_limit: int, version: str, municipalities: list[str]
 ) -> dict[str, Any]:
-    text = {"type": "string", "maxLength": articles.MAX_TEXT}
-    url = {"type": "string", "maxLength": articles.MAX_URL, "pattern": articles.URL_PATTERN}
-    date_time = {"type": "string", "format": "date-time"}
-    topic = {"type": "string", "enum": topic_slugs}
-    article_in = {
-        "type": "object",
-        "required": ["title", "published_at"],
-        "description": "external_id defaults to url, so one of them is required.",
-        "anyOf": [
-            {"required": ["external_id"], "properties": {"external_id": {"type": "string"}}},
-            {
-                "required": ["url"],
-                "properties": {"url": {"type": "string", "maxLength": articles.MAX_EXTERNAL_ID}},
-            },
-        ],
-        "properties": {
-            "external_id": {
-                "type": "string",
-                "minLength": 1,
-                "maxLength": articles.MAX_EXTERNAL_ID,
-            },
-            "title": {
-                "type": "string",
-                "minLength": 1,
-                "maxLength": articles.MAX_TITLE,
-                "pattern": articles.TITLE_PATTERN,
-            },
-            "url": _nullable(url),
-            "published_at": {**date_time, "description": "with a UTC offset"},
-            "summary": _nullable(text),
-            "body_html": _nullable({**text, "description": "sanitised on the way in"}),
-            "body": _nullable({**text, "description": "plain text, used without body_html"}),
-            "image_url": _nullable(url),
-            "topics": _nullable(
-                {
-                    "type": "array",
-                    "items": topic,
-                    "maxItems": articles.MAX_TOPICS,
-                    "description": "absent or empty: the service classifies the article",
-                }
-            ),
-        },
-    }
-    article_out = {
-        "type": "object",
-        "additionalProperties": False,
-        "required": [
-            "id", "source", "external_id", "title", "url", "published_at", "summary",
-            "body_html", "body", "image_url", "topics", "topic_assignments",
-            "municipalities", "created_at", "updated_at",
-        ],
-        "properties": {
-            "id": {"type": "integer"},
-            "source": {"type": "string"},
-            "external_id": {"type": "string"},
-            "title": {"type": "string"},
-            "url": {"type": ["string", "null"]},
-            "published_at": date_time,
-            "summary": {"type": "string"},
-            "body_html": {"type": "string"},
-            "body": {"type": "string"},
-            "image_url": {"type": ["string", "null"]},
-            "topics": {"type": "array", "items": {"type": "string"}, "minItems": 1},
-            "topic_assignments": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["topic", "assigned_by", "score"],
-                    "properties": {
-                        "topic": {"type": "string"},
-                        "assigned_by": {"type": "string", "enum": ["auto", "source", "editor"]},
-                        "score": {"type": ["number", "null"]},
-                    },
-                },
-            },
-            "municipalities": {"type": "array", "items": {"type": "string"}},
-            "created_at": date_time,
-            "updated_at": date_time,
-        },
-    }  # fmt: skip
-    topic_out = {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["slug", "name", "description"],
-        "properties": {
-            "slug": {"type": "string"},
-            "name": {
-                "type": "object",
-                "required": ["it", "en"],
-                "properties": {"it": {"type": "string"}, "en": {"type": "string"}},
-            },
-            "description": {
-                "type": "object",
-                "required": ["it", "en"],
-                "properties": {"it": {"type": "string"}, "en": {"type": "string"}},
-            },
-        },
-    }
-    subscriber_in = {
-        "type": "object",
-        "required": ["email", "role"],
-        "if": {"properties": {"role": {"const": "mayor"}}, "required": ["role"]},
-        "then": {
-            "required": ["municipality"],
-            "properties": {"municipality": {"type": "string", "enum": municipalities}},
-        },
-        "properties": {
-            "email": {
-                "type": "string",
-                "format": "email",
-                "maxLength": 320,
-                # email-validator refuses special-use domains (RFC 6761): say so in the schema.
-                "pattern": SPECIAL_USE_DOMAINS_EXCLUDED,
-            },
-            "role": {"type": "string", "enum": ["citizen", "mayor", "official"]},
-            "municipality": {
-                "type": ["string", "null"],
-                "enum": [*municipalities, None],
-                "description": "a name from the municipality table (required for a mayor)",
-            },
-            "topics": {"type": "array", "items": topic, "minItems": 1},
-            "frequency": {"type": "string", "enum": ["immediate", "daily", "weekly"]},
-            "locale": {"type": "string", "enum": ["it", "en"]},
-            "name": {"type": ["string", "null"], "maxLength": 200},
-        },
-    }
-    subscriber_out = {
-        "type": "object",
-        "additionalProperties": False,
-        "required": [
-            "id", "email", "name", "role", "municipality", "topics", "frequency", "locale",
-            "status",
-        ],
-        "properties": {
-            "id": {"type": "integer"},
-            "email": {"type": "string"},
-            "name": {"type": ["string", "null"]},
-            "role": {"type": "string", "enum": ["citizen", "mayor", "official"]},
-            "municipality": {"type": ["string", "null"]},
-            "topics": {"type": "array", "items": {"type": "string"}},
-            "frequency": {"type": "string", "enum": ["immediate", "daily", "weekly"]},
-            "locale": {"type": "string", "enum": ["it", "en"]},
-            "status": {"type": "string", "enum": ["active"]},
-        },
-    }  # fmt: skip
-    error = {
-        "type": "object",
-        "required": ["error", "details"],
-        "properties": {
-            "error": {"type": "string"},
-            "details": {"description": "per-field messages, or null"},
-        },
-    }
-
-    def json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
-        return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-    article_ref = {"$ref": "#/components/schemas/Article"}
-    return {
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method] = _operation(op)
+    raw = {
         "openapi": "3.1.0",
         "info": {
             "title": "Area Omogenea Cremasca newsletter API",
             "version": version,
             "description": (
-                "Articles in (upsert by source and external id) and out; topics; "
-                "institutional subscribers added by operators."
+                "Articles in (upsert by source and external id) and out; topics; subscribers "
+                "added by operators. Tokens carry scopes: `articles` (the default), "
+                "`subscribers`, `alerts`."
             ),
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {
-                "ArticleIn": article_in,
-                "Article": article_out,
-                "Topic": topic_out,
-                "SubscriberIn": subscriber_in,
-                "Subscriber": subscriber_out,
-                "Error": error,
-            },
+            "schemas": _components(),
             "responses": {
-                "Error": json_response(
-                    "bad input or credentials", {"$ref": "#/components/schemas/Error"}
+                "Error": _json(
+                    "bad input, credentials or scope", {"$ref": REF.format(model="ErrorOut")}
                 )
             },
         },
         "security": [{"bearer": []}],
-        "paths": {
-            "/api/v1/openapi.json": {
-                "get": {
-                    "operationId": "getOpenApi",
-                    "summary": "This document",
-                    "security": [],
-                    "responses": {"200": json_response("OpenAPI 3.1", {"type": "object"})},
-                }
-            },
-            "/api/v1/topics": {
-                "get": {
-                    "operationId": "listTopics",
-                    "summary": "The topics, in display order",
-                    "responses": {
-                        "200": json_response(
-                            "the topics",
-                            {
-                                "type": "object",
-                                "required": ["topics"],
-                                "properties": {
-                                    "topics": {
-                                        "type": "array",
-                                        "items": {"$ref": "#/components/schemas/Topic"},
-                                    }
-                                },
-                            },
-                        ),
-                        "401": ERROR_RESPONSE,
-                    },
-                }
-            },
-            "/api/v1/articles": {
-                "get": {
-                    "operationId": "listArticles",
-                    "summary": "Visible articles, newest first",
-                    "parameters": [
-                        {"name": "topic", "in": "query", "schema": topic},
-                        {
-                            "name": "since",
-                            "in": "query",
-                            "description": "published at or after",
-                            "schema": date_time,
-                        },
-                        {
-                            "name": "limit",
-                            "in": "query",
-                            "schema": {
-                                "type": "integer",
-                                "minimum": 1,
-                                "maximum": max_limit,
-                                "default": 20,
-                            },
-                        },
-                    ],
-                    "responses": {
-                        "200": json_response(
-                            "the articles",
-                            {
-                                "type": "object",
-                                "required": ["articles"],
-                                "properties": {"articles": {"type": "array", "items": article_ref}},
-                            },
-                        ),
-                        "400": ERROR_RESPONSE,
-                        "401": ERROR_RESPONSE,
-                    },
-                },
-                "post": {
-                    "operationId": "upsertArticle",
-                    "summary": "Create or update one article by (token's source, external_id)",
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {"$ref": "#/components/schemas/ArticleIn"}
-                            }
-                        },
-                    },
-                    "responses": {
-                        "200": json_response("updated (or unchanged)", article_ref),
-                        "201": json_response("created", article_ref),
-                        "400": ERROR_RESPONSE,
-                        "401": ERROR_RESPONSE,
-                        "422": ERROR_RESPONSE,
-                    },
-                },
-            },
-            "/api/v1/subscribers": {
-                "post": {
-                    "operationId": "addSubscriber",
-                    "summary": "Add or update an institutional subscriber, active at once",
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {"$ref": "#/components/schemas/SubscriberIn"}
-                            }
-                        },
-                    },
-                    "responses": {
-                        "200": json_response(
-                            "updated", {"$ref": "#/components/schemas/Subscriber"}
-                        ),
-                        "201": json_response(
-                            "created", {"$ref": "#/components/schemas/Subscriber"}
-                        ),
-                        "400": ERROR_RESPONSE,
-                        "401": ERROR_RESPONSE,
-                        "422": ERROR_RESPONSE,
-                    },
-                }
-            },
-        },
+        "paths": paths,
     }
+    filled: dict[str, Any] = _fill(
+        raw,
+        {"topics": topic_slugs, "municipalities": municipalities},
+        {"articles": max_limit},
+    )
+    return filled

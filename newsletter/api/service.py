@@ -11,19 +11,49 @@ import sqlalchemy as sa
 from newsletter.api.models import ApiToken
 from newsletter.articles.models import Source, SourceKind
 from newsletter.db import utcnow
-from newsletter.exceptions import Conflict, NotFound, Unauthorized, ValidationError
+from newsletter.exceptions import Conflict, Forbidden, NotFound, Unauthorized, ValidationError
 from newsletter.extensions import db
 
 TOUCH_EVERY = timedelta(minutes=5)  # last_used_at precision: no write on every request
+# What a token may do. ``articles``: push articles (the CMS, and the default); ``subscribers``:
+# add people through POST /api/v1/subscribers; ``alerts``: publish alerts. Reading topics and
+# articles needs a live token of any scope.
+SCOPES = ("articles", "subscribers", "alerts")
+DEFAULT_SCOPES = ("articles",)
+
+
+def check_scopes(scopes: list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
+    """The scopes in canonical order (default: articles); an unknown one is a ValidationError."""
+    wanted = [s.strip().lower() for s in (scopes or ()) if s.strip()] or list(DEFAULT_SCOPES)
+    unknown = sorted(set(wanted) - set(SCOPES))
+    if unknown:
+        raise ValidationError(
+            f"unknown scope: {', '.join(unknown)} (choose from {', '.join(SCOPES)})",
+            {"scope": unknown},
+        )
+    return tuple(s for s in SCOPES if s in wanted)
+
+
+def require_scope(token: ApiToken, scope: str) -> None:
+    if scope not in token.scope_list:
+        raise Forbidden(
+            f"this token lacks the {scope!r} scope; create one with "
+            f"`newsletter token create NAME --scope {scope}`",
+            {"scope": scope, "token_scopes": token.scope_list},
+        )
 
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
-def create_token(name: str) -> tuple[ApiToken, str]:
-    """A new token and its push Source (named after it, so CMSes never share external ids)."""
+def create_token(
+    name: str, scopes: list[str] | tuple[str, ...] | None = None
+) -> tuple[ApiToken, str]:
+    """A new token with its scopes (default: articles) and its push Source (named after it,
+    so CMSes never share external ids)."""
     name = name.strip()
+    granted = check_scopes(scopes)
     if not name or len(name) > 120:
         raise ValidationError("the token name must be 1 to 120 characters", {"name": name})
     if db.session.scalar(sa.select(ApiToken).where(ApiToken.name == name)) is not None:
@@ -37,7 +67,11 @@ def create_token(name: str) -> tuple[ApiToken, str]:
         raise Conflict(f"a {source.kind} source is named {name!r}; choose another token name")
     token = secrets.token_urlsafe(32)
     record = ApiToken(
-        name=name, token_hash=hash_token(token), prefix=token[:8], source_id=source.id
+        name=name,
+        token_hash=hash_token(token),
+        prefix=token[:8],
+        source_id=source.id,
+        scopes=" ".join(granted),
     )
     db.session.add(record)
     db.session.commit()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from functools import wraps
 from importlib.metadata import PackageNotFoundError, version
@@ -11,32 +10,41 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
+from newsletter import schemas
 from newsletter.api import openapi
 from newsletter.api import service as tokens
-from newsletter.api.subscribers import parse_subscriber, subscriber_dict
+from newsletter.api.schemas import ArticleQuery, QueryContext, TopicList
 from newsletter.articles import service as articles
-from newsletter.exceptions import NotFound, ValidationError
+from newsletter.exceptions import ValidationError
 from newsletter.extensions import db
 from newsletter.reference.models import Municipality
 from newsletter.reference.service import list_topics
 from newsletter.subscriptions import roster
+from newsletter.subscriptions.schemas import SubscriberOut
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 F = TypeVar("F", bound=Callable[..., Any])
-_INTEGER = re.compile(r"-?[0-9]{1,9}")
 
 
 class BadRequest(ValidationError):
     status_code = 400
 
 
-def token_required(view: F) -> F:
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        g.api_token = tokens.authenticate(request.headers.get("Authorization"))
-        return view(*args, **kwargs)
+def token_required(scope: str | None = None) -> Callable[[F], F]:
+    """A live Bearer token (401), holding ``scope`` when one is named (403)."""
 
-    return wrapper  # type: ignore[return-value]
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            token = tokens.authenticate(request.headers.get("Authorization"))
+            if scope is not None:
+                tokens.require_scope(token, scope)
+            g.api_token = token
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 
 @bp.after_request
@@ -53,6 +61,16 @@ def _version() -> str:
         return "0"
 
 
+def _json_body() -> Any:
+    data = request.get_json(silent=True)
+    if data is None:
+        raise BadRequest(
+            "the body must be a JSON object (Content-Type: application/json)",
+            {"body": "not JSON"},
+        )
+    return data
+
+
 @bp.get("/openapi.json")
 def openapi_document() -> Response:
     slugs = [topic.slug for topic in list_topics()]
@@ -62,9 +80,9 @@ def openapi_document() -> Response:
 
 
 @bp.get("/topics")
-@token_required
+@token_required()
 def topics() -> Response:
-    return jsonify(
+    listed = TopicList.model_validate(
         {
             "topics": [
                 {
@@ -76,66 +94,55 @@ def topics() -> Response:
             ]
         }
     )
+    return jsonify(schemas.dump(listed))
 
 
 @bp.get("/articles")
-@token_required
+@token_required()
 def list_articles() -> Response:
-    errors: dict[str, str] = {}
-    topic = request.args.get("topic")
-    if topic is not None and topic not in {t.slug for t in list_topics()}:
-        errors["topic"] = f"unknown topic: {topic}"
-    since = None
-    if "since" in request.args:
-        try:
-            since = articles.parse_datetime(request.args["since"])
-        except ValueError as exc:
-            errors["since"] = str(exc)
-    limit = 20
-    max_limit = int(current_app.config["API_ARTICLES_MAX_LIMIT"])
-    if "limit" in request.args:
-        raw = request.args["limit"]
-        if not _INTEGER.fullmatch(raw) or not 1 <= int(raw) <= max_limit:
-            errors["limit"] = f"must be an integer from 1 to {max_limit}"
-        else:
-            limit = int(raw)
-    if errors:
-        first, message = next(iter(errors.items()))
-        raise BadRequest(f"{first} {message}", errors)
-    found = articles.list_articles(topic=topic, since=since, limit=limit)
+    context = QueryContext(
+        topics=frozenset(t.slug for t in list_topics()),
+        max_limit=int(current_app.config["API_ARTICLES_MAX_LIMIT"]),
+    )
+    try:
+        query = schemas.validate(ArticleQuery, request.args.to_dict(), context=context)
+    except ValidationError as exc:
+        raise BadRequest(exc.message, exc.details) from None
+    found = articles.list_articles(
+        topic=query.topic, since=query.since_time, limit=query.limit_value
+    )
     return jsonify({"articles": [articles.article_dict(a) for a in found]})
 
 
 @bp.post("/articles")
-@token_required
+@token_required("articles")
 def upsert_article() -> tuple[Response, int]:
-    data = request.get_json(silent=True)
-    if data is None:
-        raise BadRequest(
-            "the body must be a JSON object (Content-Type: application/json)",
-            {"body": "not JSON"},
-        )
-    item = articles.parse_article(data)
+    item = articles.parse_article(_json_body())
     source = tokens.source_of(g.api_token)
     article, created = articles.upsert_and_commit(source, item)
     return jsonify(articles.article_dict(article)), 201 if created else 200
 
 
 @bp.post("/subscribers")
-@token_required
+@token_required("subscribers")
 def add_subscriber() -> tuple[Response, int]:
-    """Operators add institutional addresses: active at once, no double opt-in."""
-    data = request.get_json(silent=True)
-    if data is None:
-        raise BadRequest(
-            "the body must be a JSON object (Content-Type: application/json)",
-            {"body": "not JSON"},
-        )
-    entry = parse_subscriber(data, [t.slug for t in list_topics()])
-    try:
-        subscriber, created = roster.upsert_by_operator(
-            entry, actor=f"api:{g.api_token.name}", channel="api"
-        )
-    except NotFound as exc:
-        raise ValidationError(exc.message, {"municipality": exc.message}) from None
-    return jsonify(subscriber_dict(subscriber)), 201 if created else 200
+    """Operators add people by the roster's rules (subscriptions.roster): institutions active
+    at once, citizens active only with proof of consent, departed addresses only with
+    ``reactivate``."""
+    entry = roster.parse_entry(_json_body(), roster.load_lookups())
+    subscriber, created = roster.upsert_by_operator(
+        entry, actor=f"api:{g.api_token.name}", channel="api"
+    )
+    out = SubscriberOut(
+        id=subscriber.id,
+        email=subscriber.email,
+        name=subscriber.name,
+        role=subscriber.role,
+        municipality=subscriber.municipality.name if subscriber.municipality else None,
+        topics=subscriber.topic_slugs,
+        frequency=subscriber.frequency,
+        locale=subscriber.locale,
+        local_news=subscriber.local_news,
+        status=subscriber.status,
+    )
+    return jsonify(schemas.dump(out)), 201 if created else 200

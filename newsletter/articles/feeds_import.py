@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from newsletter import fetch
-from newsletter.articles import service
+from newsletter.articles import schemas, service
 from newsletter.articles.models import Article, Source, SourceKind
 from newsletter.articles.sanitize import clean_control, plain_text, safe_url
 from newsletter.db import utcnow
@@ -233,11 +233,11 @@ def entry_input(
     if link is not None and not (safe_url(link) and len(link) <= 2000):
         link = None
     external_id = str(entry.get("id") or "").strip() or link
-    title = plain_text(str(entry.get("title") or ""))[: service.MAX_TITLE]
+    title = plain_text(str(entry.get("title") or ""))[: schemas.MAX_TITLE]
     if not external_id or not title:
         log.info("feed %s: entry without %s skipped", source.url, "id" if title else "title")
         return None
-    external_id = clean_control(external_id[: service.MAX_EXTERNAL_ID])
+    external_id = clean_control(external_id[: schemas.MAX_EXTERNAL_ID])
     published = _entry_time(entry)
     if published is None:  # keep the first sighting's time, so re-polls change nothing
         published = db.session.scalar(
@@ -255,8 +255,8 @@ def entry_input(
         title=title,
         published_at=published,
         url=link,
-        summary=summary[: service.MAX_TEXT],
-        body_html=body_html[: service.MAX_TEXT],
+        summary=summary[: schemas.MAX_TEXT],
+        body_html=body_html[: schemas.MAX_TEXT],
         image_url=_entry_image(entry),
         topics=_entry_topics(entry, topic_names),
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from newsletter import events, schemas
 from newsletter.articles import mentions, queries, training
 from newsletter.articles.models import (
     Article,
@@ -35,27 +36,20 @@ from newsletter.articles.sanitize import (
     sanitize_html,
     text_to_html,
 )
+from newsletter.articles.schemas import (
+    MAX_EXTERNAL_ID,
+    MAX_TITLE,
+    ArticleIn,
+    ArticleOut,
+)
 from newsletter.db import get_or_404, utcnow
 from newsletter.exceptions import ValidationError
 from newsletter.extensions import db
 from newsletter.reference.models import Municipality, Topic
 
-MAX_TITLE = 500
-MAX_EXTERNAL_ID = 500
-MAX_URL = 2000
-MAX_TEXT = 200_000  # summary, body, body_html
-MAX_TOPICS = 10
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
 )
-# The API's OpenAPI document uses these same patterns, so both always agree.
-# Explicit characters, not \s: JSON Schema (ECMA) and Python disagree on what \s matches.
-_BLANK = r" \t\n\r\f\v"
-URL_PATTERN = rf"^https?://[^{_BLANK}/?#@\[\]\\]+(?:[/?#][^{_BLANK}]*)?$"
-TITLE_PATTERN = rf"[^{_BLANK}]"
-SLUG_PATTERN = r"^[a-z][a-z0-9-]{0,39}$"
-_URL = re.compile(URL_PATTERN)
-_SLUG = re.compile(SLUG_PATTERN)
 ARTICLE_FIELDS = (
     "external_id",
     "title",
@@ -101,14 +95,6 @@ class ImportCounts:
         return f"created {self.created}, updated {self.updated}, skipped {self.skipped}"
 
 
-@dataclass
-class _Errors:
-    fields: dict[str, str] = field(default_factory=dict)
-
-    def add(self, name: str, message: str) -> None:
-        self.fields.setdefault(name, message)
-
-
 def parse_datetime(value: str) -> datetime:
     """An RFC 3339 date-time with an offset, as an aware UTC datetime; ValueError otherwise."""
     match = _RFC3339.fullmatch(value)
@@ -136,98 +122,43 @@ def parse_datetime(value: str) -> datetime:
     return result
 
 
-def _string(
-    data: Mapping[str, Any], name: str, errors: _Errors, *, max_length: int, required: bool = False
-) -> str | None:
-    value = data.get(name)
-    if value is None:
-        if required:
-            errors.add(name, "is required")
-        return None
-    if not isinstance(value, str):
-        errors.add(name, "must be a string")
-        return None
-    if len(value) > max_length:
-        errors.add(name, f"must be at most {max_length} characters")
-        return None
-    return value  # checked as sent; control characters are replaced once it passes
-
-
 def parse_article(data: Any) -> ArticleInput:
-    """Check one article of the contract's format; ValidationError with {field: message}."""
+    """Check one article of the contract's format (``ArticleIn``); ValidationError with
+    {field: message}."""
     if not isinstance(data, Mapping):
         raise ValidationError("an article must be a JSON object", {"body": "must be an object"})
-    errors = _Errors()
-    title_raw = _string(data, "title", errors, max_length=MAX_TITLE, required=True)
-    title = ""
-    if title_raw is not None:
-        if not re.search(TITLE_PATTERN, title_raw):
-            errors.add("title", "must not be empty")
-        # A title that is nothing but markup is kept as its literal (escaped when shown) text.
-        title = plain_text(title_raw) or clean_control(" ".join(title_raw.split()) or title_raw)
-    url = _url(data, "url", errors)
-    external_id = _string(data, "external_id", errors, max_length=MAX_EXTERNAL_ID)
-    if external_id is not None and not external_id:
-        errors.add("external_id", "must not be empty")
-        external_id = None
-    if external_id is None and "external_id" not in errors.fields:
-        if url is None and "url" not in errors.fields:
-            errors.add("external_id", "is required when url is absent")
-        elif url is not None and len(url) > MAX_EXTERNAL_ID:
-            errors.add("external_id", f"is required when url is longer than {MAX_EXTERNAL_ID}")
-        external_id = url
+    item = schemas.validate(ArticleIn, dict(data))
+    errors: dict[str, str] = {}
+    # A title that is nothing but markup is kept as its literal (escaped when shown) text.
+    title = plain_text(item.title) or clean_control(" ".join(item.title.split()) or item.title)
+    external_id = item.external_id
+    if external_id is None:
+        if item.url is None:
+            errors["external_id"] = "is required when url is absent"
+        elif len(item.url) > MAX_EXTERNAL_ID:
+            errors["external_id"] = f"is required when url is longer than {MAX_EXTERNAL_ID}"
+        external_id = item.url
     published_at: datetime | None = None
-    published_raw = _string(data, "published_at", errors, max_length=64, required=True)
-    if published_raw is not None:
-        try:
-            published_at = parse_datetime(published_raw)
-        except ValueError as exc:
-            errors.add("published_at", str(exc))
-    summary = _string(data, "summary", errors, max_length=MAX_TEXT) or ""
-    body_html = _string(data, "body_html", errors, max_length=MAX_TEXT) or ""
-    body = _string(data, "body", errors, max_length=MAX_TEXT) or ""
-    image_url = _url(data, "image_url", errors)
-    topics = _topics(data.get("topics"), errors)
-    if errors.fields:
-        first, message = next(iter(errors.fields.items()))
-        raise ValidationError(f"{first} {message}", dict(errors.fields))
+    try:
+        published_at = parse_datetime(item.published_at)
+    except ValueError as exc:
+        errors["published_at"] = str(exc)
+    if errors:
+        first, message = next(iter(errors.items()))
+        raise ValidationError(f"{first} {message}", errors)
     assert published_at is not None
     assert external_id is not None
     return ArticleInput(
         external_id=clean_control(external_id),
         title=title,
         published_at=published_at,
-        url=clean_control(url) if url else None,
-        summary=summary,
-        body_html=body_html,
-        body=body,
-        image_url=clean_control(image_url) if image_url else None,
-        topics=topics,
+        url=clean_control(item.url) if item.url else None,
+        summary=item.summary or "",
+        body_html=item.body_html or "",
+        body=item.body or "",
+        image_url=clean_control(item.image_url) if item.image_url else None,
+        topics=tuple(item.topics or ()),
     )
-
-
-def _url(data: Mapping[str, Any], name: str, errors: _Errors) -> str | None:
-    value = _string(data, name, errors, max_length=MAX_URL)
-    if value is not None and not _URL.fullmatch(value):
-        errors.add(name, "must be an absolute http or https URL")
-        return None
-    return value
-
-
-def _topics(value: Any, errors: _Errors) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        errors.add("topics", "must be a list of topic slugs")
-        return ()
-    if len(value) > MAX_TOPICS:
-        errors.add("topics", f"must hold at most {MAX_TOPICS} topics")
-        return ()
-    slugs = tuple(dict.fromkeys(value))
-    bad = [s for s in slugs if not _SLUG.fullmatch(s)]
-    if bad:
-        errors.add("topics", f"unknown topic: {', '.join(bad)}")
-    return slugs
 
 
 def parse_fixture_article(data: Any, timezone: str = "Europe/Rome") -> ArticleInput:
@@ -452,6 +383,8 @@ def upsert_article(source: Source, item: ArticleInput) -> tuple[Article, bool]:
     if not created and (changed or links_changed):
         article.updated_at = utcnow()
     db.session.flush()
+    if not article.hidden and (created or changed or links_changed):
+        events.article_published.send(article, created=created)
     return article, created
 
 
@@ -572,6 +505,9 @@ def set_topics_by_editor(article_id: int, slugs: Iterable[str]) -> Article:
     now = utcnow()
     article.topics_edited_at = now
     article.updated_at = now
+    db.session.flush()
+    if not article.hidden:
+        events.article_published.send(article, created=False)
     db.session.commit()
     return article
 
@@ -617,6 +553,8 @@ def set_hidden(article_id: int, hidden: bool) -> Article:
     if article.hidden != hidden:
         article.hidden = hidden
         article.updated_at = utcnow()
+        if not hidden:
+            events.article_published.send(article, created=False)
     db.session.commit()
     return article
 
@@ -644,7 +582,11 @@ def list_articles(
 
 
 def article_dict(article: Article) -> dict[str, Any]:
-    """The stored article as the API shows it."""
+    """The stored article as the API shows it (``ArticleOut``)."""
+    return schemas.dump(ArticleOut.model_validate(_article_fields(article)))
+
+
+def _article_fields(article: Article) -> dict[str, Any]:
     return {
         "id": article.id,
         "source": article.source.name,

@@ -5,6 +5,7 @@ Every domain that wants something delivered calls this module, inside its own tr
 
 - :func:`enqueue` one row (a confirmation mail, a test send, a WebSub ping);
 - :func:`enqueue_many` one row per subscriber of a digest, set-based and idempotent;
+- :func:`enqueue_service_mails` one service mail per subscriber, set-based (roster imports);
 - :func:`cancel` what is still queued for a subscriber (all kinds, or some);
 - :func:`requeue` failed rows of a digest;
 - :func:`mark_bounced` a bounce (DSN, or the relay's 5xx for a recipient): it announces
@@ -137,7 +138,7 @@ def _insert(dialect: str) -> Any:
 
 def enqueue_many(
     kind: DeliveryKind,
-    digest_id: int,
+    digest_id: int | None,
     subscriber_ids: Sequence[int],
     *,
     only: Callable[[sa.ColumnElement[int]], sa.ColumnElement[bool]] | None = None,
@@ -201,6 +202,37 @@ def enqueue_many(
         else:
             inserted += int(target.connection().execute(statement).rowcount)
     return inserted
+
+
+def enqueue_service_mails(
+    kind: DeliveryKind,
+    subscriber_ids: Sequence[int],
+    *,
+    now: datetime | None = None,
+    session: Session | scoped_session[Any] | None = None,
+) -> int:
+    """One service mail of ``kind`` per subscriber, set-based (the confirmation mails of a
+    roster import): like :func:`enqueue` for each, the subscribers' queued service mails are
+    superseded first, in one UPDATE per chunk instead of one per person. Returns how many
+    rows were queued."""
+    if not kind_spec(kind).service_mail:
+        raise ValueError(f"{kind.value} is not a service mail")
+    target = session if session is not None else db.session
+    kinds = [k.value for k in service_mail_kinds()]
+    for offset in range(0, len(subscriber_ids), 500):
+        chunk = [int(i) for i in subscriber_ids[offset : offset + 500]]
+        target.execute(
+            sa.update(delivery_t)
+            .where(
+                delivery_t.c.subscriber_id.in_(chunk),
+                delivery_t.c.status == DeliveryStatus.QUEUED,
+                delivery_t.c.kind.in_(kinds),
+            )
+            .values(status=DeliveryStatus.CANCELLED)
+            .execution_options(synchronize_session=False)
+        )
+    # No digest: the (digest, subscriber) key never conflicts, every id gets its row.
+    return enqueue_many(kind, None, subscriber_ids, now=now, session=target)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import secrets
 import socket
 import threading
 import time
@@ -34,12 +35,17 @@ from newsletter.delivery.message import (
     build_template,
     domain_of,
     list_id,
-    new_message_id,
     personalise,
 )
 from newsletter.delivery.models import Delivery, DeliveryKind, DeliveryStatus
 from newsletter.delivery.ratelimit import TokenBucket
-from newsletter.delivery.transport import Outcome, RelayUnavailable, SendResult, Transport
+from newsletter.delivery.transport import (
+    Outcome,
+    RelayUnavailable,
+    SendResult,
+    Session,
+    Transport,
+)
 from newsletter.digests.models import Digest
 from newsletter.exceptions import TransportError
 from newsletter.extensions import db
@@ -50,7 +56,7 @@ log = logging.getLogger("newsletter.delivery")
 digest_t = Digest.__table__
 
 
-@dataclass
+@dataclass(slots=True)
 class Job:
     claimed: store.Claimed
     sender: str
@@ -93,6 +99,7 @@ class SendReport:
 
 
 _STOP = object()
+CHUNK = 8  # most jobs handed to a sending thread at once
 
 
 class Sender:
@@ -115,11 +122,16 @@ class Sender:
         self.domain = domain_of(self.mail_from)
         self.verp = VerpSigner(secret_keys(cfg), bounce_domain(cfg))
         self.templates: dict[int, Template | None] = {}
-        self.max_unrecorded = max(self.concurrency, int(cfg.get("SEND_MAX_UNRECORDED", 64)))
+        # A sending thread holds up to two slots at once (a message on the wire and the next
+        # one it admits), so the window must exceed the thread count or they could all wait.
+        self.max_unrecorded = max(2 * self.concurrency, int(cfg.get("SEND_MAX_UNRECORDED", 64)))
         self.window = threading.BoundedSemaphore(self.max_unrecorded)
         from newsletter.delivery.dkim import signer_from_config
 
         self.dkim = signer_from_config(cfg)
+        # Message-IDs are <delivery-id><suffix>: unique per delivery and per run, and the
+        # recorder can compute them in SQL (one UPDATE per group instead of one per row).
+        self.message_id_suffix = f".{secrets.token_hex(8)}@{self.domain}>"
         # Rows of the channels beyond e-mail (push, Telegram) are the channel sender's.
         self.lane = store.Lane(without=frozenset(registry(app).messengers))
 
@@ -165,6 +177,9 @@ class Sender:
             next_attempt_at=utcnow() + timedelta(seconds=self.schedule[-1]),
         )
 
+    def message_id(self, delivery_id: int) -> str:
+        return f"<{delivery_id}{self.message_id_suffix}"
+
     def prepare(self, claimed: store.Claimed) -> Job | store.Result:
         """The bytes for one row, or the row's final result when nothing is to be sent."""
         if claimed.kind is DeliveryKind.DIGEST:
@@ -190,7 +205,7 @@ class Sender:
         if template is None:
             return store.Result(claimed.id, DeliveryStatus.CANCELLED, error="digest is gone")
         assert claimed.subscriber_id is not None
-        message_id = new_message_id(claimed.id, self.domain)
+        message_id = self.message_id(claimed.id)
         recipient = Recipient(
             address=claimed.email,
             message_id=message_id,
@@ -240,7 +255,7 @@ class Sender:
             text=mail.text,
             html=mail.html,
         )
-        message_id = new_message_id(claimed.id, self.domain)
+        message_id = self.message_id(claimed.id)
         try:
             data = self._finish(personalise(template, Recipient(mail.to, message_id)))
         except UnicodeEncodeError:
@@ -304,8 +319,10 @@ class Sender:
     def run(self, stop: threading.Event, *, until_idle: bool = False) -> SendReport:
         """Send until ``stop`` is set (or, with ``until_idle``, until nothing is due)."""
         report = SendReport()
+        # Jobs travel in small chunks: one queue operation (and one thread hand-off) per chunk
+        # instead of per message.
         jobs: queue.Queue[Any] = queue.Queue(maxsize=2 * self.concurrency)
-        results: queue.Queue[Any] = queue.Queue()
+        results: queue.SimpleQueue[Any] = queue.SimpleQueue()
         relay_down = threading.Event()
         outstanding = _Counter()
 
@@ -344,16 +361,23 @@ class Sender:
                     wait = store.next_due_in(self.engine, self.lane)
                     stop.wait(self.idle_seconds if wait is None else min(wait, self.idle_seconds))
                     continue
+                outstanding.add(len(batch))
+                chunk_size = max(1, min(CHUNK, len(batch) // (2 * self.concurrency)))
+                chunk: list[Job] = []
                 for claimed in batch:
-                    outstanding.add(1)
-                    if stop.is_set() or relay_down.is_set():
+                    if stop.is_set() or relay_down.is_set() or claimed.deadline < time.monotonic():
                         put_result(store.Result(claimed.id, DeliveryStatus.QUEUED, False), False)
                         continue
                     prepared = self.prepare(claimed)
                     if isinstance(prepared, store.Result):
                         put_result(prepared, False)
-                    else:
-                        jobs.put(prepared)
+                        continue
+                    chunk.append(prepared)
+                    if len(chunk) >= chunk_size:
+                        jobs.put(chunk)
+                        chunk = []
+                if chunk:
+                    jobs.put(chunk)
         finally:
             for _ in workers:
                 jobs.put(_STOP)
@@ -378,31 +402,42 @@ class Sender:
         session = self.transport.open_session()
         try:
             while True:
-                job = jobs.get()
-                if job is _STOP:
+                chunk = jobs.get()
+                if chunk is _STOP:
                     return
-                if stop.is_set() or relay_down.is_set():
-                    put_result(store.Result(job.claimed.id, DeliveryStatus.QUEUED, False), False)
-                    continue
-                self.window.acquire()
-                self.bucket.acquire()
-                try:
-                    answer = session.send(job.sender, job.recipient, job.data)
-                except RelayUnavailable as exc:
-                    self._relay_error = exc.message
-                    relay_down.set()
-                    self.window.release()
-                    put_result(store.Result(job.claimed.id, DeliveryStatus.QUEUED, False), False)
-                    continue
-                except Exception as exc:  # a bug must not leave the row leased forever
-                    log.exception("sending delivery %s failed", job.claimed.id)
-                    answer = SendResult(Outcome.TEMPORARY, 0, f"internal error: {exc}")
-                put_result(self.result_for(job, answer), True)
+                self._send_chunk(session, chunk, put_result, stop, relay_down)
         finally:
             session.close()
 
+    def _send_chunk(
+        self,
+        session: Session,
+        chunk: list[Job],
+        put_result: Callable[[store.Result, bool], None],
+        stop: threading.Event,
+        relay_down: threading.Event,
+    ) -> None:
+        """Hand a chunk to the session (pipelined on one relay connection); rows it did not
+        start (stopping, relay unavailable) go back untouched."""
+        run = _Run(self, chunk, put_result, stop, relay_down)
+        try:
+            session.run(run)
+        except RelayUnavailable as exc:
+            self._relay_error = exc.message
+            relay_down.set()
+        except Exception as exc:  # a bug must not leave the rows leased forever
+            log.exception("sending %d deliveries failed", len(chunk))
+            for index in run.unresolved():
+                if run.admitted[index]:
+                    run.done(index, SendResult(Outcome.TEMPORARY, 0, f"internal error: {exc}"))
+        for index in run.unresolved():
+            job = chunk[index]
+            put_result(store.Result(job.claimed.id, DeliveryStatus.QUEUED, False), False)
+            if run.admitted[index]:
+                self.window.release()
+
     def _record_loop(
-        self, results: queue.Queue[Any], report: SendReport, outstanding: _Counter
+        self, results: queue.SimpleQueue[Any], report: SendReport, outstanding: _Counter
     ) -> None:
         """Commit results as they come, a few at a time; each commit frees window slots."""
         done = False
@@ -440,13 +475,60 @@ class Sender:
         for attempt in range(5):
             try:
                 with conn.begin():
-                    store.record(conn, group, config=self.config)
+                    store.record(
+                        conn,
+                        group,
+                        config=self.config,
+                        message_id_suffix=self.message_id_suffix,
+                        worker=self.name,
+                    )
                 return
             except sa.exc.OperationalError:
                 if attempt == 4:
                     raise
                 log.warning("recording %d results failed, retrying", len(group), exc_info=True)
                 time.sleep(0.5 * (attempt + 1))
+
+
+class _Run:
+    """A chunk of jobs as the transport sees it (``transport.Batch``): ``admit`` takes a slot
+    of the unrecorded window and a rate-limit token right before the content goes out;
+    ``done`` turns the relay's answer into the row's result for the recorder."""
+
+    def __init__(
+        self,
+        sender: Sender,
+        jobs: list[Job],
+        put_result: Callable[[store.Result, bool], None],
+        stop: threading.Event,
+        relay_down: threading.Event,
+    ) -> None:
+        self.sender = sender
+        self.messages = jobs
+        self.put_result = put_result
+        self.stop = stop
+        self.relay_down = relay_down
+        self.admitted = [False] * len(jobs)
+        self.resolved = [False] * len(jobs)
+
+    def more(self, index: int) -> bool:
+        return (
+            not self.stop.is_set()
+            and not self.relay_down.is_set()
+            and self.messages[index].claimed.deadline > time.monotonic()
+        )
+
+    def admit(self, index: int) -> None:
+        self.sender.window.acquire()
+        self.admitted[index] = True
+        self.sender.bucket.acquire()
+
+    def done(self, index: int, result: SendResult) -> None:
+        self.resolved[index] = True
+        self.put_result(self.sender.result_for(self.messages[index], result), self.admitted[index])
+
+    def unresolved(self) -> list[int]:
+        return [i for i, done in enumerate(self.resolved) if not done]
 
 
 class _Counter:

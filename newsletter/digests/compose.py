@@ -11,7 +11,7 @@ imports of old news) and hidden articles are left out.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from newsletter.digests.windows import Period
@@ -51,6 +51,7 @@ class Audience:
     topics: tuple[str, ...] = ()  # sorted slugs; editions and institutional digests: all
     municipality_id: int | None = None
     municipality_name: str | None = None
+    local_news: bool = False  # citizens: the comune's articles whatever their topic
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", AudienceKind(self.kind))  # "mayor" from a caller is fine
@@ -58,10 +59,14 @@ class Audience:
     @property
     def key(self) -> str:
         joined = "+".join(self.topics)
+        place = ""
+        citizenish = (AudienceKind.CITIZEN, AudienceKind.IMMEDIATE)
+        if self.kind in citizenish and self.municipality_id is not None:
+            place = f":m{self.municipality_id}{'+all' if self.local_news else ''}"
         if self.kind is AudienceKind.CITIZEN:
-            return f"citizen:{self.frequency}:{joined}:{self.locale}"
+            return f"citizen:{self.frequency}:{joined}:{self.locale}{place}"
         if self.kind is AudienceKind.IMMEDIATE:
-            return f"immediate:{joined}:{self.locale}"
+            return f"immediate:{joined}:{self.locale}{place}"
         if self.kind is AudienceKind.MAYOR:
             return f"mayor:{self.municipality_id}:{self.locale}"
         if self.kind is AudienceKind.OFFICIAL:
@@ -105,6 +110,16 @@ def in_window(article: ArticleSnapshot, period: Period, max_age: timedelta) -> b
     return period.start <= article.available_at < period.end
 
 
+def prepare(
+    articles: Iterable[ArticleSnapshot], period: Period, max_age: timedelta
+) -> list[ArticleSnapshot]:
+    """The period's articles, newest first."""
+    return sorted(
+        (a for a in articles if in_window(a, period, max_age)),
+        key=lambda a: (-a.published_at.timestamp(), -a.available_at.timestamp(), a.id),
+    )
+
+
 def compose(
     articles: Iterable[ArticleSnapshot],
     period: Period,
@@ -112,12 +127,13 @@ def compose(
     *,
     topic_positions: dict[str, int] | None = None,
     max_age: timedelta = DEFAULT_MAX_AGE,
+    prepared: bool = False,
 ) -> DigestContent:
-    """The digest of ``audience`` for ``period``: each article once, in its first section."""
-    chosen = sorted(
-        (a for a in articles if in_window(a, period, max_age)),
-        key=lambda a: (-a.published_at.timestamp(), -a.available_at.timestamp(), a.id),
-    )
+    """The digest of ``audience`` for ``period``: each article once, in its first section.
+
+    ``prepared``: ``articles`` are already ``prepare(articles, period, max_age)`` (a build
+    composing hundreds of variants filters and sorts once)."""
+    chosen = list(articles) if prepared else prepare(articles, period, max_age)
     wanted = set(audience.topics)
     seen: set[int] = set()
     sections: list[Section] = []
@@ -126,6 +142,13 @@ def compose(
         local = tuple(a for a in chosen if audience.municipality_id in a.municipality_ids)
         seen.update(a.id for a in local)
         sections.append(Section(MUNICIPALITY_SECTION, local))
+    elif audience.municipality_id is not None:
+        # A citizen's comune: its articles on their topics (all of them with local_news) come
+        # first, under "In your municipality"; left out when there are none.
+        local = local_articles(chosen, audience.municipality_id, wanted, audience.local_news)
+        seen.update(a.id for a in local)
+        if local:
+            sections.append(Section(MUNICIPALITY_SECTION, local))
 
     order = sorted(wanted, key=lambda slug: topic_sort_key(slug, topic_positions))
     for slug in order:
@@ -137,6 +160,39 @@ def compose(
     if all(not s.articles for s in sections):
         sections = []
     return DigestContent(audience=audience, period=period, sections=tuple(sections))
+
+
+def local_articles(
+    articles: Iterable[ArticleSnapshot],
+    municipality_id: int,
+    topics: set[str] | frozenset[str],
+    local_news: bool,
+) -> tuple[ArticleSnapshot, ...]:
+    """The articles about a comune that a citizen reads in its section."""
+    return tuple(
+        a
+        for a in articles
+        if municipality_id in a.municipality_ids and (local_news or topics.intersection(a.topics))
+    )
+
+
+def effective_audience(audience: Audience, local: Sequence[ArticleSnapshot]) -> Audience | None:
+    """The smallest audience giving the same digest, so variants stay few.
+
+    ``local`` are the period's (in-window) articles about the audience's comune. A citizen whose
+    comune has nothing for them this period reads the plain topics variant; ``local_news``
+    that adds nothing beyond the topics is dropped. None: nothing to read at all.
+    """
+    if audience.kind not in ("citizen", "immediate") or audience.municipality_id is None:
+        return audience
+    wanted = set(audience.topics)
+    mine = local_articles(local, audience.municipality_id, wanted, audience.local_news)
+    if not mine:
+        plain = replace(audience, municipality_id=None, municipality_name=None, local_news=False)
+        return plain if plain.topics else None
+    if audience.local_news and all(wanted.intersection(a.topics) for a in mine):
+        return replace(audience, local_news=False)
+    return audience
 
 
 def should_send(content: DigestContent, send_empty: bool) -> bool:

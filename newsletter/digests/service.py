@@ -31,11 +31,13 @@ from newsletter.digests.compose import (
     Audience,
     DigestContent,
     compose,
+    effective_audience,
     in_window,
+    prepare,
     should_send,
 )
 from newsletter.digests.models import Digest, DigestArticle, DigestKind
-from newsletter.digests.render import RenderedDigest, TopicLabel, render
+from newsletter.digests.render import RenderCache, RenderedDigest, TopicLabel, render
 from newsletter.exceptions import ValidationError
 from newsletter.extensions import db
 from newsletter.paging import Page, paginate
@@ -66,6 +68,7 @@ class BuildResult:
     digests: int  # variants created by this run
     deliveries: int  # delivery rows created by this run
     timings: dict[str, float] = field(default_factory=dict, compare=False)
+    editions: int = field(default=0, compare=False)  # archive editions among the new variants
 
 
 # --- periods -------------------------------------------------------------------------------
@@ -151,7 +154,8 @@ def load_articles(period: windows.Period) -> list[ArticleSnapshot]:
     ]
 
 
-RecipientGroup = tuple[str, str, int | None, tuple[str, ...]]  # role, locale, town, topics
+# role, locale, town, topics, local_news
+RecipientGroup = tuple[str, str, int | None, tuple[str, ...], bool]
 
 
 def load_recipients(frequency: str) -> dict[RecipientGroup, list[int]]:
@@ -181,24 +185,30 @@ def load_recipients(frequency: str) -> dict[RecipientGroup, list[int]]:
             sa.type_coerce(Subscriber.role, sa.String()),
             Subscriber.locale,
             Subscriber.municipality_id,
+            Subscriber.local_news,
             mask,
         )
         .outerjoin(Subscription, Subscription.subscriber_id == Subscriber.id)
         .where(Subscriber.status == SubscriberStatus.ACTIVE, who)
-        .group_by(Subscriber.id, Subscriber.role, Subscriber.locale, Subscriber.municipality_id)
+        .group_by(
+            Subscriber.id,
+            Subscriber.role,
+            Subscriber.locale,
+            Subscriber.municipality_id,
+            Subscriber.local_news,
+        )
     )
     by_mask: dict[int, tuple[str, ...]] = {}
     groups: dict[RecipientGroup, list[int]] = defaultdict(list)
-    for subscriber_id, role, locale, municipality_id, bits in rows:
+    for subscriber_id, role, locale, municipality_id, local_news, bits in rows:
         topics = by_mask.get(bits)
         if topics is None:
             topics = by_mask[bits] = tuple(
                 slug for bit, slug in sorted(topic_bits.values(), key=lambda t: t[1]) if bits & bit
             )
-        if role == Role.CITIZEN:
-            municipality_id = None  # citizens' digests do not depend on where they live
+        local = bool(local_news) and municipality_id is not None and role == Role.CITIZEN
         locale = locale if Locale.knows(locale) else Locale.IT.value
-        groups[(role, locale, municipality_id, topics)].append(subscriber_id)
+        groups[(role, locale, municipality_id, topics, local)].append(subscriber_id)
     return groups
 
 
@@ -210,8 +220,9 @@ def citizen_kind(frequency: str) -> AudienceKind:
 def audience_of(
     group: RecipientGroup, frequency: str, all_topics: tuple[str, ...], names: dict[int, str]
 ) -> Audience | None:
-    """The variant a group of readers reads; None for citizens without topics."""
-    role, locale, municipality_id, topics = group
+    """The variant a group of readers reads before the period is looked at (see
+    ``compose.effective_audience``); None for citizens with nothing chosen."""
+    role, locale, municipality_id, topics, local_news = group
     if role in (Role.MAYOR, Role.OFFICIAL):
         if role == Role.MAYOR and municipality_id in names:
             return Audience(
@@ -223,9 +234,22 @@ def audience_of(
                 names[municipality_id],
             )
         return Audience(AudienceKind.OFFICIAL, Frequency.WEEKLY, locale, all_topics)
+    kind = citizen_kind(frequency)
+    if municipality_id in names:
+        if not topics and not local_news:
+            return None
+        return Audience(
+            kind,
+            frequency,
+            locale,
+            topics,
+            municipality_id,
+            names[municipality_id],
+            local_news=local_news,
+        )
     if not topics:
         return None
-    return Audience(citizen_kind(frequency), frequency, locale, topics)
+    return Audience(kind, frequency, locale, topics)
 
 
 # --- building ------------------------------------------------------------------------------
@@ -250,9 +274,16 @@ def compose_variants(
     """Map reader groups to variants, then compose and render each variant once."""
     cfg = current_app.config
     all_topics = tuple(sorted(topics))
+    in_period = prepare(articles, period, _max_age())
+    by_town: dict[int, list[ArticleSnapshot]] = defaultdict(list)
+    for article in in_period:
+        for town in article.municipality_ids:
+            by_town[town].append(article)
     groups: dict[Audience, list[int]] = defaultdict(list)
     for group, ids in recipients.items():
         audience = audience_of(group, frequency, all_topics, names)
+        if audience is not None and audience.municipality_id is not None:
+            audience = effective_audience(audience, by_town.get(audience.municipality_id, []))
         if audience is not None:
             groups[audience].extend(ids)
     if frequency in (Frequency.DAILY, Frequency.WEEKLY):
@@ -260,11 +291,21 @@ def compose_variants(
             groups.setdefault(Audience(AudienceKind.EDITION, frequency, locale, all_topics), [])
     positions = {slug: label.position for slug, label in topics.items()}
     variants = []
+    pieces = RenderCache()  # each article block, heading and frame rendered once per build
     for audience in sorted(groups, key=lambda a: a.key):
-        content = compose(articles, period, audience, topic_positions=positions, max_age=_max_age())
+        content = compose(
+            in_period,
+            period,
+            audience,
+            topic_positions=positions,
+            max_age=_max_age(),
+            prepared=True,
+        )
         if not should_send(content, bool(cfg["SEND_EMPTY_DIGESTS"])):
             continue
-        rendered = render(content, topics, base_url=cfg["BASE_URL"], timezone=cfg["TIMEZONE"])
+        rendered = render(
+            content, topics, base_url=cfg["BASE_URL"], timezone=cfg["TIMEZONE"], cache=pieces
+        )
         variants.append(Variant(audience, content, rendered, tuple(sorted(groups[audience]))))
     return variants
 
@@ -281,9 +322,10 @@ def _still_active(subscriber_id: sa.ColumnElement[int]) -> sa.ColumnElement[bool
     )
 
 
-def store_variants(period: windows.Period, variants: list[Variant]) -> tuple[int, int]:
-    """Write the variants not built yet and their deliveries; the caller commits."""
-    digests = deliveries = 0
+def store_variants(period: windows.Period, variants: list[Variant]) -> tuple[int, int, int]:
+    """Write the variants not built yet and their deliveries; the caller commits.
+    Returns (new digests, new deliveries, new archive editions)."""
+    digests = deliveries = editions = 0
     now = utcnow()
     digest_table = Digest.__table__
     for variant in variants:  # sorted by audience key: concurrent builders lock in one order
@@ -314,6 +356,7 @@ def store_variants(period: windows.Period, variants: list[Variant]) -> tuple[int
         if digest_id is None:
             continue  # built before, or by a concurrent builder: its deliveries are its own
         digests += 1
+        editions += audience.kind == "edition"
         links = [
             {"digest_id": digest_id, "article_id": article.id, "position": i, "section": s.key}
             for i, (s, article) in enumerate(
@@ -325,7 +368,7 @@ def store_variants(period: windows.Period, variants: list[Variant]) -> tuple[int
         deliveries += outbox.enqueue_many(
             DeliveryKind.DIGEST, digest_id, variant.recipients, only=_still_active, now=now
         )
-    return digests, deliveries
+    return digests, deliveries, editions
 
 
 def build_digests(frequency: str, at: datetime | None = None) -> BuildResult:
@@ -345,7 +388,12 @@ def build_digests(frequency: str, at: datetime | None = None) -> BuildResult:
 
     started = clock.perf_counter()
     try:
-        digests, deliveries = store_variants(period, variants)
+        digests, deliveries, editions = store_variants(period, variants)
+        result = BuildResult(period.key, digests, deliveries, timings, editions)
+        if digests:
+            # In the build's transaction: what receivers write (the WebSub ping of the
+            # digests feed) commits with the digests or not at all.
+            events.digest_built.send(result, editions=editions)
         if frequency == "immediate":
             # Push and Telegram enqueue for the same new articles, in the same transaction.
             fresh = [a for a in articles if in_window(a, period, _max_age())]
@@ -359,7 +407,7 @@ def build_digests(frequency: str, at: datetime | None = None) -> BuildResult:
         "digests built",
         extra={"period": period.key, "digests": digests, "deliveries": deliveries},
     )
-    return BuildResult(period.key, digests, deliveries, timings)
+    return result
 
 
 def preview_digest(

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, current_app, render_template
 from flask_babel import format_date, gettext
 
 from newsletter.digests import service
 from newsletter.digests.models import Digest
 from newsletter.i18n import select_locale
 from newsletter.vocabulary import Frequency
+from newsletter.web import page_arg
 
 bp = Blueprint("digests", __name__)
 
 
 @bp.get("/archive")
 def archive() -> str:
-    page = request.args.get("page", default=1, type=int) or 1
+    page = page_arg()
     listing = service.list_editions(select_locale(), page)
     return render_template("digests/archive.html", listing=listing)
 

@@ -15,7 +15,7 @@ def _is_feed_request() -> bool:
 
 def init_app(app: Flask) -> None:
     from newsletter.extensions import limiter
-    from newsletter.feeds import autodiscovery, fastpath, websub
+    from newsletter.feeds import autodiscovery, fastpath, views, websub
     from newsletter.feeds.cache import FeedCache
     from newsletter.feeds.views import bp
 
@@ -26,7 +26,8 @@ def init_app(app: Flask) -> None:
         limiter.request_filter(_is_feed_request)
         _limiter_filtered.append(True)
     app.register_blueprint(bp)
-    fastpath.install(app)
+    # The views' clock, read through the module so a test can set it for both.
+    fastpath.install(app, clock=lambda: views._clock(), cache_control=views.CACHE_CONTROL)
 
     app.extensions[websub.ENABLED_KEY] = True
     websub.listen()

@@ -68,9 +68,22 @@ def feed_headers(feed: RenderedFeed, cache_control: str) -> list[tuple[str, str]
 
 
 class FeedFastPath:
-    def __init__(self, app: Flask, wsgi_app: Callable[..., Iterable[bytes]]) -> None:
+    """The middleware. ``clock`` is the monotonic clock the feed versions' expiry times are read
+    on and ``cache_control`` the views' header: both injected by ``feeds.init_app``, so this
+    module knows nothing of the views (which use its helpers)."""
+
+    def __init__(
+        self,
+        app: Flask,
+        wsgi_app: Callable[..., Iterable[bytes]],
+        *,
+        clock: Callable[[], float],
+        cache_control: str,
+    ) -> None:
         self.app = app
         self.wsgi_app = wsgi_app
+        self.clock = clock
+        self.cache_control = cache_control
         self.extra_headers: list[tuple[str, str]] | None = None
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -87,17 +100,16 @@ class FeedFastPath:
     def _answer(
         self, name: str, fmt: str, environ: dict[str, Any], start_response: StartResponse
     ) -> Iterable[bytes] | None:
-        from newsletter.feeds import views
         from newsletter.feeds.service import MIMETYPES, FeedFormat
 
         extra = self.extra_headers
         known = self.app.extensions["newsletter.feeds.versions"].get(name)
-        if extra is None or known is None or known[0] <= views._clock():
+        if extra is None or known is None or known[0] <= self.clock():
             return None
         feed = self.app.extensions["newsletter.feeds.cache"].get(name, fmt, known[1])
         if feed is None:
             return None
-        headers = feed_headers(feed, views.CACHE_CONTROL)
+        headers = feed_headers(feed, self.cache_control)
         if not_modified(environ, feed):
             # As werkzeug does for a 304: no entity headers (RFC 9110 15.4.5 needs none).
             headers = [(key, value) for key, value in headers if key != "Last-Modified"]
@@ -121,8 +133,10 @@ class FeedFastPath:
         return capture
 
 
-def install(app: Flask) -> None:
+def install(app: Flask, *, clock: Callable[[], float], cache_control: str) -> None:
     if not isinstance(app.session_interface, SessionlessFeeds):
         app.session_interface = SessionlessFeeds(app.session_interface)
     if not isinstance(app.wsgi_app, FeedFastPath):
-        app.wsgi_app = FeedFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
+        app.wsgi_app = FeedFastPath(  # type: ignore[method-assign]
+            app, app.wsgi_app, clock=clock, cache_control=cache_control
+        )

@@ -1,9 +1,12 @@
 """WebSub: tell the hub that feeds changed, through the outbox, never from the web request.
 
-A session ``before_flush`` listener notices new, changed or deleted articles (and new digest
-editions) and adds one ``Delivery(kind=websub)`` to the same transaction, naming the feed URLs
-to ping. While an identical ping is still queued, no second one is added. The sender hands the
-row to :func:`deliver_ping`, which POSTs ``hub.mode=publish`` to the hub for each URL.
+Two ways in, both adding one ``websub`` outbox row to the same transaction, naming the feed URLs
+to ping: the domain events ``article_published`` and ``digest_built`` (sent by the operations
+that publish; ``digests build`` writes its rows with SQLAlchemy Core, which no session listener
+sees), and a session ``before_flush`` listener that catches article edits made through the ORM
+anywhere (an editor's change, a hidden article, a shell session). While an identical ping is
+still queued, no second one is added. The sender hands the row to :func:`deliver_ping`, which
+POSTs ``hub.mode=publish`` to the hub for each URL.
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ from flask import current_app, has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from newsletter import fetch
+from newsletter import events, fetch
 from newsletter.articles.models import Article, ArticleTopic
 from newsletter.delivery import outbox
 from newsletter.delivery.models import Delivery, DeliveryKind
 from newsletter.digests.models import Digest, DigestKind
 from newsletter.exceptions import TransportError
+from newsletter.extensions import db
 from newsletter.feeds.service import ALL, DIGESTS, FeedFormat, FeedUrls, feed_urls
 from newsletter.reference.models import Topic
 
@@ -84,10 +88,34 @@ def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
         outbox.enqueue(DeliveryKind.WEBSUB, payload={"topic_urls": wanted}, session=session)
 
 
+def _queue_ping(names: set[str]) -> None:
+    if not current_app.extensions.get(ENABLED_KEY) or not current_app.config.get("WEBSUB_HUB_URL"):
+        return
+    wanted = urls_for(names, feed_urls())
+    with db.session.no_autoflush:
+        if not _already_queued(db.session(), wanted):
+            outbox.enqueue(DeliveryKind.WEBSUB, payload={"topic_urls": wanted})
+
+
+def on_digest_built(_result: Any, *, editions: int = 0, **_: Any) -> None:
+    """New archive editions change the digests feed."""
+    if editions:
+        _queue_ping({DIGESTS})
+
+
+def on_article_published(article: Article, **_: Any) -> None:
+    """The article's feeds: all, and one per topic."""
+    with db.session.no_autoflush:
+        slugs = {slug for link in article.topic_links if (slug := _topic_slug(db.session(), link))}
+    _queue_ping({ALL, *slugs})
+
+
 def listen() -> None:
     """Register the listener once per process, for every session (apps opt in by config)."""
     if not event.contains(Session, "before_flush", _before_flush):
         event.listen(Session, "before_flush", _before_flush)
+    events.digest_built.connect(on_digest_built, weak=False)
+    events.article_published.connect(on_article_published, weak=False)
 
 
 def deliver_ping(delivery: Delivery) -> None:

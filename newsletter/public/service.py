@@ -10,8 +10,8 @@ from newsletter.articles.models import Article
 from newsletter.articles.queries import visible_articles
 from newsletter.exceptions import NotFound
 from newsletter.extensions import db
-from newsletter.reference.models import Topic
-from newsletter.reference.service import list_topics
+from newsletter.reference.models import Municipality, Topic
+from newsletter.reference.service import list_municipalities, list_topics
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,15 @@ def topic_content(slug: str, limit: int = 20) -> TopicContent:
 
 def topics() -> list[Topic]:
     return list_topics()
+
+
+def municipalities() -> list[Municipality]:
+    return list_municipalities()
+
+
+def municipality_choices() -> dict[str, str]:
+    """Slug -> name of the 48 comuni, for the forms' select."""
+    return {m.slug: m.name for m in list_municipalities()}
 
 
 def known_topic_slugs() -> set[str]:

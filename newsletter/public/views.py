@@ -39,6 +39,7 @@ Page = str | tuple[str, int] | BaseResponse
 def _form_context(state: forms.FormState | None = None) -> dict[str, Any]:
     return {
         "topics": service.topics(),
+        "municipalities": service.municipalities(),
         "form": state or forms.FormState(locale=select_locale()),
         "honeypot": current_app.config["SUBSCRIBE_HONEYPOT_FIELD"],
         "notice_version": current_app.config["PRIVACY_NOTICE_VERSION"],
@@ -62,11 +63,15 @@ def topic(slug: str) -> Page:
 
 @bp.get("/subscribe")
 def subscribe_form() -> str:
-    """``?topics=energy`` (from a topic page) ticks that topic in advance."""
+    """``?topics=energy`` (from a topic page) ticks that topic in advance, and
+    ``?municipality=offanengo`` (from a comune's page) chooses that comune."""
     known = service.known_topic_slugs()
+    comuni = service.municipality_choices()
+    wanted_comune = request.args.get("municipality", "")
     state = forms.FormState(
         locale=select_locale(),
         topics=tuple(t for t in request.args.getlist("topics") if t in known),
+        municipality=wanted_comune if wanted_comune in comuni else "",
     )
     return render_template("public/subscribe.html", **_form_context(state))
 
@@ -77,7 +82,9 @@ def subscribe() -> Page:
     if request.form.get(current_app.config["SUBSCRIBE_HONEYPOT_FIELD"]):
         # A bot filled in the field people never see: answer as usual, do nothing.
         return render_template("public/subscribe_done.html")
-    state, wanted = forms.read_subscribe(request.form, service.known_topic_slugs(), select_locale())
+    state, wanted = forms.read_subscribe(
+        request.form, service.known_topic_slugs(), select_locale(), service.municipality_choices()
+    )
     if wanted is None:
         return render_template("public/subscribe.html", **_form_context(state)), 400
     subscriptions.subscribe(wanted, channel="web")
@@ -144,6 +151,7 @@ def _preferences_page(subscriber: Subscriber, token: str, state: forms.FormState
         token=token,
         form=state,
         topics=service.topics(),
+        municipalities=service.municipalities(),
         saved=request.args.get("saved") == "1",
         export_url=personal_url_for(Purpose.EXPORT, subscriber, external=False),
         unsubscribe_url=personal_url_for(Purpose.UNSUBSCRIBE, subscriber, external=False),
@@ -160,6 +168,8 @@ def preferences(token: str) -> Page:
         topics=tuple(found.topic_slugs),
         frequency=found.frequency.value,
         locale=found.locale,
+        municipality=found.municipality.slug if found.municipality is not None else "",
+        local_news=found.local_news,
     )
     return _preferences_page(found, token, state)
 
@@ -172,7 +182,10 @@ def save_preferences(token: str) -> Page:
     if found.status is not SubscriberStatus.ACTIVE:
         return redirect(url_for("public.preferences", token=token), 303)
     state, wanted = forms.read_preferences(
-        request.form, service.known_topic_slugs(), {"locale": found.locale}
+        request.form,
+        service.known_topic_slugs(),
+        {"locale": found.locale},
+        service.municipality_choices(),
     )
     if wanted is None:
         state.email = found.email

@@ -1,8 +1,9 @@
-"""The worker's jobs: digests on their Europe/Rome schedules, plus every job domains register.
+"""The worker's jobs: every job the domains register (digests, articles, subscriptions, ...).
 
 Each run records a JobRun keyed by (job, scheduled_for); a second worker firing the same run
-finds the row and does nothing. After downtime ``catch_up`` builds only the most recent missed
-period of each digest schedule (if it is not absurdly late) and logs the older ones it skips.
+finds the row and does nothing. After downtime ``catch_up`` runs only the most recent missed
+period of each periodic job (one with a ``hooks.CatchUp``, e.g. the digests), if it is not
+absurdly late, and logs the older ones it skips. Nothing here knows what a digest is.
 """
 
 from __future__ import annotations
@@ -19,12 +20,9 @@ from flask import Flask, current_app
 from sqlalchemy.dialects import postgresql, sqlite
 
 from newsletter.db import utcnow
-from newsletter.digests import service as digests
-from newsletter.digests import windows
 from newsletter.extensions import db
 from newsletter.hooks import ScheduledJob, registry
 from newsletter.scheduling.models import JobRun
-from newsletter.vocabulary import Frequency
 
 log = logging.getLogger(__name__)
 
@@ -32,48 +30,9 @@ GRID_EPOCH = datetime(2000, 1, 3, tzinfo=UTC)  # interval jobs of every worker s
 MAX_SKIPPED_LOGGED = 20
 
 
-def _minute_field(minutes: int) -> dict[str, Any]:
-    if 0 < minutes <= 60 and 60 % minutes == 0:
-        return {"trigger": "cron", "minute": f"*/{minutes}"}
-    return {"trigger": "interval", "minutes": minutes, "start_date": GRID_EPOCH}
-
-
-def digest_jobs(app: Flask) -> list[ScheduledJob]:
-    """Daily, weekly and immediate digests as cron jobs read in the configured time zone."""
-    cfg = app.config
-    daily = windows.parse_daily(cfg["DAILY_AT"], cfg["TIMEZONE"])
-    weekly = windows.parse_weekly(cfg["WEEKLY_AT"], cfg["TIMEZONE"])
-    return [
-        ScheduledJob(
-            "digests.daily",
-            lambda: build_due(Frequency.DAILY),
-            lambda app: {"trigger": "cron", "hour": daily.at.hour, "minute": daily.at.minute},
-        ),
-        ScheduledJob(
-            "digests.weekly",
-            lambda: build_due(Frequency.WEEKLY),
-            lambda app: {
-                "trigger": "cron",
-                "day_of_week": windows.WEEKDAYS[weekly.weekday or 0],
-                "hour": weekly.at.hour,
-                "minute": weekly.at.minute,
-            },
-        ),
-        ScheduledJob(
-            "digests.immediate",
-            lambda: build_due(Frequency.IMMEDIATE),
-            lambda app: _minute_field(int(app.config["IMMEDIATE_BATCH_MINUTES"])),
-        ),
-    ]
-
-
 def all_jobs(app: Flask) -> list[ScheduledJob]:
-    return [*digest_jobs(app), *registry(app).jobs]
-
-
-def build_due(frequency: str, at: datetime | None = None) -> str:
-    result = digests.build_digests(frequency, at)
-    return f"{result.period_key}: {result.digests} digests, {result.deliveries} deliveries"
+    """Every job the domains registered (digests, articles, subscriptions, ...)."""
+    return list(registry(app).jobs)
 
 
 def _insert(table: sa.Table) -> Any:
@@ -143,22 +102,16 @@ class CatchUp:
     skipped: tuple[str, ...]  # periods left out (older ones, or a too late latest one)
 
 
-def _lateness(frequency: str) -> timedelta:
-    cfg = current_app.config
-    if frequency == Frequency.DAILY:
-        return timedelta(hours=float(cfg["DIGEST_MAX_LATENESS_HOURS"]))
-    if frequency == Frequency.WEEKLY:
-        return timedelta(hours=float(cfg["WEEKLY_DIGEST_MAX_LATENESS_HOURS"]))
-    return timedelta(minutes=float(cfg["IMMEDIATE_MAX_LATENESS_MINUTES"]))
-
-
 def catch_up(now: datetime | None = None) -> list[CatchUp]:
-    """At worker start: build the latest missed period of each digest job once, skip older."""
+    """At worker start: run the latest missed period of each periodic job once, skip older."""
     now = now or utcnow()
     done = []
-    for frequency in (Frequency.WEEKLY, Frequency.DAILY, Frequency.IMMEDIATE):
-        job = f"digests.{frequency}"
-        latest = digests.period_due(frequency, now)
+    for scheduled in registry(current_app).jobs:
+        rule = scheduled.catch_up
+        if rule is None:
+            continue
+        job = scheduled.name
+        latest = rule.due(now)
         last_run = db.session.scalar(
             sa.select(sa.func.max(JobRun.scheduled_for)).where(JobRun.job == job)
         )
@@ -168,25 +121,19 @@ def catch_up(now: datetime | None = None) -> list[CatchUp]:
         if last_run is not None:
             period = latest
             while len(older) < 1000:
-                period = _previous(frequency, period)
+                period = rule.previous(period)
                 if period.end <= last_run:
                     break
                 older.append(period.key)
         if older:
             shown = ", ".join(older[:MAX_SKIPPED_LOGGED]) + (" ..." if len(older) > 20 else "")
             log.warning("catch-up %s: skipping %d older missed periods: %s", job, len(older), shown)
-        if now - latest.end > _lateness(frequency):
+        if now - latest.end > rule.max_lateness():
             log.warning("catch-up %s: %s is too late to send, skipped", job, latest.key)
             claim_run(job, latest.end, status="skipped")
             done.append(CatchUp(job, None, (latest.key, *older)))
             continue
         log.info("catch-up %s: building missed period %s", job, latest.key)
-        run_job(job, functools.partial(build_due, frequency, latest.end), latest.end)
+        run_job(job, functools.partial(rule.run_for, latest.end), latest.end)
         done.append(CatchUp(job, latest.key, tuple(older)))
     return done
-
-
-def _previous(frequency: str, period: windows.Period) -> windows.Period:
-    if frequency == Frequency.IMMEDIATE:
-        return digests.period_due(Frequency.IMMEDIATE, period.start)
-    return windows.previous_period(frequency, digests.schedule(frequency), period)

@@ -25,10 +25,23 @@ def _operator() -> str:
 @subscribers_cli.command("import")
 @click.argument("csv_path", metavar="CSV")
 @click.option("--dry-run", is_flag=True, help="Check every row and report; change nothing.")
-def import_command(csv_path: str, dry_run: bool) -> None:
-    """Add or update institutional addresses (active at once) from a CSV with columns email,
-    role, municipality, topics (slugs separated by ';'), frequency, locale, optional name."""
-    report = roster.import_roster(read_text_file(csv_path), actor=_operator(), dry_run=dry_run)
+@click.option(
+    "--reactivate",
+    is_flag=True,
+    help="Also bring back addresses that unsubscribed, bounced or complained "
+    "(recorded in the consent ledger). Without it they are left as they are.",
+)
+def import_command(csv_path: str, dry_run: bool, reactivate: bool) -> None:
+    """Add or update people from a CSV with columns email, role, municipality, topics (slugs
+    separated by ';'), frequency, locale, optional name, local_news, consent_at (ISO 8601),
+    consent_source.
+
+    Mayors and officials are active at once; citizens are active only with consent_at and
+    consent_source, otherwise pending with a confirmation mail. All or nothing: a bad row
+    rejects the file with its line number."""
+    report = roster.import_roster(
+        read_text_file(csv_path), actor=_operator(), dry_run=dry_run, reactivate=reactivate
+    )
     if report.dry_run:
         for error in report.errors:
             click.echo(error, err=True)
@@ -36,12 +49,21 @@ def import_command(csv_path: str, dry_run: bool) -> None:
             raise click.ClickException(
                 f"dry run: {len(report.errors)} bad row(s), nothing imported"
             )
-        click.echo(
-            f"dry run: would create {report.created}, would update {report.updated}; "
-            "nothing changed"
-        )
+        click.echo(f"dry run: {_counts(report, 'would ')}; nothing changed")
         return
-    click.echo(f"created {report.created}, updated {report.updated}")
+    click.echo(_counts(report))
+
+
+def _counts(report: roster.RosterReport, would: str = "") -> str:
+    verb = ("create", "update") if would else ("created", "updated")
+    line = f"{would}{verb[0]} {report.created}, {would}{verb[1]} {report.updated}"
+    if report.pending:
+        line += f", {report.pending} pending with a confirmation mail"
+    if report.reactivated:
+        line += f", reactivated {report.reactivated}"
+    if report.left_alone:
+        line += f", left {report.left_alone} unsubscribed/bounced as they were (--reactivate)"
+    return line
 
 
 @subscribers_cli.command("export")

@@ -13,7 +13,8 @@ from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
-from newsletter.subscriptions.models import normalize_email
+from newsletter.reference.names import name_key
+from newsletter.subscriptions.models import MAX_EMAIL_LENGTH, normalize_email
 from newsletter.subscriptions.service import Preferences, SubscribeRequest
 from newsletter.vocabulary import Frequency, Locale
 
@@ -26,12 +27,50 @@ class FormState:
     topics: tuple[str, ...] = ()
     frequency: str = Frequency.WEEKLY.value
     locale: str = Locale.IT.value
+    municipality: str = ""  # a slug of the table, or "" for none
+    local_news: bool = False
     consent: bool = False
     errors: dict[str, str] = field(default_factory=dict)
 
 
 def _topics(form: MultiDict[str, str], known: set[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(t for t in form.getlist("topics") if t in known))
+
+
+_TRUE = {"1", "on", "yes", "true"}
+
+
+def _municipality(
+    form: MultiDict[str, str], known: Mapping[str, str], state: FormState, errors: dict[str, str]
+) -> None:
+    """``known`` maps each comune's slug to its name; the select posts a slug (a name is
+    accepted too, any spelling), and an unknown value is an error naming it."""
+    raw = (form.get("municipality") or "").strip()
+    state.local_news = form.get("local_news") in _TRUE
+    if not raw:
+        return
+    if raw in known:
+        state.municipality = raw
+        return
+    by_name = {name_key(name): slug for slug, name in known.items()}
+    if name_key(raw) in by_name:
+        state.municipality = by_name[name_key(raw)]
+        return
+    errors["municipality"] = _("%(name)s is not one of the 48 comuni of the area.", name=raw)
+
+
+def _choice_error(state: FormState, errors: dict[str, str], preferences: bool) -> None:
+    if state.topics or (state.municipality and state.local_news):
+        return
+    if "municipality" in errors:
+        return
+    if preferences:
+        errors["topics"] = _(
+            "Choose at least one topic, or your comune with all its news. "
+            "To stop receiving the newsletter, unsubscribe below."
+        )
+    else:
+        errors["topics"] = _("Choose at least one topic, or your comune with all its news.")
 
 
 def _frequency(raw: str | None, errors: dict[str, str]) -> str:
@@ -52,6 +91,8 @@ def check_email(raw: str) -> str | None:
     """An error message for the address, or None when it is well formed (no DNS look-up)."""
     if not raw:
         return str(_("Enter your e-mail address."))
+    if len(raw) > MAX_EMAIL_LENGTH:  # the validator's time grows with the length: not at all
+        return str(_("Enter an e-mail address in the form name@example.com."))
     try:
         validate_email(raw, check_deliverability=False)
     except EmailNotValidError:
@@ -60,20 +101,23 @@ def check_email(raw: str) -> str | None:
 
 
 def read_subscribe(
-    form: MultiDict[str, str], known_topics: set[str], page_locale: str
+    form: MultiDict[str, str],
+    known_topics: set[str],
+    page_locale: str,
+    municipalities: Mapping[str, str] | None = None,
 ) -> tuple[FormState, SubscribeRequest | None]:
     errors: dict[str, str] = {}
     email = (form.get("email") or "").strip()
     state = FormState(
         email=email,
         topics=_topics(form, known_topics),
-        consent=form.get("consent") in {"1", "on", "yes", "true"},
+        consent=form.get("consent") in _TRUE,
     )
     email_error = check_email(email)
     if email_error:
         errors["email"] = email_error
-    if not state.topics:
-        errors["topics"] = _("Choose at least one topic.")
+    _municipality(form, municipalities or {}, state, errors)
+    _choice_error(state, errors, preferences=False)
     state.frequency = _frequency(form.get("frequency"), errors)
     state.locale = _locale(form.get("locale") or page_locale, page_locale, errors)
     if not state.consent:
@@ -86,23 +130,30 @@ def read_subscribe(
         topics=state.topics,
         frequency=Frequency(state.frequency),
         locale=state.locale,
+        municipality=state.municipality or None,
+        local_news=state.local_news and bool(state.municipality),
     )
 
 
 def read_preferences(
-    form: MultiDict[str, str], known_topics: set[str], current: Mapping[str, str]
+    form: MultiDict[str, str],
+    known_topics: set[str],
+    current: Mapping[str, str],
+    municipalities: Mapping[str, str] | None = None,
 ) -> tuple[FormState, Preferences | None]:
     errors: dict[str, str] = {}
     state = FormState(topics=_topics(form, known_topics))
-    if not state.topics:
-        errors["topics"] = _(
-            "Choose at least one topic. To stop receiving the newsletter, unsubscribe below."
-        )
+    _municipality(form, municipalities or {}, state, errors)
+    _choice_error(state, errors, preferences=True)
     state.frequency = _frequency(form.get("frequency"), errors)
     state.locale = _locale(form.get("locale"), current["locale"], errors)
     state.errors = errors
     if errors:
         return state, None
     return state, Preferences(
-        topics=state.topics, frequency=Frequency(state.frequency), locale=state.locale
+        topics=state.topics,
+        frequency=Frequency(state.frequency),
+        locale=state.locale,
+        municipality=state.municipality or None,
+        local_news=state.local_news and bool(state.municipality),
     )

@@ -60,6 +60,9 @@ def new_link_key() -> str:
     return secrets.token_urlsafe(12)  # 16 characters, 96 bits
 
 
+MAX_EMAIL_LENGTH = 320  # RFC 3696: 64 + "@" + 255; longer input is refused before parsing
+
+
 def normalize_email(address: str) -> str:
     """One spelling per mailbox: trimmed and lower-cased (uniqueness is case-insensitive)."""
     return address.strip().lower()
@@ -78,7 +81,7 @@ class Subscriber(db.Model):  # type: ignore[name-defined,misc]
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(sa.String(320), unique=True)
+    email: Mapped[str] = mapped_column(sa.String(MAX_EMAIL_LENGTH), unique=True)
     name: Mapped[str | None] = mapped_column(sa.String(200))
     locale: Mapped[str] = mapped_column(sa.String(5), default=Locale.IT.value)
     status: Mapped[SubscriberStatus] = mapped_column(

@@ -14,12 +14,14 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
+from newsletter import events
 from newsletter.db import get_or_404, utcnow
 from newsletter.delivery import outbox
 from newsletter.delivery.models import DeliveryKind
 from newsletter.exceptions import ValidationError
 from newsletter.extensions import db
-from newsletter.reference.service import topics_by_slug
+from newsletter.reference.models import Municipality
+from newsletter.reference.service import find_municipality, topics_by_slug
 from newsletter.subscriptions.models import (
     ConsentAction,
     ConsentChannel,
@@ -35,12 +37,15 @@ from newsletter.vocabulary import Locale
 
 @dataclass(frozen=True)
 class SubscribeRequest:
-    """A validated subscribe form: the address, at least one topic, and consent given."""
+    """A validated subscribe form: the address, at least one topic (or a comune with
+    ``local_news``), and consent given. ``municipality`` is a name or slug of the table."""
 
     email: str
     topics: tuple[str, ...]
     frequency: Frequency
     locale: str
+    municipality: str | None = None
+    local_news: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,29 @@ class Preferences:
     topics: tuple[str, ...]
     frequency: Frequency
     locale: str
+    municipality: str | None = None
+    local_news: bool = False
+
+
+def resolve_municipality(name: str | None) -> Municipality | None:
+    """The comune a person chose (any spelling or slug); an unknown one is a field error."""
+    if name is None or not name.strip():
+        return None
+    found = find_municipality(name)
+    if found is None:
+        raise ValidationError(
+            f"unknown municipality: {name}", {"municipality": f"unknown municipality: {name}"}
+        )
+    return found
+
+
+def check_choice(topics: tuple[str, ...], municipality: Municipality | None, local: bool) -> None:
+    """Something to read: a topic, or a comune's news whatever the topic."""
+    if not topics and not (municipality is not None and local):
+        raise ValidationError(
+            "choose at least one topic, or a municipality with all its news",
+            {"topics": "choose at least one topic, or a municipality with local_news"},
+        )
 
 
 def notice_version() -> str:
@@ -120,6 +148,20 @@ def _enqueue_service_mail(subscriber: Subscriber, kind: DeliveryKind, now: datet
     subscriber.confirmation_sent_at = now
 
 
+def enqueue_confirmations(subscriber_ids: list[int], now: datetime) -> None:
+    """Confirmation mails for people an operator imported without proof of consent, in bulk
+    through the outbox (the sender delivers them at the configured rate); queued service mails
+    they had are superseded."""
+    outbox.enqueue_service_mails(DeliveryKind.CONFIRM, subscriber_ids, now=now)
+    for start in range(0, len(subscriber_ids), 500):
+        db.session.execute(
+            sa.update(Subscriber)
+            .where(Subscriber.id.in_(subscriber_ids[start : start + 500]))
+            .values(confirmation_sent_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+
 def subscribe(
     request: SubscribeRequest, *, channel: str = "web", now: datetime | None = None
 ) -> None:
@@ -133,10 +175,12 @@ def subscribe(
     if not Locale.knows(request.locale):
         raise ValidationError("unknown language", {"locale": request.locale})
     topics_by_slug(list(request.topics))  # validate before touching anything
+    municipality = resolve_municipality(request.municipality)
+    check_choice(request.topics, municipality, request.local_news)
     email = normalize_email(request.email)
     for attempt in range(2):
         try:
-            _subscribe_once(email, request, channel, now or utcnow())
+            _subscribe_once(email, request, municipality, channel, now or utcnow())
             db.session.commit()
             return
         except IntegrityError:
@@ -146,7 +190,13 @@ def subscribe(
                 raise
 
 
-def _subscribe_once(email: str, request: SubscribeRequest, channel: str, now: datetime) -> None:
+def _subscribe_once(
+    email: str,
+    request: SubscribeRequest,
+    municipality: Municipality | None,
+    channel: str,
+    now: datetime,
+) -> None:
     subscriber = _find_for_update(email)
     if subscriber is not None and subscriber.status is SubscriberStatus.ACTIVE:
         _enqueue_service_mail(subscriber, DeliveryKind.PREFERENCES, now)
@@ -157,6 +207,8 @@ def _subscribe_once(email: str, request: SubscribeRequest, channel: str, now: da
     subscriber.status = SubscriberStatus.PENDING
     subscriber.frequency = request.frequency
     subscriber.locale = request.locale
+    subscriber.municipality_id = municipality.id if municipality is not None else None
+    subscriber.local_news = bool(request.local_news and municipality is not None)
     set_topics(subscriber, request.topics)
     db.session.flush()
     record_consent(
@@ -169,11 +221,16 @@ def _subscribe_once(email: str, request: SubscribeRequest, channel: str, now: da
 
 
 def _settings(subscriber: Subscriber) -> dict[str, Any]:
-    return {
+    settings: dict[str, Any] = {
         "topics": subscriber.topic_slugs,
         "frequency": subscriber.frequency.value,
         "locale": subscriber.locale,
     }
+    if subscriber.municipality_id is not None:
+        municipality = db.session.get(Municipality, subscriber.municipality_id)
+        settings["municipality"] = municipality.name if municipality is not None else None
+        settings["local_news"] = subscriber.local_news
+    return settings
 
 
 def get_subscriber(subscriber_id: int) -> Subscriber:
@@ -192,6 +249,7 @@ def confirm(subscriber_id: int, *, channel: str = "web", now: datetime | None = 
         subscriber.confirmed_at = now or utcnow()
         subscriber.unsubscribed_at = None
         record_consent(subscriber, ConsentAction.CONFIRM, channel, details=_settings(subscriber))
+        events.subscriber_confirmed.send(subscriber, channel=str(channel))
         db.session.commit()
     return subscriber
 
@@ -201,9 +259,12 @@ def update_preferences(
 ) -> Subscriber:
     if not Locale.knows(prefs.locale):
         raise ValidationError("unknown language", {"locale": prefs.locale})
-    if not prefs.topics:
+    municipality = resolve_municipality(prefs.municipality)
+    if not prefs.topics and not (municipality is not None and prefs.local_news):
         raise ValidationError("choose at least one topic", {"topics": "required"})
     subscriber = get_subscriber(subscriber_id)
+    subscriber.municipality_id = municipality.id if municipality is not None else None
+    subscriber.local_news = bool(prefs.local_news and municipality is not None)
     set_topics(subscriber, prefs.topics)
     subscriber.frequency = prefs.frequency
     subscriber.locale = prefs.locale
@@ -224,6 +285,7 @@ def unsubscribe(subscriber_id: int, *, channel: str = "web", now: datetime | Non
     subscriber.unsubscribed_at = now or utcnow()
     outbox.cancel(subscriber.id)
     record_consent(subscriber, ConsentAction.UNSUBSCRIBE, channel)
+    events.subscriber_left.send(subscriber.id, channel=str(channel), erased=False)
     db.session.commit()
     return True
 
@@ -236,13 +298,14 @@ def erase(subscriber_id: int, *, channel: str = "web") -> None:
     db.session.delete(subscriber)
     db.session.flush()
     record_consent(None, ConsentAction.ERASE, channel)
+    events.subscriber_left.send(subscriber_id, channel=str(channel), erased=True)
     db.session.commit()
 
 
 def export_data(subscriber_id: int) -> dict[str, Any]:
     """Everything we hold about one person, as plain JSON-ready values."""
     subscriber = get_subscriber(subscriber_id)
-    events = db.session.scalars(
+    ledger = db.session.scalars(
         sa.select(ConsentEvent)
         .where(ConsentEvent.subscriber_id == subscriber.id)
         .order_by(ConsentEvent.occurred_at, ConsentEvent.id)
@@ -258,6 +321,7 @@ def export_data(subscriber_id: int) -> dict[str, Any]:
         "status": subscriber.status.value,
         "role": subscriber.role.value,
         "municipality": subscriber.municipality.name if subscriber.municipality else None,
+        "local_news": subscriber.local_news,
         "topics": subscriber.topic_slugs,
         "frequency": subscriber.frequency.value,
         "locale": subscriber.locale,
@@ -273,7 +337,7 @@ def export_data(subscriber_id: int) -> dict[str, Any]:
                 "actor": e.actor,
                 "details": e.details,
             }
-            for e in events
+            for e in ledger
         ],
         "emails": [
             {

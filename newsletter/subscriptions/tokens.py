@@ -12,7 +12,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from newsletter.exceptions import InvalidToken
 from newsletter.extensions import db
-from newsletter.signing import secret_keys
+from newsletter.signing import FastSigner, secret_keys
 from newsletter.subscriptions.models import Subscriber
 
 
@@ -54,6 +54,17 @@ class Claim:
 def make_token(purpose: Purpose, subscriber_id: int, link_key: str) -> str:
     """A link for one subscriber: its id and its random link key, signed for one purpose."""
     return str(_serializer(purpose).dumps([subscriber_id, link_key]))
+
+
+def token_signer(purpose: Purpose) -> FastSigner:
+    """What ``make_token`` does, for the sender's hot path (two links per message):
+    ``token_signer(p).dumps([subscriber_id, link_key]) == make_token(p, subscriber_id, link_key)``.
+    """
+    cache = current_app.extensions.setdefault("newsletter.token_signers", {})
+    found = cache.get(purpose)
+    if found is None:
+        found = cache[purpose] = FastSigner(_serializer(purpose))
+    return found  # type: ignore[no-any-return]
 
 
 def token_for(purpose: Purpose, subscriber: Subscriber) -> str:

@@ -44,8 +44,9 @@ def _audited(action: str) -> list[AuditEntry]:
 
 
 def _crema() -> Municipality:
-    town = Municipality(name="Crema", istat_code="019035")
-    db.session.add(town)
+    town = db.session.scalar(sa.select(Municipality).where(Municipality.name == "Crema"))
+    assert town is not None  # seeded by migration 0002
+    town.istat_code = "019035"
     db.session.commit()
     return town
 
@@ -306,7 +307,12 @@ def test_municipalities_import_and_exports(admin_client: FlaskClient) -> None:
         admin_client, "/admin/roster/municipalities", "name,istat_code\nOffanengo,019063\n"
     )
     assert response.status_code == 302
-    assert db.session.scalar(sa.select(Municipality.istat_code)) == "019063"
+    assert (
+        db.session.scalar(
+            sa.select(Municipality.istat_code).where(Municipality.name == "Offanengo")
+        )
+        == "019063"
+    )
     bad = _upload(admin_client, "/admin/roster/municipalities", "name,istat_code\nX,abc\n")
     assert bad.status_code == 422
     assert "line 2" in bad.get_data(as_text=True)

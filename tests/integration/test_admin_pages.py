@@ -67,8 +67,8 @@ def test_subscriber_search_exact_and_substring(admin_client: FlaskClient) -> Non
 
 
 def test_subscriber_page_shows_profile_and_consent_history(admin_client: FlaskClient) -> None:
-    crema = Municipality(name="Crema")
-    db.session.add(crema)
+    crema = db.session.scalar(sa.select(Municipality).where(Municipality.name == "Crema"))
+    assert crema is not None  # seeded by migration 0002
     now = utcnow()
     subscriber = _subscriber(
         "sindaco@comune.crema.example",

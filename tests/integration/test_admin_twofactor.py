@@ -270,3 +270,22 @@ def test_editor_turns_two_factor_off_with_the_password(app: Flask, editor_user: 
         assert client.get("/admin/").status_code == 200
     db.session.expire_all()
     assert db.session.get(User, editor_user.id).totp_secret is None  # type: ignore[union-attr]
+
+
+def test_users_page_shows_who_has_two_factor_login(
+    app: Flask, admin_user: User, editor_user: User
+) -> None:
+    with time_machine.travel(NOW, tick=False):
+        _enrol(_signed_in(app, EDITOR_EMAIL), NOW)
+        admin = browser(app)
+        assert _post_login(admin, ADMIN_EMAIL, PASSWORD) == 302
+        page = admin.get("/admin/users").get_data(as_text=True)
+    rows = {
+        email_: re.search(rf"<td>{re.escape(email_)}</td>.*?</tr>", page, re.S)
+        for email_ in (ADMIN_EMAIL, EDITOR_EMAIL)
+    }
+    editor_row, admin_row = rows[EDITOR_EMAIL], rows[ADMIN_EMAIL]
+    assert editor_row is not None
+    assert admin_row is not None
+    assert "<td>configurato</td>" in editor_row.group(0)
+    assert "<td>non configurato</td>" in admin_row.group(0)

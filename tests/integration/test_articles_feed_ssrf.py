@@ -176,3 +176,24 @@ def test_the_websub_hub_goes_through_the_same_guard(app: Flask) -> None:
     delivery = Delivery(kind=DeliveryKind.WEBSUB, payload={"topic_urls": ["https://x/a.rss"]})
     with pytest.raises(TransportError, match=r"127\.0\.0\.2"):
         deliver_ping(delivery)
+
+
+def test_an_editor_sees_only_the_generic_refusal(
+    editor_client: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.fixtures.admin import csrf_token
+
+    fake_dns(monkeypatch, {"cms.intranet.example": ["192.168.10.20"]})
+    caplog.set_level(logging.WARNING)
+    token = csrf_token(editor_client.get("/admin/sources").get_data(as_text=True))
+    page = editor_client.post(
+        "/admin/sources/add",
+        data={"csrf_token": token, "url": "http://cms.intranet.example/rss", "name": "x"},
+        follow_redirects=True,
+    )
+    text = page.get_data(as_text=True)
+    assert fetch.REFUSED_MESSAGE in text
+    assert "192.168.10.20" not in text
+    assert "private" not in text
+    assert "192.168.10.20" in caplog.text
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Source)) == 0

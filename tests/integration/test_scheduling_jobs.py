@@ -12,6 +12,7 @@ import sqlalchemy as sa
 import time_machine
 from flask import Flask
 
+from newsletter.digests.jobs import digest_jobs
 from newsletter.digests.models import Digest
 from newsletter.extensions import db
 from newsletter.scheduling import service
@@ -30,6 +31,7 @@ def test_scheduler_holds_digest_jobs_and_registered_ones_in_rome_time(app: Flask
         "digests.immediate",
         "poll-sources",
         "purge-pending",
+        "retrain-topic-model",
     }
     assert str(scheduler.timezone) == "Europe/Rome"
 
@@ -67,10 +69,10 @@ def test_a_failing_job_is_recorded_as_an_error(app: Flask) -> None:
 
 
 def test_last_fire_time_is_the_run_a_late_fire_stands_for(app: Flask) -> None:
-    daily = make_trigger(app, service.digest_jobs(app)[0])
+    daily = make_trigger(app, digest_jobs(app)[0])
     late = datetime(2026, 11, 23, 6, 0, 41, tzinfo=UTC)
     assert service.last_fire_time(daily, late) == datetime(2026, 11, 23, 6, tzinfo=UTC)
-    immediate = make_trigger(app, service.digest_jobs(app)[2])
+    immediate = make_trigger(app, digest_jobs(app)[2])
     assert service.last_fire_time(immediate, late) == datetime(2026, 11, 23, 6, tzinfo=UTC)
 
 

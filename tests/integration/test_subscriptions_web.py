@@ -67,7 +67,7 @@ def test_form_errors_are_per_field_linked_and_translated(client: FlaskClient) ->
     assert response.status_code == 400
     html = response.get_data(as_text=True)
     assert "Inserisci un indirizzo e-mail nella forma nome@esempio.it." in html
-    assert "Scegli almeno un tema." in html
+    assert "Scegli almeno un tema, oppure il tuo comune" in html
     assert "spunta la casella" in html
     assert re.search(r'id="email"[^>]*aria-describedby="email-hint email-error"', html)
     assert 'id="email-error"' in html

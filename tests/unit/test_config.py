@@ -90,3 +90,13 @@ def test_secret_key_fallbacks_from_the_environment(
     assert plain.config["SECRET_KEY_FALLBACKS"] == []
     assert not plain.config.get("WTF_CSRF_SECRET_KEY")
     assert secret_keys(plain.config) == ["current"]
+
+
+def test_fetch_settings_are_checked(tmp_path: Path) -> None:
+    base = {"ENV_NAME": "production", "SECRET_KEY": "k" * 40, "INSTANCE_PATH": str(tmp_path)}
+    with pytest.raises(ConfigurationError, match="FETCH_ALLOWED_NETWORKS"):
+        create_app({**base, "FETCH_ALLOW_PRIVATE": True})
+    with pytest.raises(ConfigurationError, match="FETCH_ALLOWED_NETWORKS"):
+        create_app({**base, "FETCH_ALLOWED_NETWORKS": "10.0.0.0/8,not-a-network"})
+    app = create_app({**base, "FETCH_ALLOWED_NETWORKS": "10.20.0.5/32, 192.168.0.0/16"})
+    assert app.config["FETCH_ALLOWED_NETWORKS"] == ("10.20.0.5/32", "192.168.0.0/16")

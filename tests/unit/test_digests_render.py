@@ -164,3 +164,42 @@ def test_no_tracking_and_nothing_personal() -> None:
     assert "utm_" not in html
     assert 'width="1"' not in html
     assert "@" not in html.split("<body")[1]
+
+
+def test_a_shared_cache_renders_each_piece_once_and_changes_nothing() -> None:
+    """A build renders many variants with one RenderCache: the output is the same as rendering
+    each alone, and an article's block is rendered once for all the variants that show it."""
+    from newsletter.digests.render import RenderCache
+
+    audiences = [
+        Audience("citizen", "weekly", "it", ("energy", "welfare")),
+        Audience("citizen", "weekly", "it", ("welfare",)),
+        Audience("citizen", "weekly", "it", ("welfare",), CREMA, "Crema", local_news=True),
+        Audience("mayor", "weekly", "it", ALL, CREMA, "Crema"),
+    ]
+    cache = RenderCache()
+    for audience in audiences:
+        content = compose(_articles(), WEEK, audience)
+        alone = render(content, TOPICS, base_url="https://newsletter.example.org")
+        shared = render(content, TOPICS, base_url="https://newsletter.example.org", cache=cache)
+        assert shared == alone
+    article_pieces = [key for key in cache.pieces if key[0] == "article"]
+    assert len(article_pieces) == len(set(article_pieces))
+    # articles 1 and 3 appear in several variants but are rendered once per format
+    assert sum(1 for key in article_pieces if key[-1] == 1) == 2
+
+
+def test_a_citizens_comune_section_comes_first_in_their_language() -> None:
+    audience = Audience("citizen", "weekly", "it", ("energy",), CREMA, "Crema", local_news=True)
+    content = compose(_articles(), WEEK, audience)
+    assert [s.key for s in content.sections] == ["municipality"]  # both Crema articles
+    it = render(content, TOPICS, base_url="https://newsletter.example.org")
+    assert it.text.index("== Nel tuo comune: Crema ==") < it.text.index("Welfare locale")
+    assert "Nel tuo comune: Crema" in it.html
+    en = render(
+        compose(_articles(), WEEK, Audience("citizen", "weekly", "en", (), CREMA, "Crema", True)),
+        TOPICS,
+        base_url="https://newsletter.example.org",
+    )
+    assert "== In your municipality: Crema ==" in en.text
+    assert en.subject == "This week: 2 articles on Crema"

@@ -1,0 +1,155 @@
+"""Roster import speed: ``newsletter subscribers import`` of an N-row CSV, SQLite and PostgreSQL.
+
+    .venv/bin/python bench/import.py [-n 20000] [--db sqlite|postgres|both]
+        [--postgres-url postgresql://postgres@127.0.0.1:5432/test]
+
+For each database: a fresh, migrated database; a CSV of N people (10% mayors and officials,
+60% citizens with consent_at/consent_source, 30% citizens without, who become pending with a
+confirmation mail); then a dry run, the import (all new) and the same file again (all updates),
+timed around ``import_roster`` (rows/s), and once more through the console script in its own
+process (wall time including start-up).
+The target (issue 16): >= 10,000 rows/s, 20,000 rows in under 2 s plus start-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from newsletter import create_app  # noqa: E402
+
+TOPICS = ("welfare", "mobility", "energy", "governance")
+COMUNI = ("Crema", "Offanengo", "Pandino", "Spino d'Adda", "Vaiano Cremasco")
+
+
+def write_csv(path: Path, n: int) -> None:
+    rng = random.Random(16)
+    lines = ["email,role,municipality,topics,frequency,locale,name,consent_at,consent_source"]
+    for i in range(n):
+        topics = ";".join(rng.sample(TOPICS, rng.randint(1, 4)))
+        comune = rng.choice(COMUNI)
+        kind = rng.random()
+        if kind < 0.05:
+            row = f"sindaco{i}@comune{i}.example.org,mayor,{comune},{topics},weekly,it,Sindaco,,"
+        elif kind < 0.10:
+            row = f"ufficio{i}@comune{i}.example.org,official,{comune},{topics},daily,it,,,"
+        elif kind < 0.70:
+            row = (
+                f"persona{i}@example.org,citizen,{comune},{topics},weekly,it,Persona {i},"
+                "2024-03-01T10:00:00+01:00,modulo cartaceo"
+            )
+        else:
+            row = f"nuova{i}@example.org,citizen,{comune},{topics},immediate,en,,,"
+        lines.append(row)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def run(env: dict[str, str], *args: str) -> tuple[str, float]:
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "newsletter.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    wall = time.monotonic() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed: {done.stdout}{done.stderr}")
+    return done.stdout.strip().splitlines()[-1], wall
+
+
+def bench(db: str, n: int, postgres_url: str) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="bench-import-"))
+    instance = workdir / "instance"
+    admin_engine = None
+    pg_name = None
+    if db == "postgres":
+        admin_url = sa.engine.make_url(postgres_url).set(drivername="postgresql+psycopg")
+        admin_engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        pg_name = f"bench_import_{uuid.uuid4().hex[:8]}"
+        with admin_engine.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{pg_name}"'))
+        database_url = admin_url.set(database=pg_name).render_as_string(hide_password=False)
+    else:
+        database_url = f"sqlite:///{workdir / 'bench.sqlite3'}"
+    try:
+        config = {
+            "ENV_NAME": "embedded",
+            "DATABASE_URL": database_url,
+            "INSTANCE_PATH": str(instance),
+            "SECRET_KEY": "bench-secret",
+        }
+        app = create_app(config)
+        with app.app_context():
+            from flask_migrate import upgrade
+
+            upgrade(directory=app.extensions["migrate"].directory, revision="heads")
+            from newsletter.extensions import db as database
+
+            database.engine.dispose()
+        csv_path = workdir / "roster.csv"
+        write_csv(csv_path, n)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+        env.update(
+            NEWSLETTER_INSTANCE_PATH=str(instance),
+            NEWSLETTER_DATABASE_URL=database_url,
+            NEWSLETTER_SECRET_KEY="bench-secret",
+        )
+        started = time.monotonic()
+        run(env, "--help")
+        startup = time.monotonic() - started
+        print(f"{db}: {n} rows; console script start-up {startup:.2f}s")
+        text = csv_path.read_text(encoding="utf-8")
+        app = create_app(config)
+        with app.app_context():
+            from newsletter.subscriptions.roster import import_roster
+
+            for label, dry_run in (
+                ("dry run", True),
+                ("import (new)", False),
+                ("import (again)", False),
+            ):
+                started = time.perf_counter()
+                report = import_roster(text, actor="cli:bench", dry_run=dry_run)
+                took = time.perf_counter() - started
+                print(
+                    f"  {db:<8} {label:<15} {n / took:>9,.0f} rows/s  ({took:.2f}s; "
+                    f"created {report.created}, updated {report.updated}, "
+                    f"pending {report.pending})"
+                )
+            from newsletter.extensions import db as database
+
+            database.engine.dispose()
+        line, wall = run(env, "subscribers", "import", str(csv_path))
+        print(f"  {db:<8} {'command':<15} {wall:.2f}s wall with start-up | {line}")
+    finally:
+        if admin_engine is not None and pg_name is not None:
+            with admin_engine.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=20_000)
+    parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/test")
+    args = parser.parse_args()
+    for db in ("sqlite", "postgres") if args.db == "both" else (args.db,):
+        bench(db, args.n, args.postgres_url)
+
+
+if __name__ == "__main__":
+    main()
