@@ -46,7 +46,8 @@ class Config:
     CONFIRM_TOKEN_MAX_AGE = 7 * 24 * 3600
     EXPORT_TOKEN_MAX_AGE = 24 * 3600
     PENDING_TTL_DAYS = 7
-    CONFIRMATION_RESEND_WINDOW = 3600  # at most one confirmation e-mail per address per window
+    CONFIRMATION_RESEND_WINDOW = 3600  # at most one service mail of a kind per address per window
+    SERVICE_MAIL_PER_HOUR = 3  # and at most this many of any kind per address per hour
     RATELIMIT_SUBSCRIBE = "10 per minute;60 per hour"
     RATELIMIT_STORAGE_URI = "memory://"
     SESSION_COOKIE_HTTPONLY = True
@@ -109,7 +110,8 @@ class Config:
     # --- subscriptions ---
     SUBSCRIBE_HONEYPOT_FIELD = "website"  # a field people never see; bots fill it in
     PUBLIC_LATEST_ARTICLES = 6  # articles on the home page
-    TOPIC_PAGE_ARTICLES = 20  # articles on a topic page
+    TOPIC_PAGE_ARTICLES = 20  # articles on a topic page (and on a comune's page)
+    COMUNI_RECENT_DAYS = 30  # /comuni counts each comune's articles of the last N days
 
     # --- articles ---
     SOURCE_CONNECT_TIMEOUT = 5.0  # seconds to connect to a feed's server

@@ -40,6 +40,10 @@ class InvalidToken(NewsletterError):
     status_code = 400
 
 
+class ExpiredToken(InvalidToken):
+    """A genuine link past its age (confirm, export): the page offers to ask for a new one."""
+
+
 class Unauthorized(NewsletterError):
     status_code = 401
 

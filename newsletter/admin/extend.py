@@ -1,12 +1,13 @@
 """How other domains' admin pages plug into the admin area without editing its templates.
 
-``register_nav`` adds an entry to the admin navigation; ``register_action`` adds a button or
-link to an object's page (a subscriber, an article, a source). Each is shown only to users
-with the required role. For example, the subscriptions domain adds "Erase" to subscribers::
+``register_nav`` adds an entry to the admin navigation (for a domain that brings admin pages
+of its own; none does yet); ``register_action`` adds a button or link to an object's page (a
+subscriber, an article, a source). Each is shown only to users with the required role. The
+admin package itself adds "Erase" to subscribers this way (``admin._subscriber_actions``)::
 
     register_action(app, "subscriber", ObjectAction(
-        label=_l("Erase"), endpoint="admin_subscriptions.erase", role=UserRole.ADMIN,
-        method="post", confirm=_l("Erase this person's data for good?")))
+        label=_l("Erase"), endpoint="admin.erase_subscriber", role=UserRole.ADMIN,
+        method="post", confirm=_l("Erase this person's data for good"), danger=True))
 
 A POST action is rendered as a form with the CSRF token; its view receives the object's id
 as the ``id`` URL argument and should call ``newsletter.admin.service.audit``.

@@ -106,9 +106,11 @@ def enqueue(
     to_address: str | None = None,
     payload: dict[str, Any] | None = None,
     due: datetime | None = None,
+    now: datetime | None = None,
     session: Session | scoped_session[Any] | None = None,
 ) -> Delivery:
-    """Add one queued row to the caller's session (not committed, not flushed).
+    """Add one queued row to the caller's session (not committed, not flushed), created at
+    ``now`` (the operation's time; default: the clock) and due at ``due`` (default: ``now``).
 
     A service mail supersedes the subscriber's queued service mails: one confirmation or
     preferences mail at a time.
@@ -126,7 +128,8 @@ def enqueue(
         to_address=to_address,
         payload=payload,
         status=DeliveryStatus.QUEUED,
-        next_attempt_at=due or utcnow(),
+        next_attempt_at=due or now or utcnow(),
+        created_at=now or utcnow(),
     )
     target.add(row)
     return row
@@ -441,6 +444,24 @@ def deliveries_of(subscriber_id: int) -> list[Delivery]:
             .order_by(Delivery.created_at, Delivery.id)
         )
     )
+
+
+def recent(
+    subscriber_id: int, kinds: Iterable[DeliveryKind], since: datetime
+) -> list[tuple[DeliveryKind, datetime]]:
+    """The subscriber's rows of ``kinds`` created since ``since`` that were or will be sent
+    (cancelled ones never reached anyone): (kind, created_at), oldest first."""
+    rows = db.session.execute(
+        sa.select(Delivery.kind, Delivery.created_at)
+        .where(
+            Delivery.subscriber_id == subscriber_id,
+            Delivery.kind.in_(list(kinds)),
+            Delivery.created_at >= since,
+            Delivery.status != DeliveryStatus.CANCELLED,
+        )
+        .order_by(Delivery.created_at, Delivery.id)
+    )
+    return [(DeliveryKind(kind), created) for kind, created in rows]
 
 
 def queued_payloads(

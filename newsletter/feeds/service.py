@@ -25,12 +25,12 @@ from flask import current_app
 from lxml import etree
 from sqlalchemy.orm import selectinload
 
-from newsletter.articles.models import Article, ArticleTopic
+from newsletter.articles.models import Article, ArticleMunicipality, ArticleTopic
 from newsletter.articles.queries import visible_articles
 from newsletter.digests.models import Digest, DigestKind
 from newsletter.exceptions import NotFound
 from newsletter.extensions import db
-from newsletter.reference.models import Topic
+from newsletter.reference.models import Municipality, Topic
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
@@ -39,6 +39,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # "updated" of a feed with nothing in 
 
 ALL = "all"
 DIGESTS = "digests"
+COMUNI = "comuni/"  # a comune's feed is named comuni/<slug>: /feeds/comuni/<slug>.rss
 
 SITE_NAME = "Area Omogenea Cremasca"
 ALL_TITLE = f"{SITE_NAME} – Tutte le notizie"
@@ -81,6 +82,7 @@ class FeedVersion:
     topic_name: str
     topic_description: str
     state: tuple[Any, ...]
+    municipality_id: int | None = None  # a comune's feed: its articles (mentions)
 
 
 def body_etag(body: bytes) -> str:
@@ -150,6 +152,13 @@ ALL_VERSION_SQL = sa.select(*_ARTICLE_STATE)
 TOPIC_VERSION_SQL = sa.select(Topic.id, Topic.name_it, Topic.description_it, *_ARTICLE_STATE).where(
     Topic.slug == sa.bindparam("slug")
 )
+COMUNE_VERSION_SQL = sa.select(
+    Municipality.id,
+    Municipality.name,
+    *_ARTICLE_STATE,
+    # an editor adding or removing a comune on an article changes the comune's feed
+    sa.select(sa.func.count()).select_from(ArticleMunicipality).scalar_subquery(),
+).where(Municipality.slug == sa.bindparam("slug"))
 DIGESTS_VERSION_SQL = sa.select(
     sa.func.max(Digest.id), sa.func.count(Digest.id), sa.func.max(Digest.created_at)
 ).where(Digest.kind == DigestKind.EDITION)
@@ -168,6 +177,13 @@ def feed_version(name: str) -> FeedVersion:
         if name == DIGESTS:
             row = conn.execute(DIGESTS_VERSION_SQL).one()
             return FeedVersion(name, None, "", "", tuple(row))
+        if name.startswith(COMUNI):
+            town = conn.execute(COMUNE_VERSION_SQL, {"slug": name[len(COMUNI) :]}).first()
+            if town is None:
+                raise NotFound(f"no feed named {name!r}")
+            town_id, town_name, *town_state = town
+            description = f"Le notizie che riguardano {town_name} (Area Omogenea Cremasca)."
+            return FeedVersion(name, None, town_name, description, tuple(town_state), int(town_id))
         found = conn.execute(TOPIC_VERSION_SQL, {"slug": name}).first()
     if found is None:
         raise NotFound(f"no feed named {name!r}")
@@ -233,7 +249,17 @@ def feed_document(version: FeedVersion) -> FeedDocument:
             .limit(limit)
             .options(selectinload(Article.topic_links))
         )
-        if version.topic_id is not None:
+        if version.municipality_id is not None:
+            query = query.where(
+                Article.id.in_(
+                    sa.select(ArticleMunicipality.article_id).where(
+                        ArticleMunicipality.municipality_id == version.municipality_id
+                    )
+                )
+            )
+            title = f"{SITE_NAME} – {version.topic_name}"
+            description = version.topic_description
+        elif version.topic_id is not None:
             title = f"{SITE_NAME} – {version.topic_name}"
             description = version.topic_description or ALL_DESCRIPTION
         else:
@@ -244,7 +270,13 @@ def feed_document(version: FeedVersion) -> FeedDocument:
         name=version.name,
         title=title,
         description=description,
-        home_url=f"{base_url}/archive" if version.name == DIGESTS else f"{base_url}/",
+        home_url=(
+            f"{base_url}/archive"
+            if version.name == DIGESTS
+            else f"{base_url}/{version.name}"
+            if version.municipality_id is not None
+            else f"{base_url}/"
+        ),
         updated=max((item.updated for item in items), default=EPOCH),
         items=tuple(items),
     )

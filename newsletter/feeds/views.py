@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, redirect, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
 
+from newsletter.exceptions import NotFound
 from newsletter.feeds import service
 from newsletter.feeds.cache import FeedCache
 from newsletter.feeds.fastpath import feed_headers, not_modified
+from newsletter.reference.service import municipality_by_slug
 
 bp = Blueprint("feeds", __name__)
 
@@ -45,6 +48,22 @@ def current_version(name: str) -> service.FeedVersion:
 
 @bp.get("/feeds/<name>.<any(rss, atom, json):fmt>")
 def feed(name: str, fmt: str) -> Response:
+    return _serve(name, fmt)
+
+
+@bp.get("/feeds/comuni/<slug>.<any(rss, atom, json):fmt>")
+def comune_feed(slug: str, fmt: str) -> BaseResponse:
+    """A comune's articles; a former slug (the comune was renamed) redirects for good."""
+    try:
+        return _serve(service.COMUNI + slug, fmt)
+    except NotFound:
+        municipality, renamed = municipality_by_slug(slug)  # NotFound (404) when unknown
+        if not renamed:
+            raise
+        return redirect(url_for("feeds.comune_feed", slug=municipality.slug, fmt=fmt), 301)
+
+
+def _serve(name: str, fmt: str) -> Response:
     feed_format = service.FeedFormat(fmt)
     version = current_version(name)  # NotFound (404) for an unknown topic
     cache = feed_cache()

@@ -88,6 +88,7 @@ def demo_command(host: str, port: int, smtp_port: int, no_content: bool) -> None
     env["NEWSLETTER_DATABASE_URL"] = app.config["DATABASE_URL"]
     env["NEWSLETTER_SMTP_PORT"] = str(smtp_port)
     env.setdefault("NEWSLETTER_FETCH_ALLOW_PRIVATE", "1")  # the demo's feeds may be local
+    env.setdefault("NEWSLETTER_QUIET_HOURS", "")  # the demo shows push notifications at any hour
     env.setdefault("NEWSLETTER_BASE_URL", f"http://{host}:{port}")
     children = [
         (name, subprocess.Popen([sys.executable, "-m", "newsletter.cli", *args], env=env))

@@ -20,10 +20,11 @@ from flask import (
 )
 from werkzeug.wrappers import Response as BaseResponse
 
-from newsletter.exceptions import InvalidToken, NotFound
+from newsletter.exceptions import ExpiredToken, InvalidToken, NotFound
 from newsletter.extensions import csrf, limiter
 from newsletter.i18n import SUPPORTED, select_locale
 from newsletter.public import service
+from newsletter.reference.service import municipality_by_slug
 from newsletter.subscriptions import forms
 from newsletter.subscriptions import service as subscriptions
 from newsletter.subscriptions.links import personal_url_for
@@ -61,6 +62,34 @@ def topic(slug: str) -> Page:
     return render_template("public/topic.html", topic=content.topic, articles=content.articles)
 
 
+@bp.get("/comuni")
+def comuni() -> str:
+    days = int(current_app.config["COMUNI_RECENT_DAYS"])
+    return render_template(
+        "public/comuni.html", comuni=service.comuni_overview(days), recent_days=days
+    )
+
+
+@bp.get("/comuni/<slug>")
+def comune(slug: str) -> Page:
+    """A comune's articles, ``?topic=`` to keep one topic; a former slug redirects for good."""
+    topic = request.args.get("topic") or None
+    try:
+        content = service.comune_content(
+            slug, topic, int(current_app.config["TOPIC_PAGE_ARTICLES"])
+        )
+    except NotFound:
+        try:
+            municipality, renamed = municipality_by_slug(slug)
+        except NotFound:
+            return render_template("error.html", status=404, message=None), 404
+        if not renamed:  # a known comune and an unknown topic
+            return render_template("error.html", status=404, message=None), 404
+        return redirect(url_for("public.comune", slug=municipality.slug, topic=topic), 301)
+    state = forms.FormState(locale=select_locale(), municipality=content.municipality.slug)
+    return render_template("public/comune.html", content=content, **_form_context(state))
+
+
 @bp.get("/subscribe")
 def subscribe_form() -> str:
     """``?topics=energy`` (from a topic page) ticks that topic in advance, and
@@ -93,7 +122,7 @@ def subscribe() -> Page:
 
 
 def _bad_link(exc: InvalidToken | None = None) -> tuple[str, int]:
-    expired = exc is not None and "expired" in exc.message
+    expired = isinstance(exc, ExpiredToken)
     return render_template("public/bad_link.html", expired=expired), 400 if exc else 404
 
 

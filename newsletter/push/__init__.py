@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, current_app
 
 from newsletter import events
-from newsletter.hooks import register_messenger
+from newsletter.hooks import register_demo_content, register_messenger
 
 
 def init_app(app: Flask) -> None:
@@ -24,7 +24,14 @@ def init_app(app: Flask) -> None:
 
         return list(list_topics())
 
+    def push_municipalities() -> list[object]:
+        from newsletter.reference.service import list_municipalities
+
+        return list(list_municipalities())
+
     app.jinja_env.globals["push_topic_list"] = push_topics
+    app.jinja_env.globals["push_subscription_count"] = service.count  # counted, never listed
+    app.jinja_env.globals["push_municipality_list"] = push_municipalities
 
     def _on_batch(period: object, **kwargs: object) -> None:
         if current_app._get_current_object() is not app:  # type: ignore[attr-defined]
@@ -33,3 +40,13 @@ def init_app(app: Flask) -> None:
         service.enqueue_batch(str(kwargs["period_key"]), period.end, articles)  # type: ignore[attr-defined]
 
     events.immediate_batch.connect(_on_batch, weak=False)
+    register_demo_content(app, _demo_keys)
+
+
+def _demo_keys(app: Flask) -> None:
+    """The demo makes its VAPID key pair once, so notifications work on http://127.0.0.1."""
+    from newsletter.push import vapid
+
+    path = vapid.key_path(app.config, app.instance_path)
+    if not path.exists():
+        vapid.create(path)

@@ -10,7 +10,7 @@ import jinja2
 from flask import current_app
 from flask_babel import force_locale, gettext
 
-from newsletter.delivery.models import Delivery, DeliveryKind
+from newsletter.delivery.models import Delivery
 from newsletter.extensions import db
 from newsletter.hooks import ServiceMail
 from newsletter.subscriptions.links import personal_url_for
@@ -79,9 +79,3 @@ def render_preferences(delivery: Delivery) -> ServiceMail | None:
         return _render(
             "preferences", subscriber, subject, personal_url_for(Purpose.PREFERENCES, subscriber)
         )
-
-
-RENDERERS = {
-    DeliveryKind.CONFIRM.value: render_confirm,
-    DeliveryKind.PREFERENCES.value: render_preferences,
-}

@@ -134,18 +134,28 @@ def _find_for_update(email: str) -> Subscriber | None:
     )
 
 
-def _may_send_service_mail(subscriber: Subscriber, now: datetime) -> bool:
-    sent = subscriber.confirmation_sent_at
-    window = timedelta(seconds=int(current_app.config["CONFIRMATION_RESEND_WINDOW"]))
-    return sent is None or now - sent >= window
+def _may_send_service_mail(subscriber: Subscriber, kind: DeliveryKind, now: datetime) -> bool:
+    """Against mail bombing, whatever the form is used for: one mail of a kind per
+    CONFIRMATION_RESEND_WINDOW, and at most SERVICE_MAIL_PER_HOUR service mails of any kind
+    in the last hour. A different kind is not held back by the other's window: someone who
+    confirmed minutes ago and asks again (to change topics) gets their preferences link."""
+    cfg = current_app.config
+    hour = timedelta(hours=1)
+    window = timedelta(seconds=int(cfg["CONFIRMATION_RESEND_WINDOW"]))
+    sent = outbox.recent(subscriber.id, outbox.service_mail_kinds(), now - max(hour, window))
+    if any(k is kind and now - created < window for k, created in sent):
+        return False
+    return sum(1 for _k, created in sent if now - created < hour) < int(
+        cfg["SERVICE_MAIL_PER_HOUR"]
+    )
 
 
 def _enqueue_service_mail(subscriber: Subscriber, kind: DeliveryKind, now: datetime) -> None:
-    """One service e-mail per window; the outbox supersedes an older queued one."""
-    if not _may_send_service_mail(subscriber, now):
+    """A service e-mail unless the limits say no; the outbox supersedes an older queued one."""
+    if not _may_send_service_mail(subscriber, kind, now):
         return
-    outbox.enqueue(kind, subscriber_id=subscriber.id, due=now)
-    subscriber.confirmation_sent_at = now
+    outbox.enqueue(kind, subscriber_id=subscriber.id, due=now, now=now)
+    subscriber.confirmation_sent_at = now  # the last request: purge_pending counts from it
 
 
 def enqueue_confirmations(subscriber_ids: list[int], now: datetime) -> None:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from newsletter.exceptions import InvalidToken
+from newsletter.exceptions import ExpiredToken, InvalidToken
 from newsletter.extensions import db
 from newsletter.signing import FastSigner, secret_keys
 from newsletter.subscriptions.models import Subscriber
@@ -78,7 +78,7 @@ def read_token(purpose: Purpose, token: str) -> Claim:
             token, max_age=_max_age(purpose), return_timestamp=True
         )
     except SignatureExpired:
-        raise InvalidToken("this link has expired") from None
+        raise ExpiredToken("this link has expired") from None
     except BadSignature:
         raise InvalidToken("this link is not valid") from None
     if _is_id(value):  # before link keys: the bare id

@@ -53,6 +53,9 @@ def test_demo_serves_home_and_a_subscription_is_confirmed_from_captured_mail(
         assert '<html lang="it">' in home.text
         for name in ("Welfare", "Mobilità", "Energia", "Governance"):
             assert name in home.text
+        key = requests.get(f"{base}/push/key", timeout=10)  # the demo made its VAPID key
+        assert key.status_code == 200
+        assert len(key.json()["public_key"]) == 87  # a P-256 point, base64url
 
         browser = requests.Session()
         form = browser.get(f"{base}/subscribe", timeout=10)

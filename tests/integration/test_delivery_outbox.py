@@ -153,7 +153,7 @@ def test_the_consent_channel_vocabulary_is_one_enum(app: Flask) -> None:
     from newsletter.subscriptions.service import record_consent
 
     assert {c.value for c in ConsentChannel} == {
-        "web", "one-click", "email", "cli", "api", "admin", "dsn", "relay"
+        "web", "one-click", "email", "cli", "api", "admin", "dsn", "relay", "push"
     }  # fmt: skip
     with pytest.raises(ValueError, match="unknown consent channel"):
         record_consent(None, ConsentAction.ERASE, "fax")

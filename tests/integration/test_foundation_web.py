@@ -48,6 +48,7 @@ def test_healthz_reports_the_database(client: FlaskClient) -> None:
         "status": "ok",
         "database": "ok",
         "oldest_due_delivery_age_seconds": None,
+        "warnings": [],  # e.g. rate limits counted per worker (test_ops_security.py)
     }
 
 

@@ -324,3 +324,19 @@ def test_quiet_hours_hold_then_release_one_grouped_notification(
         _send(runner)
     (got,) = push_service.wait_for(1)
     assert got.payload["title"] == "2 nuove notizie su Mobilità"
+
+
+def test_the_dashboard_counts_push_subscriptions_without_listing_them(
+    app: Flask,
+    client: FlaskClient,
+    push_service: PushService,
+    keys: str,
+    editor_client: FlaskClient,
+) -> None:
+    browsers = [push_service.browser() for _ in range(3)]
+    for browser in browsers:
+        assert _subscribe(client, browser).status_code == 201
+    page = editor_client.get("/admin/").get_data(as_text=True)
+    stat = page.split("Browser con le notifiche push", 1)[1].split("</dd>", 1)[0]
+    assert stat.rsplit(">", 1)[-1].strip() == "3"
+    assert all(b.endpoint not in page for b in browsers)

@@ -6,7 +6,7 @@ import pytest
 import time_machine
 from flask import Flask
 
-from newsletter.exceptions import InvalidToken
+from newsletter.exceptions import ExpiredToken, InvalidToken
 from newsletter.subscriptions.tokens import Purpose, make_token, read_token
 
 
@@ -41,3 +41,16 @@ def test_confirm_expires_but_unsubscribe_does_not(app: Flask) -> None:
         with pytest.raises(InvalidToken, match="expired"):
             read_token(Purpose.CONFIRM, confirm)
         assert read_token(Purpose.UNSUBSCRIBE, unsubscribe).subscriber_id == 3
+
+
+def test_expiry_is_a_kind_of_error_not_a_word_in_its_message(app: Flask) -> None:
+    """The bad-link page offers a new link for an expired one: it asks the exception's type."""
+    start = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+    with time_machine.travel(start, tick=False):
+        confirm = make_token(Purpose.CONFIRM, 3, "k")
+    later = start + timedelta(seconds=app.config["CONFIRM_TOKEN_MAX_AGE"] + 5)
+    with time_machine.travel(later, tick=False), pytest.raises(ExpiredToken):
+        read_token(Purpose.CONFIRM, confirm)
+    with pytest.raises(InvalidToken) as forged:
+        read_token(Purpose.CONFIRM, confirm[:-2] + ("AA" if confirm[-2:] != "AA" else "BB"))
+    assert not isinstance(forged.value, ExpiredToken)

@@ -1,0 +1,111 @@
+"""The "Ricevi le notifiche" control in Chromium: shown only with JavaScript and Web Push,
+permission asked only after a click, a well-formed subscription sent to the server.
+
+How far it goes: headless Chromium here cannot reach a real push service (no network), so the
+browser's own ``PushManager.subscribe`` is replaced, in the page, by one that returns the
+subscription of the local push service of the tests (its keys are real P-256 keys). Everything
+of ours runs as in production: the service worker registers, the page fetches ``/push/key``,
+posts with the CSRF header, and the server stores and later notifies that subscription.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskCliRunner
+
+from newsletter.extensions import db
+from newsletter.push.models import PushSubscription
+from tests.fixtures.browser import LiveServer, assert_accessible
+from tests.fixtures.push import PushService
+
+pytestmark = pytest.mark.browser
+
+INSTRUMENT = """
+window.__asks = 0;
+window.__subscribeCalls = [];
+Notification.requestPermission = async () => { window.__asks += 1; return "granted"; };
+const fake = %s;
+let current = null;
+PushManager.prototype.subscribe = async function (options) {
+  window.__subscribeCalls.push({ userVisibleOnly: options.userVisibleOnly,
+                                 keyLength: new Uint8Array(options.applicationServerKey).length });
+  current = { endpoint: fake.endpoint, toJSON: () => fake,
+              unsubscribe: async () => { current = null; return true; } };
+  return current;
+};
+PushManager.prototype.getSubscription = async function () { return current; };
+"""
+
+
+def test_the_control_subscribes_after_a_click(
+    app: Flask,
+    runner: FlaskCliRunner,
+    page: Any,
+    live_server: LiveServer,
+    push_service: PushService,
+) -> None:
+    assert runner.invoke(args=["push", "keys"]).exit_code == 0
+    browser = push_service.browser()
+    page.add_init_script(INSTRUMENT % json.dumps(browser.subscription()))
+    page.goto(live_server.url + "/topics/mobility")
+    control = page.locator("#push-control")
+    control.wait_for(state="visible")
+    assert page.evaluate("window.__asks") == 0  # nothing asked on load
+    assert page.locator("#push-topic-mobility").is_checked()  # the topic page pre-sets it
+    page.locator("label[for=push-topic-energy]").click()
+    assert_accessible(page)
+    control.get_by_role("button", name="Ricevi le notifiche").click()
+    page.get_by_text("Le notifiche sono attive su questo browser.").wait_for()
+    assert page.evaluate("window.__asks") == 1
+    assert page.evaluate("window.__subscribeCalls") == [{"userVisibleOnly": True, "keyLength": 65}]
+    db.session.expire_all()
+    stored = db.session.scalars(sa.select(PushSubscription)).all()
+    assert [(s.endpoint, s.topics, s.locale) for s in stored] == [
+        (browser.endpoint, ["energy", "mobility"], "it")
+    ]
+    registered = page.evaluate(
+        "navigator.serviceWorker.getRegistration('/')"
+        ".then(r => r && r.active && r.active.scriptURL)"
+    )
+    assert registered == live_server.url + "/sw.js"
+
+    stop = control.get_by_role("button", name="Disattiva le notifiche")
+    stop.click()
+    page.get_by_text("Le notifiche non sono attive su questo browser.").wait_for()
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(PushSubscription)) == 0
+
+
+def test_without_javascript_the_control_stays_hidden(
+    chromium: Any, live_server: LiveServer
+) -> None:
+    context = chromium.new_context(java_script_enabled=False, locale="it-IT")
+    try:
+        page = context.new_page()
+        page.goto(live_server.url + "/")
+        assert page.locator("#push-control").count() == 1
+        assert not page.locator("#push-control").is_visible()
+        assert page.locator("form").first.is_visible()  # the subscribe form works as before
+    finally:
+        context.close()
+
+
+def test_manifest_and_service_worker(live_server: LiveServer, page: Any) -> None:
+    answer = page.request.get(live_server.url + "/manifest.webmanifest")
+    assert answer.headers["content-type"].startswith("application/manifest+json")
+    manifest = answer.json()
+    assert manifest["lang"] == "it"
+    assert manifest["name"] == "Newsletter dell'Area Omogenea Cremasca"
+    assert {i["sizes"] for i in manifest["icons"]} == {"192x192", "512x512"}
+    for icon in manifest["icons"]:
+        assert (
+            page.request.get(live_server.url + icon["src"]).headers["content-type"] == "image/png"
+        )
+    worker = page.request.get(live_server.url + "/sw.js")
+    assert worker.headers["service-worker-allowed"] == "/"
+    assert "showNotification" in worker.text()
