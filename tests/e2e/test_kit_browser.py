@@ -28,6 +28,8 @@ PAGES = [
     "/privacy",
     "/accessibility",
     "/legal",
+    "/comuni",
+    "/comuni/crema",
     "/accessibility?lang=en",
     "/nowhere",
 ]

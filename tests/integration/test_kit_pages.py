@@ -32,6 +32,8 @@ PUBLIC_PAGES = [
     "/privacy",
     "/accessibility",
     "/legal",
+    "/comuni",
+    "/comuni/crema",
 ]
 ADMIN_PAGES = ["/admin/", "/admin/articles", "/admin/subscribers", "/admin/digests", "/admin/audit"]
 
