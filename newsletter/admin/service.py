@@ -587,6 +587,18 @@ def set_article_topics(article_id: int, slugs: list[str]) -> Article:
     return set_topics_by_editor(article_id, slugs)
 
 
+def set_article_municipality(article_id: int, municipality_id: int, included: bool) -> Article:
+    """An editor adds or removes a comune on an article; audited, and kept over re-imports."""
+    from newsletter.articles.service import set_municipality_by_editor
+
+    entry = audit(
+        "article.municipality.add" if included else "article.municipality.remove",
+        f"article:{article_id}",
+        {"municipality_id": municipality_id},
+    )
+    return set_municipality_by_editor(article_id, municipality_id, included, entry.actor)
+
+
 # --- sources, API tokens, users ------------------------------------------------------------
 
 

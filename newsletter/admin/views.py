@@ -24,12 +24,13 @@ from newsletter.admin.extend import registry
 from newsletter.admin.forms import ActionForm, LoginForm
 from newsletter.admin.models import UserRole
 from newsletter.articles import training
+from newsletter.articles.service import municipality_edits
 from newsletter.db import get_or_404
 from newsletter.exceptions import NewsletterError, Unauthorized, ValidationError
 from newsletter.extensions import db, limiter
 from newsletter.feedback import service as feedback
 from newsletter.i18n import select_locale
-from newsletter.reference.service import list_topics
+from newsletter.reference.service import list_municipalities, list_topics
 from newsletter.subscriptions.models import Role
 from newsletter.vocabulary import Frequency, Locale
 from newsletter.web import page_arg
@@ -273,6 +274,8 @@ def article(id: int) -> str:
         article=found,
         topics=_topic_names(),
         suggestion=training.suggest(found),
+        municipalities=list_municipalities(),
+        municipality_edits=municipality_edits(found.id),
     )
 
 
@@ -448,6 +451,29 @@ def article_topics(id: int) -> Response:
         flash(_("Topics not saved: %(error)s", error=exc.message), "error")
     else:
         flash(_("Topics saved; they override the classifier and later imports."), "success")
+    return redirect(url_for("admin.article", id=id))
+
+
+@bp.post("/articles/<int:id>/municipalities")
+@auth.require_role(EDITOR)
+def article_municipality(id: int) -> Response:
+    """Add (``action=add``) or remove (``action=remove``) one comune on the article."""
+    try:
+        municipality_id = int(request.form.get("municipality", ""))
+    except ValueError:
+        flash(_("Choose a comune."), "error")
+        return redirect(url_for("admin.article", id=id))
+    included = request.form.get("action") == "add"
+    try:
+        service.set_article_municipality(id, municipality_id, included)
+    except NewsletterError as exc:
+        db.session.rollback()
+        flash(_("Comuni not saved: %(error)s", error=exc.message), "error")
+    else:
+        flash(
+            _("Comuni saved; your correction is kept when the article is imported again."),
+            "success",
+        )
     return redirect(url_for("admin.article", id=id))
 
 
