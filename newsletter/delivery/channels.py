@@ -18,6 +18,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -97,6 +98,7 @@ class ChannelSender:
         self.schedule: tuple[float, ...] = tuple(cfg["RETRY_SCHEDULE_SECONDS"])
         self.give_up = timedelta(seconds=float(cfg["RETRY_GIVE_UP"]))
         self.idle_seconds = float(cfg.get("SEND_IDLE_SECONDS", 2.0))
+        self.max_unrecorded = max(1, int(cfg.get("CHANNEL_MAX_UNRECORDED", 2 * self.workers)))
 
     def _rows(self, claimed: list[store.Claimed]) -> list[tuple[store.Claimed, ChannelRow]]:
         by_id = {c.id: c for c in claimed}
@@ -195,12 +197,18 @@ class ChannelSender:
                 done.append(result)
                 lock.notify_all()
 
+        last_flush = time.monotonic()
         with ThreadPoolExecutor(self.workers, thread_name_prefix="channel") as pool:
             in_flight = 0
             while pending or in_flight:
                 chosen: tuple[store.Claimed, ChannelRow] | None = None
                 with lock:
-                    flushed, done[:] = list(done), []
+                    # Record in groups (one commit for many answers), but never let more
+                    # than ``max_unrecorded`` answers wait: that is the duplicate window.
+                    due = len(done) >= self.max_unrecorded or (
+                        done and (not pending or time.monotonic() - last_flush > 0.2)
+                    )
+                    flushed, done[:] = (list(done), []) if due else ([], done)
                     in_flight -= len(flushed)
                     if in_flight < self.workers:
                         for index, (claimed, row) in enumerate(pending):
@@ -214,6 +222,7 @@ class ChannelSender:
                         lock.wait(0.05)
                 if flushed:
                     self._record(flushed, report)  # right after the answers: a tiny window
+                    last_flush = time.monotonic()
                 if chosen is not None:
                     claimed, row = chosen
                     future = pool.submit(self._deliver, row)

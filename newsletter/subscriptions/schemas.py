@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Annotated, Any
 
 import email_validator
@@ -59,6 +59,10 @@ class Lookups:
 
     topics: tuple[str, ...]
     municipalities: dict[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def topic_set(self) -> frozenset[str]:
+        return frozenset(self.topics)
 
 
 # The plain ASCII addresses that make up nearly every roster: checked by one regular
@@ -278,7 +282,8 @@ class SubscriberIn(BaseModel):
         slugs = list(dict.fromkeys(value))
         vocabulary = info.context
         if isinstance(vocabulary, Lookups):
-            unknown = [s for s in slugs if s not in vocabulary.topics]
+            known = vocabulary.topic_set
+            unknown = [s for s in slugs if s not in known]
             if unknown:
                 raise ValueError(f"unknown topic: {', '.join(unknown)}")
         return slugs

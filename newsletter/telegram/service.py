@@ -141,6 +141,7 @@ class TelegramMessenger:
         session = getattr(self._local, "session", None)
         if session is None:
             session = self._local.session = requests.Session()
+            session.trust_env = False
         url = f"{str(cfg['TELEGRAM_API_URL']).rstrip('/')}/bot{token}/sendMessage"
         try:
             response = session.post(

@@ -160,6 +160,14 @@ def test_admin_dry_runs_a_roster_with_a_bad_row(
     assert page.locator("code.new-token").inner_text().strip()
     assert page.get_by_role("button", name="Revoca").count() == 1
     assert_accessible(page)
+    # A second token for the registry office: subscribers only, ticked in the form.
+    page.get_by_label("Nome (il CMS che lo usa)").fill("Anagrafe")
+    page.get_by_role("checkbox", name="articles").uncheck()
+    page.get_by_role("checkbox", name="subscribers").check()
+    page.get_by_role("button", name="Crea il token").click()
+    row = page.get_by_role("row").filter(has_text="Anagrafe")
+    assert row.locator("code").all_inner_texts()[1:] == ["subscribers"]
+    assert_accessible(page)
 
     nav.get_by_role("link", name="Utenti").click()
     page.get_by_label("E-mail").fill("nuova.redattrice@consorzio.example")
