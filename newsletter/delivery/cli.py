@@ -15,7 +15,7 @@ from flask.cli import with_appcontext
 from newsletter.cliutil import CommandGroup, one_line_errors, read_text_file
 from newsletter.delivery import bounces, store
 from newsletter.delivery.sender import Sender, serve_forever
-from newsletter.delivery.transport import SmtpRelayTransport, Transport
+from newsletter.delivery.transport import RelayPool, Transport
 from newsletter.exceptions import ValidationError
 from newsletter.extensions import db
 
@@ -105,9 +105,7 @@ def send_command(until_idle: bool) -> None:
     app = _app()
     stop = threading.Event()
     with one_line_errors(), stop_on_signals(stop):
-        summary = run_send(
-            app, SmtpRelayTransport.from_config(app.config), until_idle=until_idle, stop=stop
-        )
+        summary = run_send(app, RelayPool.from_config(app.config), until_idle=until_idle, stop=stop)
     click.echo(summary)
 
 
