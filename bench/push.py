@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -165,10 +166,13 @@ def main() -> int:
     )
     built = time.perf_counter() - t1
     t2 = time.perf_counter()
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     sent = subprocess.run(
         [*cli, "send", "--until-idle"], env=env, check=True, capture_output=True, text=True
     )
     sending = time.perf_counter() - t2
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     deadline = time.time() + 60
     stats = {"count": 0, "errors": 0}
     while time.time() < deadline:
@@ -184,6 +188,7 @@ def main() -> int:
     print(
         f"db={args.db} n={args.n} workers={args.workers}: POST {posted * 1000:.0f} ms, "
         f"build {built:.1f} s, send {sending:.1f} s ({args.n / sending:.0f} notifications/s), "
+        f"sender CPU {cpu:.1f} s ({args.n / cpu:.0f} notifications per CPU-second), "
         f"received {stats['count']} decrypted ({stats['errors']} errors); "
         f"POST to last notification {total:.1f} s + the batch window (at most {window} s): "
         f"worst case {window + total:.0f} s"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,8 +21,8 @@ from newsletter.admin.models import AuditEntry, User
 from newsletter.articles import service as articles_service
 from newsletter.articles.models import Article, ArticleTopic, Source
 from newsletter.db import get_or_404, utcnow
-from newsletter.delivery import outbox
-from newsletter.delivery.models import Delivery, DeliveryStatus
+from newsletter.delivery import holds, outbox
+from newsletter.delivery.models import Delivery, DeliveryStatus, HoldResolution
 from newsletter.digests.models import Digest
 from newsletter.exceptions import NewsletterError, ValidationError
 from newsletter.extensions import db
@@ -128,6 +128,8 @@ class Dashboard:
     queue: QueueState
     subscribers_by_status: dict[str, int]
     generated_at: datetime
+    relays: list[holds.RelayCount] = field(default_factory=list)
+    paused_digests: int = 0
 
 
 def _tz() -> ZoneInfo:
@@ -278,6 +280,8 @@ def dashboard(locale: str, labels: dict[str, str], now: datetime | None = None) 
         queue=queue_state(now),
         subscribers_by_status=subscribers_by_status(),
         generated_at=now,
+        relays=holds.relay_counts(db.session),
+        paused_digests=len(holds.open_holds(db.session)),
     )
 
 
@@ -502,6 +506,26 @@ def retry_failed(digest_id: int) -> int:
     get_or_404(Digest, digest_id, f"no digest {digest_id}")
     count = outbox.requeue(digest_id=digest_id, status=DeliveryStatus.FAILED)
     audit("digest.retry_failed", f"digest:{digest_id}", {"deliveries": count})
+    db.session.commit()
+    return count
+
+
+def paused_digests() -> list[tuple[holds.Hold, Digest | None]]:
+    """Digests that stopped themselves, with why, for the digests page."""
+    found = holds.open_holds(db.session)
+    return [(hold, db.session.get(Digest, hold.digest_id)) for hold in found]
+
+
+def resolve_hold(digest_id: int, resume: bool) -> int:
+    """An administrator's decision on a paused digest: send the rest, or cancel it."""
+    from newsletter.admin.auth import current_user
+
+    user = current_user()
+    resolution = HoldResolution.RESUMED if resume else HoldResolution.CANCELLED
+    count = holds.resolve(
+        db.session, digest_id, resolution, by=user.email if user is not None else "cli"
+    )
+    audit(f"digest.{resolution.value}_paused", f"digest:{digest_id}", {"deliveries": count})
     db.session.commit()
     return count
 

@@ -362,7 +362,11 @@ def _preview_request(source: Any) -> service.PreviewRequest:
 def digests() -> str:
     results, rows = service.list_digests(_page_arg())
     return render_template(
-        "admin/digests.html", results=results, rows=rows, jobs=service.job_schedule()
+        "admin/digests.html",
+        results=results,
+        rows=rows,
+        jobs=service.job_schedule(),
+        paused=service.paused_digests(),
     )
 
 
@@ -375,6 +379,34 @@ def retry_digest(id: int) -> Response:
             "%(num)d failed delivery queued again.",
             "%(num)d failed deliveries queued again.",
             count,
+        ),
+        "success",
+    )
+    return redirect(url_for("admin.digests"))
+
+
+@bp.post("/digests/<int:id>/resume")
+@auth.require_role(ADMIN)
+def resume_digest(id: int) -> Response:
+    count = service.resolve_hold(id, resume=True)
+    flash(
+        ngettext(
+            "%(num)d paused delivery queued again.",
+            "%(num)d paused deliveries queued again.",
+            count,
+        ),
+        "success",
+    )
+    return redirect(url_for("admin.digests"))
+
+
+@bp.post("/digests/<int:id>/cancel")
+@auth.require_role(ADMIN)
+def cancel_digest(id: int) -> Response:
+    count = service.resolve_hold(id, resume=False)
+    flash(
+        ngettext(
+            "%(num)d paused delivery cancelled.", "%(num)d paused deliveries cancelled.", count
         ),
         "success",
     )

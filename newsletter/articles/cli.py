@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -13,6 +12,7 @@ from flask import current_app
 from newsletter.articles import feeds_import, service
 from newsletter.cliutil import CommandGroup, read_text_file
 from newsletter.exceptions import ValidationError
+from newsletter.progress import progress
 
 PROGRESS_MIN_ITEMS = 20  # shorter imports finish before a bar would be useful
 
@@ -21,12 +21,9 @@ articles_cli = CommandGroup("articles", help="Articles: import files and feeds, 
 
 @contextmanager
 def progress_bar(total: int) -> Iterator[Callable[[], None]]:
-    """A progress bar on stderr for long imports when a person is watching."""
-    if total < PROGRESS_MIN_ITEMS or not sys.stderr.isatty():
-        yield lambda: None
-        return
-    with click.progressbar(length=total, label="importing", file=sys.stderr) as bar:
-        yield lambda: bar.update(1)
+    """Progress of an import on stderr: a bar on a terminal, periodic lines in logs."""
+    with progress(total, "importing", min_items=PROGRESS_MIN_ITEMS) as step:
+        yield lambda: step(1)
 
 
 def _is_url(value: str) -> bool:

@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
 from newsletter.db import utcnow
+from newsletter.delivery import holds
 from newsletter.delivery.models import Delivery, DeliveryKind, DeliveryStatus
 from newsletter.extensions import db
 from newsletter.ops.service import oldest_due_age
@@ -87,6 +88,23 @@ def _database_metrics(now: datetime) -> Iterator[Metric]:
     )
     retry_total.add_metric([], int(retries))
     yield retry_total
+
+    per_relay = CounterMetricFamily(
+        "newsletter_relay_deliveries",
+        "Messages by the relay that answered last (host:port) and outcome: sent (accepted, "
+        "including later bounces) or failed",
+        labels=["relay", "outcome"],
+    )
+    for count in holds.relay_counts(db.session):
+        per_relay.add_metric([count.relay, "sent"], count.sent)
+        per_relay.add_metric([count.relay, "failed"], count.failed)
+    yield per_relay
+    paused = GaugeMetricFamily(
+        "newsletter_paused_digests",
+        "Digests that paused themselves (too many permanent failures) awaiting an administrator",
+    )
+    paused.add_metric([], len(holds.open_holds(db.session)))
+    yield paused
 
     age = oldest_due_age(now)
     oldest = GaugeMetricFamily(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -566,13 +566,17 @@ def import_roster(
     dry_run: bool = False,
     channel: str = "cli",
     reactivate: bool = False,
+    progress: Callable[[int], None] | None = None,
 ) -> RosterReport:
     """All or nothing. A dry run lists every bad row and commits nothing; a real run stops at
-    the first bad row (ValidationError with its line) and leaves the database untouched."""
+    the first bad row (ValidationError with its line) and leaves the database untouched.
+    ``progress(n)`` (optional) is told of every 500 rows checked."""
     vocabulary = load_lookups()
     entries: list[RosterEntry] = []
     errors: list[str] = []
     for line, item in _rows(text, vocabulary):
+        if progress is not None and line % 500 == 0:
+            progress(500)
         if isinstance(item, str):
             if not dry_run:
                 raise ValidationError(item, {"line": line})

@@ -109,3 +109,28 @@ def test_manifest_and_service_worker(live_server: LiveServer, page: Any) -> None
     worker = page.request.get(live_server.url + "/sw.js")
     assert worker.headers["service-worker-allowed"] == "/"
     assert "showNotification" in worker.text()
+
+
+def test_on_a_comune_page_the_control_offers_that_comunes_news(
+    app: Flask,
+    runner: FlaskCliRunner,
+    page: Any,
+    live_server: LiveServer,
+    push_service: PushService,
+) -> None:
+    assert runner.invoke(args=["push", "keys"]).exit_code == 0
+    browser = push_service.browser()
+    page.add_init_script(INSTRUMENT % json.dumps(browser.subscription()))
+    page.goto(live_server.url + "/comuni/offanengo")
+    page.locator("#push-control").wait_for(state="visible")
+    assert page.locator("#push-municipality").input_value() == "Offanengo"
+    assert page.locator("#push-local-news").is_checked()
+    assert_accessible(page)
+    page.locator("#push-control").get_by_role("button", name="Ricevi le notifiche").click()
+    page.get_by_text("Le notifiche sono attive su questo browser.").wait_for()
+    db.session.expire_all()
+    stored = db.session.scalar(sa.select(PushSubscription))
+    assert stored is not None
+    assert stored.local_news is True
+    assert stored.topics == []
+    assert stored.municipality_id is not None
