@@ -325,6 +325,55 @@ def _insert_links(pairs: Sequence[tuple[int, int]], now: datetime) -> None:
         db.session.execute(SUBSCRIPTION.insert().from_select(columns, select))
 
 
+def _insert_events(
+    events: Sequence[tuple[int, dict[str, Any]]],
+    *,
+    actor: str,
+    channel: str,
+    version: str,
+    now: datetime,
+) -> None:
+    """One IMPORT ledger entry per (subscriber, details), set-based like ``_insert_links``:
+    the pairs travel as one JSON document per chunk, the shared columns as single values, so
+    neither the details nor the rows are encoded one statement parameter at a time."""
+    dialect = db.session.get_bind().dialect.name
+    columns = [
+        "subscriber_id",
+        "action",
+        "occurred_at",
+        "notice_version",
+        "channel",
+        "actor",
+        "details",
+    ]
+    shared: list[sa.ColumnElement[Any]] = [
+        sa.literal(ConsentAction.IMPORT.value, sa.String()),
+        sa.literal(now, UTCDateTime()),
+        sa.literal(version, sa.String()),
+        sa.literal(channel, sa.String()),
+        sa.literal(actor, sa.String()),
+    ]
+    for offset in range(0, len(events), 5_000):
+        chunk = [list(event) for event in events[offset : offset + 5_000]]
+        if dialect == "postgresql":
+            document = sa.literal(chunk, postgresql.JSON())  # encoded once, by the driver
+            rows = sa.func.json_array_elements(document).table_valued("value")
+            select = sa.select(
+                sa.cast(rows.c.value.op("->>")(0), sa.Integer()),
+                *shared,
+                rows.c.value.op("->")(1),
+            ).select_from(rows)
+        else:
+            text = json.dumps(chunk, ensure_ascii=False)
+            rows = sa.func.json_each(text).table_valued("value").alias("events")
+            select = sa.select(
+                sa.cast(sa.func.json_extract(rows.c.value, "$[0]"), sa.Integer()),
+                *shared,
+                sa.func.json_extract(rows.c.value, "$[1]"),
+            ).select_from(rows)
+        db.session.execute(CONSENT_EVENT.insert().from_select(columns, select))
+
+
 def _target_status(entry: RosterEntry, current: SubscriberStatus | None) -> SubscriberStatus:
     """Active for institutions and for citizens with proof of consent (or already active);
     pending otherwise: a citizen is never made active silently."""
@@ -432,7 +481,7 @@ def _apply(
     previous = {entry.email: current for _sid, entry, current in plan.changed}
     version = service.notice_version()
     channel = service.consent_channel(channel).value
-    events = []
+    events: list[tuple[int, dict[str, Any]]] = []
     for entry in [*plan.new, *(e for _sid, e, _st in plan.changed)]:
         details: dict[str, Any] = {
             "role": entry.role.value,
@@ -453,19 +502,8 @@ def _apply(
         was = previous.get(entry.email)
         if was is not None and was not in ACTIVE_OR_PENDING:
             details["reactivated_from"] = was.value  # the operator's explicit override
-        events.append(
-            {
-                "subscriber_id": ids[entry.email],
-                "action": ConsentAction.IMPORT,
-                "occurred_at": now,
-                "notice_version": version,
-                "channel": channel,
-                "actor": actor,
-                "details": details,
-            }
-        )
-    for chunk in _chunks(events, 2000):
-        db.session.execute(CONSENT_EVENT.insert(), list(chunk))
+        events.append((ids[entry.email], details))
+    _insert_events(events, actor=actor, channel=channel, version=version, now=now)
 
     pending = [
         ids[email] for email, status in statuses.items() if status is SubscriberStatus.PENDING
