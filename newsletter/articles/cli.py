@@ -10,6 +10,7 @@ import click
 from flask import current_app
 
 from newsletter.articles import feeds_import, service
+from newsletter.audit import Actor
 from newsletter.cliutil import CommandGroup, read_text_file
 from newsletter.exceptions import ValidationError
 from newsletter.progress import progress
@@ -79,7 +80,7 @@ articles_cli.add_command(sources_cli)
 @click.option("--name", help="A name for the source (default: the URL's host).")
 def sources_add(url: str, name: str | None) -> None:
     """Register an RSS/Atom feed to be polled by the worker."""
-    source = feeds_import.add_source(url, name)
+    source = feeds_import.add_source(url, name, actor=Actor.console())
     click.echo(f"added source {source.id}: {source.name} <{source.url}>")
 
 

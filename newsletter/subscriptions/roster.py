@@ -29,7 +29,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import selectinload
 
-from newsletter import csvsafe
+from newsletter import audit, csvsafe
+from newsletter.audit import Actor
 from newsletter.db import UTCDateTime, utcnow
 from newsletter.exceptions import Conflict, NotFound, ValidationError
 from newsletter.extensions import db
@@ -520,14 +521,16 @@ def _apply(
     return report, [ids.get(entry.email, 0) for entry in entries]
 
 
-def add_by_operator(entry: RosterEntry, *, actor: str, channel: str) -> Subscriber:
+def add_by_operator(entry: RosterEntry, *, actor: Actor, channel: str) -> Subscriber:
     """Upsert one address by the roster's rules, with an IMPORT ledger entry naming the
     operator. Unknown municipality: NotFound; unknown topic: ValidationError; an address that
     left without ``reactivate``: Conflict."""
     return upsert_by_operator(entry, actor=actor, channel=channel)[0]
 
 
-def upsert_by_operator(entry: RosterEntry, *, actor: str, channel: str) -> tuple[Subscriber, bool]:
+def upsert_by_operator(
+    entry: RosterEntry, *, actor: Actor, channel: str
+) -> tuple[Subscriber, bool]:
     """``add_by_operator``, also telling whether the address was new (the API answers 201)."""
     email = check_address(entry.email)
     if email != entry.email:
@@ -536,7 +539,7 @@ def upsert_by_operator(entry: RosterEntry, *, actor: str, channel: str) -> tuple
         report, [sid] = _apply(
             [entry],
             load_lookups(),
-            actor=actor,
+            actor=actor.name,
             channel=channel,
             reactivate=entry.reactivate,
             now=utcnow(),
@@ -550,6 +553,8 @@ def upsert_by_operator(entry: RosterEntry, *, actor: str, channel: str) -> tuple
                 "back (recorded in the consent ledger)",
                 {"email": str(status), "reactivate": "required to change this address"},
             )
+        action = "roster.add" if report.created == 1 else "roster.update"
+        audit.record(actor, action, f"subscriber:{sid}", {"channel": channel})
     except Exception:
         db.session.rollback()
         raise
@@ -562,7 +567,7 @@ def upsert_by_operator(entry: RosterEntry, *, actor: str, channel: str) -> tuple
 def import_roster(
     text: str,
     *,
-    actor: str,
+    actor: Actor,
     dry_run: bool = False,
     channel: str = "cli",
     reactivate: bool = False,
@@ -585,7 +590,12 @@ def import_roster(
         entries.append(item)
     try:
         report, _ids = _apply(
-            entries, vocabulary, actor=actor, channel=channel, reactivate=reactivate, now=utcnow()
+            entries,
+            vocabulary,
+            actor=actor.name,
+            channel=channel,
+            reactivate=reactivate,
+            now=utcnow(),
         )
     except Exception:
         db.session.rollback()
@@ -593,6 +603,13 @@ def import_roster(
     if dry_run:
         db.session.rollback()
     else:
+        details = {
+            "bytes": len(text),
+            "created": report.created,
+            "updated": report.updated,
+            "reactivate": reactivate,
+        }
+        audit.record(actor, "roster.import", None, details)
         db.session.commit()
     return RosterReport(
         created=report.created,
@@ -634,9 +651,14 @@ def _export_rows() -> Iterable[dict[str, str | None]]:
     ]
 
 
-def export_subscribers(fmt: str = "csv") -> str:
-    """Every subscriber; the CSV has the import columns first, so it can be imported back."""
+def export_subscribers(fmt: str = "csv", *, actor: Actor) -> str:
+    """Every subscriber; the CSV has the import columns first, so it can be imported back.
+    Personal data leaving the service: audited."""
+    if fmt not in ("csv", "json"):
+        raise ValidationError(f"unknown export format {fmt!r} (csv or json)")
     rows = list(_export_rows())
+    audit.record(actor, "subscribers.export", None, {"format": fmt, "rows": len(rows)})
+    db.session.commit()
     if fmt == "json":
         as_json = [
             {
