@@ -33,6 +33,13 @@ class Config:
     SMTP_PASSWORD: str | None = None
     SMTP_TIMEOUT = 30.0
     SMTP_CA_FILE: str | None = None  # extra trust anchor, e.g. a private relay's certificate
+    # Several relays, comma-separated URLs; when set they replace SMTP_HOST/PORT/SECURITY/
+    # USERNAME/PASSWORD: smtp://user:password@host:587?security=starttls&weight=2,smtps://host2
+    SMTP_RELAYS = ""
+    RELAY_BACKOFF_SECONDS = 30.0  # a relay that refuses or answers 421 is set aside this long,
+    RELAY_BACKOFF_MAX_SECONDS = 300.0  # doubling while it keeps failing, up to this
+    # A digest whose first 500 attempts fail permanently more than this often pauses itself.
+    SEND_ERROR_THRESHOLD = 0.2
     SEND_RATE = 0.0  # messages per second, 0 = unlimited
     SEND_CONCURRENCY = 4
     SEND_BATCH_SIZE = 200

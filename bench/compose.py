@@ -13,6 +13,8 @@ time to insert the Digest and Delivery rows, on SQLite and (with --postgres) on 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 import tempfile
 import time
@@ -125,10 +127,14 @@ def run(url: str, subscribers: int, comuni: bool = True) -> None:
                 f"{result.deliveries} deliveries for {subscribers} subscribers"
             )
             keys = list(db.session.scalars(sa.select(Digest.audience_key)))
-            local = sum(":m" in key for key in keys)
+            local = sum(bool(re.search(r":m\d+", key)) for key in keys)
             print(f"  variants: {len(keys)} ({local} with a comune's section)")
             print(f"  load subscribers + articles:        {result.timings['load']:.3f} s")
-            print(f"  compose + render (all variants):    {result.timings['compose_render']:.3f} s")
+            print(
+                f"  compose + render (all variants):    {result.timings['compose_render']:.3f} s"
+                f" (CPU {result.timings['compose_render_cpu']:.3f} s)"
+            )
+            print(f"  load average now: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
             print(f"  insert digests + delivery rows:     {result.timings['store']:.3f} s")
             print(f"  build_digests total:                {total:.3f} s")
             again = build_digests("weekly", FIRE)

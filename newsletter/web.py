@@ -131,6 +131,7 @@ def init_app(app: Flask) -> None:
         response.headers.setdefault(
             "Content-Security-Policy",
             "default-src 'self'; img-src 'self' https: data:; style-src 'self'; "
+            "font-src 'self' data:; "  # the kit's CSS inlines one icon font as data:
             f"script-src {script_src}; form-action 'self'; base-uri 'none'; "
             "object-src 'none'; frame-ancestors 'none'",
         )

@@ -14,10 +14,10 @@ def _sender_loop(app: Flask) -> Any:
     def loop(stop: threading.Event) -> None:
         from newsletter.delivery.cli import sender_lock
         from newsletter.delivery.sender import serve_forever
-        from newsletter.delivery.transport import SmtpRelayTransport
+        from newsletter.delivery.transport import RelayPool
 
         with sender_lock(app):
-            serve_forever(app, SmtpRelayTransport.from_config(app.config), stop)
+            serve_forever(app, RelayPool.from_config(app.config), stop)
 
     return loop
 

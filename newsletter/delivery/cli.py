@@ -15,9 +15,10 @@ from flask.cli import with_appcontext
 from newsletter.cliutil import CommandGroup, one_line_errors, read_text_file
 from newsletter.delivery import bounces, store
 from newsletter.delivery.sender import Sender, serve_forever
-from newsletter.delivery.transport import SmtpRelayTransport, Transport
+from newsletter.delivery.transport import RelayPool, Transport
 from newsletter.exceptions import ValidationError
 from newsletter.extensions import db
+from newsletter.progress import progress
 
 
 def _app() -> Flask:
@@ -74,7 +75,9 @@ def run_send(app: Flask, transport: Transport, *, until_idle: bool, stop: thread
             daemon=True,
         )
         beside.start()
-        report = Sender(app, transport).run(stop, until_idle=True)
+        sender = Sender(app, transport)
+        with progress(store.count_due(db.engine, sender.lane), "sending") as step:
+            report = sender.run(stop, until_idle=True, progress=step)
         beside.join()
     summary = report.summary()
     if channel_report.sent or channel_report.retried or channel_report.failed:
@@ -105,9 +108,7 @@ def send_command(until_idle: bool) -> None:
     app = _app()
     stop = threading.Event()
     with one_line_errors(), stop_on_signals(stop):
-        summary = run_send(
-            app, SmtpRelayTransport.from_config(app.config), until_idle=until_idle, stop=stop
-        )
+        summary = run_send(app, RelayPool.from_config(app.config), until_idle=until_idle, stop=stop)
     click.echo(summary)
 
 

@@ -35,6 +35,7 @@ class DeliveryStatus(enum.StrEnum):
     FAILED = "failed"  # permanent: a 5xx, or temporary failures for longer than RETRY_GIVE_UP
     BOUNCED = "bounced"  # a bounce arrived after the relay accepted it
     CANCELLED = "cancelled"  # the subscriber left before it was sent
+    PAUSED = "paused"  # its digest failed too often (DeliveryHold); an administrator decides
 
 
 class Delivery(db.Model):  # type: ignore[name-defined,misc]
@@ -83,8 +84,36 @@ class Delivery(db.Model):  # type: ignore[name-defined,misc]
     leased_by: Mapped[str | None] = mapped_column(sa.String(120))
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     message_id: Mapped[str | None] = mapped_column(sa.String(250))
+    relay: Mapped[str | None] = mapped_column(sa.String(120))  # host:port that answered last
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
 
     digest: Mapped[Digest | None] = relationship()
     subscriber: Mapped[Subscriber | None] = relationship()
+
+
+class HoldResolution(enum.StrEnum):
+    RESUMED = "resumed"
+    CANCELLED = "cancelled"
+
+
+class DeliveryHold(db.Model):  # type: ignore[name-defined,misc]
+    """A digest whose sending stopped itself: too many permanent failures in its first
+    attempts (``SEND_ERROR_THRESHOLD``). Its queued rows are ``paused`` until an administrator
+    resumes (they are queued again and the digest is not judged again) or cancels them."""
+
+    __tablename__ = "delivery_hold"
+
+    digest_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("digest.id", ondelete="CASCADE"), primary_key=True
+    )
+    reason: Mapped[str] = mapped_column(sa.Text)
+    attempts: Mapped[int]
+    failures: Mapped[int]
+    paused: Mapped[int] = mapped_column(default=0)  # rows paused when it stopped
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None]
+    resolution: Mapped[HoldResolution | None] = mapped_column(
+        str_enum(HoldResolution, "hold_resolution")
+    )
+    resolved_by: Mapped[str | None] = mapped_column(sa.String(320))

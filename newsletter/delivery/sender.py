@@ -134,6 +134,7 @@ class Sender:
         self.message_id_suffix = f".{secrets.token_hex(8)}@{self.domain}>"
         # Rows of the channels beyond e-mail (push, Telegram) are the channel sender's.
         self.lane = store.Lane(without=frozenset(registry(app).messengers))
+        self.paused_digests: set[int] = set()  # paused by this run's recorder: stop sending them
 
     # --- preparing -------------------------------------------------------------------------
 
@@ -306,18 +307,34 @@ class Sender:
     def result_for(self, job: Job, answer: SendResult) -> store.Result:
         claimed = job.claimed
         if answer.outcome is Outcome.SENT:
-            return store.Result(claimed.id, DeliveryStatus.SENT, message_id=job.message_id)
+            return store.Result(
+                claimed.id, DeliveryStatus.SENT, message_id=job.message_id, relay=answer.relay
+            )
         if answer.outcome is Outcome.TEMPORARY:
-            return self._retry_result(claimed, answer.detail)
+            result = self._retry_result(claimed, answer.detail)
+            result.relay = answer.relay
+            return result
         bounce = claimed.subscriber_id if answer.outcome is Outcome.REJECTED else None
         return store.Result(
-            claimed.id, DeliveryStatus.FAILED, error=answer.detail, bounce_subscriber_id=bounce
+            claimed.id,
+            DeliveryStatus.FAILED,
+            error=answer.detail,
+            bounce_subscriber_id=bounce,
+            relay=answer.relay,
+            digest_id=claimed.digest_id,
         )
 
     # --- running ---------------------------------------------------------------------------
 
-    def run(self, stop: threading.Event, *, until_idle: bool = False) -> SendReport:
-        """Send until ``stop`` is set (or, with ``until_idle``, until nothing is due)."""
+    def run(
+        self,
+        stop: threading.Event,
+        *,
+        until_idle: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> SendReport:
+        """Send until ``stop`` is set (or, with ``until_idle``, until nothing is due);
+        ``progress(n)`` is told of every group of results recorded."""
         report = SendReport()
         # Jobs travel in small chunks: one queue operation (and one thread hand-off) per chunk
         # instead of per message.
@@ -339,7 +356,9 @@ class Sender:
             for n in range(self.concurrency)
         ]
         recorder = threading.Thread(
-            target=self._record_loop, args=(results, report, outstanding), name="recorder"
+            target=self._record_loop,
+            args=(results, report, outstanding, progress),
+            name="recorder",
         )
         for thread in (*workers, recorder):
             thread.start()
@@ -365,7 +384,12 @@ class Sender:
                 chunk_size = max(1, min(CHUNK, len(batch) // (2 * self.concurrency)))
                 chunk: list[Job] = []
                 for claimed in batch:
-                    if stop.is_set() or relay_down.is_set() or claimed.deadline < time.monotonic():
+                    if (
+                        stop.is_set()
+                        or relay_down.is_set()
+                        or claimed.deadline < time.monotonic()
+                        or claimed.digest_id in self.paused_digests
+                    ):
                         put_result(store.Result(claimed.id, DeliveryStatus.QUEUED, False), False)
                         continue
                     prepared = self.prepare(claimed)
@@ -437,7 +461,11 @@ class Sender:
                 self.window.release()
 
     def _record_loop(
-        self, results: queue.SimpleQueue[Any], report: SendReport, outstanding: _Counter
+        self,
+        results: queue.SimpleQueue[Any],
+        report: SendReport,
+        outstanding: _Counter,
+        progress: Callable[[int], None] | None = None,
     ) -> None:
         """Commit results as they come, a few at a time; each commit frees window slots."""
         done = False
@@ -470,18 +498,23 @@ class Sender:
                     if held:
                         self.window.release()
                 outstanding.add(-len(group))
+                if progress is not None:
+                    progress(len(group))
 
     def _commit(self, conn: sa.Connection, group: list[store.Result]) -> None:
         for attempt in range(5):
             try:
                 with conn.begin():
-                    store.record(
+                    paused = store.record(
                         conn,
                         group,
                         config=self.config,
                         message_id_suffix=self.message_id_suffix,
                         worker=self.name,
                     )
+                for digest_id in paused:
+                    log.error("digest %s paused: too many permanent failures", digest_id)
+                self.paused_digests.update(paused)
                 return
             except sa.exc.OperationalError:
                 if attempt == 4:
@@ -512,10 +545,12 @@ class _Run:
         self.resolved = [False] * len(jobs)
 
     def more(self, index: int) -> bool:
+        claimed = self.messages[index].claimed
         return (
             not self.stop.is_set()
             and not self.relay_down.is_set()
-            and self.messages[index].claimed.deadline > time.monotonic()
+            and claimed.deadline > time.monotonic()
+            and claimed.digest_id not in self.sender.paused_digests
         )
 
     def admit(self, index: int) -> None:

@@ -20,6 +20,7 @@ from typing import IO, Any
 import sqlalchemy as sa
 
 from newsletter.db import utcnow
+from newsletter.delivery import holds
 from newsletter.delivery.models import Delivery, DeliveryKind, DeliveryStatus
 from newsletter.exceptions import Conflict
 from newsletter.subscriptions.models import Subscriber, SubscriberStatus
@@ -55,6 +56,8 @@ class Result:
     next_attempt_at: datetime | None = None
     first_attempt_at: datetime | None = None
     bounce_subscriber_id: int | None = None  # a recipient-level 5xx: suppress this subscriber
+    relay: str | None = None  # host:port of the relay that answered
+    digest_id: int | None = None  # set for digest rows: a permanent failure is judged per digest
 
 
 class SenderLock:
@@ -189,6 +192,18 @@ def claim(
     ]
 
 
+def count_due(engine: sa.Engine, lane: Lane = ALL) -> int:
+    """Rows due now (for a progress bar: ``send --until-idle``)."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.select(sa.func.count())
+                .select_from(delivery_t)
+                .where(_due_condition(utcnow(), lane))
+            ).scalar_one()
+        )
+
+
 def has_due(engine: sa.Engine, lane: Lane = ALL) -> bool:
     with engine.connect() as conn:
         return (
@@ -225,7 +240,9 @@ def retry_at(
     return now + timedelta(seconds=base + jitter)
 
 
-def _mark_sent(ids: list[int], now: datetime, message_id_suffix: str) -> sa.Update:
+def _mark_sent(
+    ids: list[int], now: datetime, message_id_suffix: str, relay: str | None
+) -> sa.Update:
     """One UPDATE for a group of accepted messages: their Message-IDs are
     ``<delivery-id><suffix>``, so the statement computes them instead of binding one per row."""
     return (
@@ -245,6 +262,7 @@ def _mark_sent(ids: list[int], now: datetime, message_id_suffix: str) -> sa.Upda
             lease_expires_at=None,
             leased_by=None,
             last_error=None,
+            relay=relay,
         )
     )
 
@@ -256,27 +274,30 @@ def record(
     config: Any,
     message_id_suffix: str | None = None,
     worker: str | None = None,
-) -> None:
+) -> list[int]:
     """Write a group of results in the caller's transaction.
 
     The hot path, messages the relay accepted whose Message-ID is ``<id><message_id_suffix>``,
     is one set-based UPDATE per group; anything else (retries, failures, cancellations) is
     rare and written row by row. With ``worker``, rows given back unattempted are only
-    touched while that worker still holds their lease (another may have taken them over)."""
+    touched while that worker still holds their lease (another may have taken them over).
+    Returns the digests paused now (too many permanent failures, see ``holds``)."""
     from newsletter.delivery import outbox
 
     now = utcnow()
     grouped: set[int] = set()
     if message_id_suffix is not None:
-        grouped = {
-            r.id
-            for r in results
-            if r.status is DeliveryStatus.SENT
-            and r.attempted
-            and r.message_id == f"<{r.id}{message_id_suffix}"
-        }
-        if grouped:
-            conn.execute(_mark_sent(sorted(grouped), now, message_id_suffix))
+        by_relay: dict[str | None, list[int]] = {}
+        for r in results:
+            if (
+                r.status is DeliveryStatus.SENT
+                and r.attempted
+                and r.message_id == f"<{r.id}{message_id_suffix}"
+            ):
+                by_relay.setdefault(r.relay, []).append(r.id)
+                grouped.add(r.id)
+        for relay, ids in by_relay.items():
+            conn.execute(_mark_sent(sorted(ids), now, message_id_suffix, relay))
     for result in results:
         if result.id in grouped:
             continue
@@ -300,6 +321,8 @@ def record(
             values["next_attempt_at"] = result.next_attempt_at
         if result.message_id is not None:
             values["message_id"] = result.message_id
+        if result.relay is not None:
+            values["relay"] = result.relay[:120]
         condition = delivery_t.c.id == result.id
         if worker is not None and not result.attempted:
             condition = sa.and_(condition, delivery_t.c.leased_by == worker[:120])
@@ -313,6 +336,19 @@ def record(
                 notice_version=str(config["PRIVACY_NOTICE_VERSION"]),
                 delivery_id=result.id,
             )
+
+    holds.repause(
+        conn,
+        [r.id for r in results if not r.attempted and r.status is DeliveryStatus.QUEUED],
+    )
+    failed = {
+        r.digest_id
+        for r in results
+        if r.attempted and r.status is DeliveryStatus.FAILED and r.digest_id is not None
+    }
+    if not failed:
+        return []
+    return holds.judge(conn, failed, threshold=float(config.get("SEND_ERROR_THRESHOLD", 0.2)))
 
 
 def release(engine: sa.Engine, ids: list[int]) -> None:

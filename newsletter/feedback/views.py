@@ -25,17 +25,16 @@ RATED_ENDPOINTS = frozenset(
         "public.privacy",
         "public.accessibility",
         "public.legal",
+        "public.comuni",
+        "public.comune",
         "digests.archive",
         "digests.edition",
     }
 )
-RATED_BLUEPRINTS = frozenset({"places"})  # the comuni pages
 
 
 def is_rated_endpoint(endpoint: str | None) -> bool:
-    if not endpoint:
-        return False
-    return endpoint in RATED_ENDPOINTS or endpoint.split(".", 1)[0] in RATED_BLUEPRINTS
+    return endpoint in RATED_ENDPOINTS
 
 
 def _endpoint_of(path: str) -> str | None:

@@ -20,11 +20,12 @@ from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
 from newsletter.db import utcnow
+from newsletter.delivery import holds
 from newsletter.delivery.models import Delivery, DeliveryKind, DeliveryStatus
+from newsletter.delivery.queue import oldest_due_age
 from newsletter.extensions import db
-from newsletter.ops.service import oldest_due_age
 from newsletter.scheduling.models import JobRun
-from newsletter.subscriptions.models import Subscriber, SubscriberStatus
+from newsletter.subscriptions.service import count_by_status
 
 
 class DatabaseCollector(Collector):
@@ -88,6 +89,23 @@ def _database_metrics(now: datetime) -> Iterator[Metric]:
     retry_total.add_metric([], int(retries))
     yield retry_total
 
+    per_relay = CounterMetricFamily(
+        "newsletter_relay_deliveries",
+        "Messages by the relay that answered last (host:port) and outcome: sent (accepted, "
+        "including later bounces) or failed",
+        labels=["relay", "outcome"],
+    )
+    for count in holds.relay_counts(db.session):
+        per_relay.add_metric([count.relay, "sent"], count.sent)
+        per_relay.add_metric([count.relay, "failed"], count.failed)
+    yield per_relay
+    paused = GaugeMetricFamily(
+        "newsletter_paused_digests",
+        "Digests that paused themselves (too many permanent failures) awaiting an administrator",
+    )
+    paused.add_metric([], len(holds.open_holds(db.session)))
+    yield paused
+
     age = oldest_due_age(now)
     oldest = GaugeMetricFamily(
         "newsletter_oldest_due_delivery_age_seconds",
@@ -137,14 +155,8 @@ def _database_metrics(now: datetime) -> Iterator[Metric]:
     subscribers = GaugeMetricFamily(
         "newsletter_subscribers", "Subscribers by status", labels=["status"]
     )
-    by_sub_status = {
-        str(s): n
-        for s, n in db.session.execute(
-            sa.select(Subscriber.status, sa.func.count()).group_by(Subscriber.status)
-        )
-    }
-    for sub_status in SubscriberStatus:
-        subscribers.add_metric([str(sub_status)], by_sub_status.get(str(sub_status), 0))
+    for sub_status, how_many in count_by_status().items():
+        subscribers.add_metric([sub_status], how_many)
     yield subscribers
 
 

@@ -33,7 +33,7 @@ def wait_for_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) 
         try:
             requests.get(url, timeout=2)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not up yet, or busy starting
             time.sleep(0.2)
     raise AssertionError(f"{url} did not answer within {timeout}s")
 

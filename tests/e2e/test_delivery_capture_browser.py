@@ -26,3 +26,8 @@ def test_captured_mail_pages_are_accessible(app: Flask, page: Any, live_server: 
     page.wait_for_url(f"**/demo/mail/{path.name}")
     assert page.get_by_role("link", name=CONFIRM_URL).get_attribute("href") == CONFIRM_URL
     assert_accessible(page)
+    # Long lines (links, List-Unsubscribe headers) wrap: nothing scrolls sideways on a phone.
+    viewport = page.viewport_size
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+    wrap = page.locator("pre.mail-text").evaluate("e => getComputedStyle(e).whiteSpace")
+    assert wrap == "pre-wrap"

@@ -23,16 +23,16 @@ def _csrf(page: str) -> str:
     return str(html.fromstring(page).xpath("//input[@name='csrf_token']/@value")[0])
 
 
-def _wait_for_mail(folder: Path, timeout: float = 60) -> email.message.EmailMessage:
+def _wait_for_mail(folder: Path, to: str, timeout: float = 60) -> email.message.EmailMessage:
+    """The first captured message to ``to`` (the demo's worker also sends the story's
+    subscribers their digest of the day)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        captured = sorted(folder.glob("*.eml")) if folder.exists() else []
-        if captured:
-            message = email.message_from_bytes(
-                captured[0].read_bytes(), policy=email.policy.default
-            )
+        for path in sorted(folder.glob("*.eml")) if folder.exists() else []:
+            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
             assert isinstance(message, email.message.EmailMessage)
-            return message
+            if message["To"] == to:
+                return message
         time.sleep(0.3)
     raise AssertionError(f"no mail captured in {folder} within {timeout}s")
 
@@ -47,7 +47,7 @@ def test_demo_serves_home_and_a_subscription_is_confirmed_from_captured_mail(
     with newsletter_process(
         ["demo", "--port", str(port), "--smtp-port", str(smtp_port)], env
     ) as proc:
-        wait_for_http(f"{base}/healthz", proc)
+        wait_for_http(f"{base}/healthz", proc, timeout=180)  # migrations + the demo story
         home = requests.get(f"{base}/", timeout=10)
         assert home.status_code == 200
         assert '<html lang="it">' in home.text
@@ -73,7 +73,7 @@ def test_demo_serves_home_and_a_subscription_is_confirmed_from_captured_mail(
         )
         assert answer.status_code == 200
 
-        mail = _wait_for_mail(instance / "mail")
+        mail = _wait_for_mail(instance / "mail", "cittadina@example.org")
         assert mail["To"] == "cittadina@example.org"
         body = mail.get_body(("plain",))
         assert body is not None
@@ -94,6 +94,13 @@ def test_demo_serves_home_and_a_subscription_is_confirmed_from_captured_mail(
         status = conn.execute(
             "SELECT status FROM subscriber WHERE email = 'cittadina@example.org'"
         ).fetchone()
-        actions = conn.execute("SELECT action FROM consent_event ORDER BY id").fetchall()
+        actions = conn.execute(
+            "SELECT action FROM consent_event JOIN subscriber ON subscriber.id = subscriber_id"
+            " WHERE email = 'cittadina@example.org' ORDER BY consent_event.id"
+        ).fetchall()
+        mayors = conn.execute("SELECT count(*) FROM subscriber WHERE role = 'mayor'").fetchone()
+        editions = conn.execute("SELECT count(*) FROM digest WHERE kind = 'edition'").fetchone()
     assert status == ("active",)
     assert [a for (a,) in actions] == ["subscribe", "confirm"]
+    assert mayors == (48,)  # the demo's story
+    assert editions[0] >= 12  # six weeks, Italian and English

@@ -63,11 +63,16 @@ def test_healthz_warns_when_workers_count_rate_limits_apart(
 
 
 def test_gunicorn_worker_count_from_its_own_environment(
-    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Bare gunicorn (wsgi:app) has no --workers of ours: WEB_CONCURRENCY tells."""
     monkeypatch.setenv("WEB_CONCURRENCY", "3")
-    app = make_app(database_url, tmp_path / "a")
+    with caplog.at_level("WARNING", logger="newsletter.ops"):
+        app = make_app(database_url, tmp_path / "a")
+    assert any("3 web workers" in r.getMessage() for r in caplog.records)  # at start
     assert "3 web workers" in app.test_client().get("/healthz").get_json()["warnings"][0]
     monkeypatch.delenv("WEB_CONCURRENCY")
     monkeypatch.setenv("GUNICORN_CMD_ARGS", "--bind 127.0.0.1:9 --workers=5")
