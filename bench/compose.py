@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 import time
@@ -126,7 +127,7 @@ def run(url: str, subscribers: int, comuni: bool = True) -> None:
                 f"{result.deliveries} deliveries for {subscribers} subscribers"
             )
             keys = list(db.session.scalars(sa.select(Digest.audience_key)))
-            local = sum(":m" in key for key in keys)
+            local = sum(bool(re.search(r":m\d+", key)) for key in keys)
             print(f"  variants: {len(keys)} ({local} with a comune's section)")
             print(f"  load subscribers + articles:        {result.timings['load']:.3f} s")
             print(

@@ -259,7 +259,7 @@ def main() -> None:
             raise SystemExit(f"only {sent} of {args.n} marked sent: {output}")
         span = (last - first).total_seconds() if first and last else wall
         sender_rate = args.n / wall
-        print(f"sender:          {output}")
+        print(f"sender:          {output.splitlines()[-1]}")  # the summary after progress
         print(
             f"sender:          {args.n} messages in {wall:.1f}s = {sender_rate:.0f} msg/s "
             f"(including start-up; {args.n / max(span, 1e-9):.0f} msg/s between first and last)"

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, registry
+from sqlalchemy.orm import DeclarativeBase, MappedColumn, mapped_column, registry
 
 M = TypeVar("M")
 
@@ -63,6 +63,11 @@ def str_enum(enum_cls: type[enum.Enum], name: str) -> sa.Enum:
         values_callable=lambda e: [str(m.value) for m in e],
         validate_strings=True,
     )
+
+
+def link_key(target: str, *, index: bool = False) -> MappedColumn[Any]:
+    """One half of a link table's key: the row goes when the row it points to goes."""
+    return mapped_column(sa.ForeignKey(target, ondelete="CASCADE"), primary_key=True, index=index)
 
 
 class Base(DeclarativeBase):

@@ -8,9 +8,10 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
-from newsletter.admin.models import AuditEntry, User
+from newsletter.admin.models import User
 from newsletter.api.models import ApiToken
 from newsletter.articles.models import Article, ArticleMunicipality, ArticleTopic, Source
+from newsletter.audit import AuditEntry
 from newsletter.delivery.models import Delivery
 from newsletter.digests.models import Digest, DigestArticle
 from newsletter.feedback.models import PageRating

@@ -10,9 +10,11 @@ from flask import current_app, flash, redirect, render_template, request, sessio
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from newsletter.admin import auth, service, twofactor, unlock
+from newsletter import audit
+from newsletter.admin import auth, twofactor, unlock
 from newsletter.admin.models import User, UserRole
 from newsletter.admin.views import bp
+from newsletter.audit import Actor
 from newsletter.db import utcnow
 from newsletter.exceptions import NewsletterError, ValidationError
 from newsletter.extensions import db
@@ -60,7 +62,7 @@ def change_password() -> tuple[str, int] | Response:
         db.session.rollback()
         flash(_("Password not changed: %(error)s", error=exc.message), "error")
         return _page(422)
-    service.audit("user.password_change", f"user:{user.id}", user=user)
+    audit.record(Actor.of_user(user), "user.password_change", f"user:{user.id}")
     db.session.commit()
     auth.login_user(user)  # this browser stays signed in; every other session has ended
     flash(
@@ -98,7 +100,7 @@ def totp_confirm() -> tuple[str, int] | Response:
         uri = twofactor.provisioning_uri(user.email, secret)
         return _page(422, enrol={"secret": secret, "qr": twofactor.qr_svg(uri)})
     session.pop(PENDING_KEY, None)
-    service.audit("user.totp_enable", f"user:{user.id}", user=user)
+    audit.record(Actor.of_user(user), "user.totp_enable", f"user:{user.id}")
     db.session.commit()
     flash(_("Two-factor login is on: from now on, sign in with a code from the app."), "success")
     return redirect(url_for("admin.dashboard"))
@@ -116,7 +118,7 @@ def totp_disable() -> tuple[str, int] | Response:
         flash(_("Two-factor login not turned off: %(error)s", error=exc.message), "error")
         return _page(422)
     twofactor.disable(user)
-    service.audit("user.totp_disable", f"user:{user.id}", user=user)
+    audit.record(Actor.of_user(user), "user.totp_disable", f"user:{user.id}")
     db.session.commit()
     auth.login_user(user)
     flash(_("Two-factor login is off."), "success")
@@ -131,7 +133,7 @@ def unlock_link(token: str) -> Response:
         flash(_("This unlock link is not valid (any more)."), "error")
         return redirect(url_for("admin.login"))
     unlock.exempt_this_browser(user)
-    service.audit("user.unlock_link", f"user:{user.id}", user=user)
+    audit.record(Actor.of_user(user), "user.unlock_link", f"user:{user.id}")
     db.session.commit()
     flash(_("Sign in with your password: the lock does not apply to this browser."), "info")
     return redirect(url_for("admin.login"))

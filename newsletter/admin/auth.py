@@ -15,7 +15,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import abort, current_app, g, redirect, request, session, url_for
 from sqlalchemy.exc import IntegrityError
 
+from newsletter import audit
 from newsletter.admin.models import User, UserRole
+from newsletter.audit import Actor
 from newsletter.db import utcnow
 from newsletter.exceptions import Conflict, Unauthorized, ValidationError
 from newsletter.extensions import db
@@ -58,7 +60,8 @@ def check_password_policy(password: str, email: str) -> None:
         raise ValidationError("password too weak: it contains the e-mail address")
 
 
-def create_user(email: str, role: UserRole | str, password: str) -> User:
+def create_user(email: str, role: UserRole | str, password: str, *, actor: Actor) -> User:
+    """A new account, audited; flushed, not committed (the caller commits)."""
     email = normalize_email(email)
     if "@" not in email or email.startswith("@") or email.endswith("@"):
         raise ValidationError(f"not an e-mail address: {email!r}")
@@ -76,6 +79,7 @@ def create_user(email: str, role: UserRole | str, password: str) -> User:
     except IntegrityError:
         db.session.rollback()
         raise Conflict(f"a user with e-mail {email} already exists") from None
+    audit.record(actor, "user.create", f"user:{user.id}", {"email": user.email, "role": str(role)})
     return user
 
 
@@ -192,6 +196,14 @@ def current_user() -> User | None:
     if session.get(SESSION_VERSION_KEY) != user.session_version:
         return None
     return user
+
+
+def current_actor() -> Actor:
+    """The signed-in account as the actor of an operation (views behind ``require_role``)."""
+    user = current_user()
+    if user is None:
+        raise Unauthorized("sign in first")
+    return Actor.of_user(user)
 
 
 def change_password(user: User, current: str, new: str) -> None:

@@ -13,7 +13,7 @@ from itertools import count
 
 from markupsafe import Markup, escape
 
-from newsletter.admin.service import Series
+from newsletter.admin.dashboard import Series
 
 # Small view boxes with 13-unit text: the charts scale to the column, and text stays
 # readable both on a 360px phone (about 11px) and in a desktop column (about 16px).

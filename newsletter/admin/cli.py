@@ -8,8 +8,10 @@ import sys
 import click
 import sqlalchemy as sa
 
+from newsletter import audit
 from newsletter.admin import auth, service, twofactor
 from newsletter.admin.models import User, UserRole
+from newsletter.audit import Actor
 from newsletter.cliutil import CommandGroup
 from newsletter.db import utcnow
 from newsletter.extensions import db
@@ -30,8 +32,7 @@ def create_command(email: str, role: str, password_stdin: bool) -> None:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    user = auth.create_user(email, role, password)
-    service.audit("user.create", f"user:{user.id}", {"email": user.email, "role": str(role)})
+    user = auth.create_user(email, role, password, actor=Actor.console())
     db.session.commit()
     click.echo(f"created {user.role} {user.email}")
 
@@ -71,7 +72,7 @@ def set_password_command(email: str, password_stdin: bool) -> None:
     auth.set_password(user, password)
     user.locked_until = None
     user.failed_logins = 0
-    service.audit("user.password_reset", f"user:{user.id}", {"email": user.email})
+    audit.record(Actor.console(), "user.password_reset", f"user:{user.id}", {"email": user.email})
     db.session.commit()
     click.echo(f"password changed for {user.email}; its sessions have ended")
 
@@ -83,7 +84,7 @@ def reset_totp_command(email: str) -> None:
     when required. Every session of the account ends."""
     user = _user(email)
     twofactor.disable(user)
-    service.audit("user.totp_reset", f"user:{user.id}", {"email": user.email})
+    audit.record(Actor.console(), "user.totp_reset", f"user:{user.id}", {"email": user.email})
     db.session.commit()
     click.echo(f"two-factor login removed for {user.email}; its sessions have ended")
 
@@ -95,6 +96,6 @@ def unlock_command(email: str) -> None:
     user = _user(email)
     user.locked_until = None
     user.failed_logins = 0
-    service.audit("user.unlock", f"user:{user.id}", {"email": user.email})
+    audit.record(Actor.console(), "user.unlock", f"user:{user.id}", {"email": user.email})
     db.session.commit()
     click.echo(f"{user.email} unlocked")

@@ -10,7 +10,8 @@ admin package itself adds "Erase" to subscribers this way (``admin._subscriber_a
         method="post", confirm=_l("Erase this person's data for good"), danger=True))
 
 A POST action is rendered as a form with the CSRF token; its view receives the object's id
-as the ``id`` URL argument and should call ``newsletter.admin.service.audit``.
+as the ``id`` URL argument and should call a domain operation with ``auth.current_actor()``
+(the operation writes the audit row).
 """
 
 from __future__ import annotations

@@ -1,14 +1,15 @@
-"""Admin-area accounts and the audit log of what they did."""
+"""Admin-area accounts. The audit log of what they (and the API and console) did is
+``newsletter.audit``."""
 
 from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
+from newsletter.audit import AuditEntry as AuditEntry  # re-exported; defined in the kernel
 from newsletter.db import str_enum, utcnow
 from newsletter.extensions import db
 
@@ -38,17 +39,3 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
     # The last 30-second step whose code was accepted: the same code never works twice.
     totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
-
-
-class AuditEntry(db.Model):  # type: ignore[name-defined,misc]
-    __tablename__ = "audit_entry"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("user_account.id", ondelete="SET NULL"), index=True
-    )
-    actor: Mapped[str] = mapped_column(sa.String(320))  # kept when the account is deleted
-    action: Mapped[str] = mapped_column(sa.String(80))
-    target: Mapped[str | None] = mapped_column(sa.String(300))
-    details: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
-    occurred_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

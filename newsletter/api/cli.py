@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from newsletter.api import service
+from newsletter.audit import Actor
 from newsletter.cliutil import CommandGroup
 
 token_cli = CommandGroup("token", help="API tokens for the CMS and other programs.")
@@ -22,7 +23,7 @@ token_cli = CommandGroup("token", help="API tokens for the CMS and other program
 )
 def create_command(name: str, scopes: tuple[str, ...]) -> None:
     """Create a token; it is printed once, alone on the last line. Only its hash is kept."""
-    record, token = service.create_token(name, list(scopes))
+    record, token = service.create_token(name, list(scopes), actor=Actor.console())
     click.echo(
         f"token {record.name!r} created for source {record.name!r} "
         f"with scope(s) {', '.join(record.scope_list)}; keep it secret:"
@@ -34,7 +35,7 @@ def create_command(name: str, scopes: tuple[str, ...]) -> None:
 @click.argument("name")
 def revoke_command(name: str) -> None:
     """Revoke a token: requests with it get 401 from now on."""
-    record = service.revoke_token(name)
+    record = service.revoke_token(name, actor=Actor.console())
     click.echo(f"token {record.name!r} revoked")
 
 

@@ -8,8 +8,10 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from newsletter import audit
 from newsletter.api.models import ApiToken
 from newsletter.articles.models import Source, SourceKind
+from newsletter.audit import Actor
 from newsletter.db import utcnow
 from newsletter.exceptions import Conflict, Forbidden, NotFound, Unauthorized, ValidationError
 from newsletter.extensions import db
@@ -48,7 +50,7 @@ def hash_token(token: str) -> str:
 
 
 def create_token(
-    name: str, scopes: list[str] | tuple[str, ...] | None = None
+    name: str, scopes: list[str] | tuple[str, ...] | None = None, *, actor: Actor
 ) -> tuple[ApiToken, str]:
     """A new token with its scopes (default: articles) and its push Source (named after it,
     so CMSes never share external ids)."""
@@ -74,16 +76,18 @@ def create_token(
         scopes=" ".join(granted),
     )
     db.session.add(record)
+    audit.record(actor, "api_token.create", name, {"scopes": list(granted)})
     db.session.commit()
     return record, token
 
 
-def revoke_token(name: str) -> ApiToken:
+def revoke_token(name: str, *, actor: Actor) -> ApiToken:
     record = db.session.scalar(sa.select(ApiToken).where(ApiToken.name == name.strip()))
     if record is None:
         raise NotFound(f"no token named {name!r}", {"name": name})
     if record.revoked_at is None:
         record.revoked_at = utcnow()
+        audit.record(actor, "api_token.revoke", record.name)
         db.session.commit()
     return record
 

@@ -7,7 +7,6 @@ from functools import wraps
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, TypeVar
 
-import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from newsletter import schemas
@@ -15,10 +14,9 @@ from newsletter.api import openapi
 from newsletter.api import service as tokens
 from newsletter.api.schemas import ArticleQuery, QueryContext, TopicList
 from newsletter.articles import service as articles
+from newsletter.audit import Actor
 from newsletter.exceptions import ValidationError
-from newsletter.extensions import db
-from newsletter.reference.models import Municipality
-from newsletter.reference.service import list_topics
+from newsletter.reference.service import list_topics, municipality_names
 from newsletter.subscriptions import roster
 from newsletter.subscriptions.schemas import SubscriberOut
 
@@ -75,8 +73,7 @@ def _json_body() -> Any:
 def openapi_document() -> Response:
     slugs = [topic.slug for topic in list_topics()]
     limit = int(current_app.config["API_ARTICLES_MAX_LIMIT"])
-    names = list(db.session.scalars(sa.select(Municipality.name).order_by(Municipality.name)))
-    return jsonify(openapi.document(slugs, limit, _version(), names))
+    return jsonify(openapi.document(slugs, limit, _version(), municipality_names()))
 
 
 @bp.get("/topics")
@@ -131,7 +128,7 @@ def add_subscriber() -> tuple[Response, int]:
     ``reactivate``."""
     entry = roster.parse_entry(_json_body(), roster.load_lookups())
     subscriber, created = roster.upsert_by_operator(
-        entry, actor=f"api:{g.api_token.name}", channel="api"
+        entry, actor=Actor.of_token(g.api_token.name), channel="api"
     )
     out = SubscriberOut(
         id=subscriber.id,

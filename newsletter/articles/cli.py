@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -11,8 +10,10 @@ import click
 from flask import current_app
 
 from newsletter.articles import feeds_import, service
+from newsletter.audit import Actor
 from newsletter.cliutil import CommandGroup, read_text_file
 from newsletter.exceptions import ValidationError
+from newsletter.progress import progress
 
 PROGRESS_MIN_ITEMS = 20  # shorter imports finish before a bar would be useful
 
@@ -21,12 +22,9 @@ articles_cli = CommandGroup("articles", help="Articles: import files and feeds, 
 
 @contextmanager
 def progress_bar(total: int) -> Iterator[Callable[[], None]]:
-    """A progress bar on stderr for long imports when a person is watching."""
-    if total < PROGRESS_MIN_ITEMS or not sys.stderr.isatty():
-        yield lambda: None
-        return
-    with click.progressbar(length=total, label="importing", file=sys.stderr) as bar:
-        yield lambda: bar.update(1)
+    """Progress of an import on stderr: a bar on a terminal, periodic lines in logs."""
+    with progress(total, "importing", min_items=PROGRESS_MIN_ITEMS) as step:
+        yield lambda: step(1)
 
 
 def _is_url(value: str) -> bool:
@@ -82,7 +80,7 @@ articles_cli.add_command(sources_cli)
 @click.option("--name", help="A name for the source (default: the URL's host).")
 def sources_add(url: str, name: str | None) -> None:
     """Register an RSS/Atom feed to be polled by the worker."""
-    source = feeds_import.add_source(url, name)
+    source = feeds_import.add_source(url, name, actor=Actor.console())
     click.echo(f"added source {source.id}: {source.name} <{source.url}>")
 
 

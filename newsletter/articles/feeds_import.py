@@ -21,11 +21,12 @@ import feedparser
 import sqlalchemy as sa
 from flask import current_app
 
-from newsletter import fetch
+from newsletter import audit, fetch
 from newsletter.articles import schemas, service
 from newsletter.articles.models import Article, Source, SourceKind
 from newsletter.articles.sanitize import clean_control, plain_text, safe_url
-from newsletter.db import utcnow
+from newsletter.audit import Actor
+from newsletter.db import get_or_404, utcnow
 from newsletter.exceptions import Conflict, NewsletterError, NotFound, ValidationError
 from newsletter.extensions import db
 from newsletter.reference.models import Topic
@@ -67,7 +68,7 @@ def check_feed_url(url: str) -> str:
     return url
 
 
-def add_source(url: str, name: str | None = None) -> Source:
+def add_source(url: str, name: str | None = None, *, actor: Actor) -> Source:
     """Register a feed for the worker to poll; its name defaults to the URL's host."""
     url = check_feed_url(url)
     if db.session.scalar(sa.select(Source).where(Source.url == url)) is not None:
@@ -77,6 +78,7 @@ def add_source(url: str, name: str | None = None) -> Source:
         raise Conflict(f"a source named {name!r} exists already; pick another with --name")
     source = Source(name=name, kind=SourceKind.FEED, url=url, poll=True)
     db.session.add(source)
+    audit.record(actor, "source.add", url, {"name": name})
     db.session.commit()
     return source
 
@@ -283,3 +285,14 @@ def poll_all_sources() -> None:
             failed = db.session.get(Source, source_id)
             if failed is not None:
                 _record(failed, "error", "unexpected error, see the worker's log")
+
+
+def poll_now(source_id: int, *, actor: Actor) -> FetchResult:
+    """Fetch one feed now, at someone's request; a failure is recorded on the source and raised
+    as FeedError."""
+    source = get_or_404(Source, source_id, f"no source {source_id}")
+    if source.kind != SourceKind.FEED:
+        raise ValidationError(f"{source.name} is not an RSS/Atom feed: nothing to poll")
+    audit.record(actor, "source.poll", f"source:{source_id}")
+    db.session.commit()
+    return fetch_source(source)

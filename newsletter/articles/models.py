@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from newsletter.db import str_enum, utcnow
+from newsletter.db import link_key, str_enum, utcnow
 from newsletter.extensions import db
 
 if TYPE_CHECKING:
@@ -84,12 +84,8 @@ class Article(db.Model):  # type: ignore[name-defined,misc]
 class ArticleTopic(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "article_topic"
 
-    article_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("article.id", ondelete="CASCADE"), primary_key=True
-    )
-    topic_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("topic.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
+    article_id: Mapped[int] = link_key("article.id")
+    topic_id: Mapped[int] = link_key("topic.id", index=True)
     assigned_by: Mapped[TopicAssignment] = mapped_column(
         str_enum(TopicAssignment, "topic_assignment")
     )
@@ -102,12 +98,8 @@ class ArticleTopic(db.Model):  # type: ignore[name-defined,misc]
 class ArticleMunicipality(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "article_municipality"
 
-    article_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("article.id", ondelete="CASCADE"), primary_key=True
-    )
-    municipality_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("municipality.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
+    article_id: Mapped[int] = link_key("article.id")
+    municipality_id: Mapped[int] = link_key("municipality.id", index=True)
 
     municipality: Mapped[Municipality] = relationship(lazy="joined")
 
@@ -121,12 +113,8 @@ class ArticleMunicipalityEdit(db.Model):  # type: ignore[name-defined,misc]
 
     __tablename__ = "article_municipality_edit"
 
-    article_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("article.id", ondelete="CASCADE"), primary_key=True
-    )
-    municipality_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("municipality.id", ondelete="CASCADE"), primary_key=True
-    )
+    article_id: Mapped[int] = link_key("article.id")
+    municipality_id: Mapped[int] = link_key("municipality.id")
     included: Mapped[bool]
     edited_by: Mapped[str | None] = mapped_column(sa.String(320))
     edited_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -46,3 +46,17 @@ def visible_articles(
     return newest_first(
         in_topic(sa.select(Article).where(is_visible()), slug=topic, topic_id=topic_id)
     )
+
+
+def search_articles(
+    text: str = "", *, topic: str | None = None, hidden: bool | None = None
+) -> sa.Select[tuple[Article]]:
+    """Editors' search: title words (case-blind), a topic, hidden or not (None: both)."""
+    query = sa.select(Article)
+    if text.strip():
+        escaped = text.strip().lower().replace("\\", "\\\\")
+        escaped = escaped.replace("%", "\\%").replace("_", "\\_")
+        query = query.where(sa.func.lower(Article.title).like(f"%{escaped}%", escape="\\"))
+    if hidden is not None:
+        query = query.where(Article.hidden.is_(hidden))
+    return newest_first(in_topic(query, slug=topic or None))

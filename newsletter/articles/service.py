@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from newsletter import events, schemas
+from newsletter import audit, events, schemas
 from newsletter.articles import mentions, queries, training
 from newsletter.articles.models import (
     Article,
@@ -42,6 +42,7 @@ from newsletter.articles.schemas import (
     ArticleIn,
     ArticleOut,
 )
+from newsletter.audit import Actor
 from newsletter.db import get_or_404, utcnow
 from newsletter.exceptions import ValidationError
 from newsletter.extensions import db
@@ -489,7 +490,7 @@ def get_article(article_id: int) -> Article:
     return get_or_404(Article, article_id, f"no article {article_id}")
 
 
-def set_topics_by_editor(article_id: int, slugs: Iterable[str]) -> Article:
+def set_topics_by_editor(article_id: int, slugs: Iterable[str], *, actor: Actor) -> Article:
     """An editor's topics replace all others and survive every later re-import."""
     wanted = [s.strip().lower() for s in slugs if s.strip()]
     if not wanted:
@@ -505,6 +506,7 @@ def set_topics_by_editor(article_id: int, slugs: Iterable[str]) -> Article:
     now = utcnow()
     article.topics_edited_at = now
     article.updated_at = now
+    audit.record(actor, "article.topics", f"article:{article.id}", {"topics": sorted(topics)})
     db.session.flush()
     if not article.hidden:
         events.article_published.send(article, created=False)
@@ -513,7 +515,7 @@ def set_topics_by_editor(article_id: int, slugs: Iterable[str]) -> Article:
 
 
 def set_municipality_by_editor(
-    article_id: int, municipality_id: int, included: bool, editor: str | None = None
+    article_id: int, municipality_id: int, included: bool, *, actor: Actor
 ) -> Article:
     """An editor adds (``included``) or removes a comune; the choice outlives re-imports."""
     article = get_article(article_id)
@@ -526,8 +528,14 @@ def set_municipality_by_editor(
         edit = ArticleMunicipalityEdit(article_id=article_id, municipality_id=municipality_id)
         db.session.add(edit)
     edit.included = included
-    edit.edited_by = editor
+    edit.edited_by = actor.name
     edit.edited_at = utcnow()
+    audit.record(
+        actor,
+        "article.municipality.add" if included else "article.municipality.remove",
+        f"article:{article_id}",
+        {"municipality_id": municipality_id},
+    )
     db.session.flush()
     linked = {link.municipality_id for link in article.municipality_links}
     if included and municipality_id not in linked:
@@ -547,12 +555,14 @@ def municipality_edits(article_id: int) -> dict[int, bool]:
     return _edits(get_article(article_id))
 
 
-def set_hidden(article_id: int, hidden: bool) -> Article:
+def set_hidden(article_id: int, hidden: bool, *, actor: Actor) -> Article:
     """Hidden articles stay stored (a re-import does not bring them back) but are not shown."""
     article = get_article(article_id)
     if article.hidden != hidden:
         article.hidden = hidden
         article.updated_at = utcnow()
+        action = "article.hide" if hidden else "article.restore"
+        audit.record(actor, action, f"article:{article.id}", {"title": article.title[:200]})
         if not hidden:
             events.article_published.send(article, created=False)
     db.session.commit()

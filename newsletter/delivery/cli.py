@@ -18,6 +18,7 @@ from newsletter.delivery.sender import Sender, serve_forever
 from newsletter.delivery.transport import RelayPool, Transport
 from newsletter.exceptions import ValidationError
 from newsletter.extensions import db
+from newsletter.progress import progress
 
 
 def _app() -> Flask:
@@ -74,7 +75,9 @@ def run_send(app: Flask, transport: Transport, *, until_idle: bool, stop: thread
             daemon=True,
         )
         beside.start()
-        report = Sender(app, transport).run(stop, until_idle=True)
+        sender = Sender(app, transport)
+        with progress(store.count_due(db.engine, sender.lane), "sending") as step:
+            report = sender.run(stop, until_idle=True, progress=step)
         beside.join()
     summary = report.summary()
     if channel_report.sent or channel_report.retried or channel_report.failed:

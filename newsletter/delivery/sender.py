@@ -326,8 +326,15 @@ class Sender:
 
     # --- running ---------------------------------------------------------------------------
 
-    def run(self, stop: threading.Event, *, until_idle: bool = False) -> SendReport:
-        """Send until ``stop`` is set (or, with ``until_idle``, until nothing is due)."""
+    def run(
+        self,
+        stop: threading.Event,
+        *,
+        until_idle: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> SendReport:
+        """Send until ``stop`` is set (or, with ``until_idle``, until nothing is due);
+        ``progress(n)`` is told of every group of results recorded."""
         report = SendReport()
         # Jobs travel in small chunks: one queue operation (and one thread hand-off) per chunk
         # instead of per message.
@@ -349,7 +356,9 @@ class Sender:
             for n in range(self.concurrency)
         ]
         recorder = threading.Thread(
-            target=self._record_loop, args=(results, report, outstanding), name="recorder"
+            target=self._record_loop,
+            args=(results, report, outstanding, progress),
+            name="recorder",
         )
         for thread in (*workers, recorder):
             thread.start()
@@ -452,7 +461,11 @@ class Sender:
                 self.window.release()
 
     def _record_loop(
-        self, results: queue.SimpleQueue[Any], report: SendReport, outstanding: _Counter
+        self,
+        results: queue.SimpleQueue[Any],
+        report: SendReport,
+        outstanding: _Counter,
+        progress: Callable[[int], None] | None = None,
     ) -> None:
         """Commit results as they come, a few at a time; each commit frees window slots."""
         done = False
@@ -485,6 +498,8 @@ class Sender:
                     if held:
                         self.window.release()
                 outstanding.add(-len(group))
+                if progress is not None:
+                    progress(len(group))
 
     def _commit(self, conn: sa.Connection, group: list[store.Result]) -> None:
         for attempt in range(5):

@@ -192,6 +192,18 @@ def claim(
     ]
 
 
+def count_due(engine: sa.Engine, lane: Lane = ALL) -> int:
+    """Rows due now (for a progress bar: ``send --until-idle``)."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.select(sa.func.count())
+                .select_from(delivery_t)
+                .where(_due_condition(utcnow(), lane))
+            ).scalar_one()
+        )
+
+
 def has_due(engine: sa.Engine, lane: Lane = ALL) -> bool:
     with engine.connect() as conn:
         return (

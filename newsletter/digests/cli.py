@@ -10,6 +10,7 @@ import click
 from newsletter.cliutil import CommandGroup
 from newsletter.digests import service
 from newsletter.exceptions import ValidationError
+from newsletter.progress import progress
 from newsletter.vocabulary import Frequency, Locale
 
 digests_group = CommandGroup("digests", help="Compose, enqueue and preview digests.")
@@ -32,7 +33,8 @@ def _parse_at(value: str | None) -> datetime | None:
 @click.option("--at", "at", metavar="ISO-8601", help="the instant to build for (default: now)")
 def build_command(frequency: str, at: str | None) -> None:
     """Compose the digests due at that instant and enqueue one delivery per recipient."""
-    result = service.build_digests(frequency, _parse_at(at))
+    with progress(3, f"building {frequency} digests", min_items=1) as step:
+        result = service.build_digests(frequency, _parse_at(at), progress=step)
     click.echo(f"{result.period_key}: {result.digests} digests, {result.deliveries} deliveries")
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from newsletter.db import str_enum, utcnow
+from newsletter.db import link_key, str_enum, utcnow
 from newsletter.extensions import db
 
 
@@ -54,11 +54,7 @@ class Digest(db.Model):  # type: ignore[name-defined,misc]
 class DigestArticle(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "digest_article"
 
-    digest_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("digest.id", ondelete="CASCADE"), primary_key=True
-    )
-    article_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("article.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
+    digest_id: Mapped[int] = link_key("digest.id")
+    article_id: Mapped[int] = link_key("article.id", index=True)
     position: Mapped[int] = mapped_column(default=0)
     section: Mapped[str] = mapped_column(sa.String(60))  # a topic slug, or "municipality"

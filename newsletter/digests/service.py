@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time as clock
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -371,8 +372,13 @@ def store_variants(period: windows.Period, variants: list[Variant]) -> tuple[int
     return digests, deliveries, editions
 
 
-def build_digests(frequency: str, at: datetime | None = None) -> BuildResult:
-    """Compose, render and enqueue the digests due at ``at``, in one transaction; idempotent."""
+def build_digests(
+    frequency: str, at: datetime | None = None, progress: Callable[[int], None] | None = None
+) -> BuildResult:
+    """Compose, render and enqueue the digests due at ``at``, in one transaction; idempotent.
+    ``progress`` (optional) is called once after each of the three stages (load, compose and
+    render, store)."""
+    step = progress or (lambda n: None)
     period = period_due(frequency, at)
     timings: dict[str, float] = {}
     started = clock.perf_counter()
@@ -381,11 +387,13 @@ def build_digests(frequency: str, at: datetime | None = None) -> BuildResult:
     topics = topic_labels()
     names = {i: n for i, n in db.session.execute(sa.select(Municipality.id, Municipality.name))}
     timings["load"] = clock.perf_counter() - started
+    step(1)
 
     started, cpu = clock.perf_counter(), clock.process_time()
     variants = compose_variants(frequency, period, articles, recipients, topics, names)
     timings["compose_render"] = clock.perf_counter() - started
     timings["compose_render_cpu"] = clock.process_time() - cpu  # less moved by a busy machine
+    step(1)
 
     started = clock.perf_counter()
     try:
@@ -404,6 +412,7 @@ def build_digests(frequency: str, at: datetime | None = None) -> BuildResult:
         db.session.rollback()
         raise
     timings["store"] = clock.perf_counter() - started
+    step(1)
     log.info(
         "digests built",
         extra={"period": period.key, "digests": digests, "deliveries": deliveries},

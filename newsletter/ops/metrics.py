@@ -22,10 +22,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from newsletter.db import utcnow
 from newsletter.delivery import holds
 from newsletter.delivery.models import Delivery, DeliveryKind, DeliveryStatus
+from newsletter.delivery.queue import oldest_due_age
 from newsletter.extensions import db
-from newsletter.ops.service import oldest_due_age
 from newsletter.scheduling.models import JobRun
-from newsletter.subscriptions.models import Subscriber, SubscriberStatus
+from newsletter.subscriptions.service import count_by_status
 
 
 class DatabaseCollector(Collector):
@@ -155,14 +155,8 @@ def _database_metrics(now: datetime) -> Iterator[Metric]:
     subscribers = GaugeMetricFamily(
         "newsletter_subscribers", "Subscribers by status", labels=["status"]
     )
-    by_sub_status = {
-        str(s): n
-        for s, n in db.session.execute(
-            sa.select(Subscriber.status, sa.func.count()).group_by(Subscriber.status)
-        )
-    }
-    for sub_status in SubscriberStatus:
-        subscribers.add_metric([str(sub_status)], by_sub_status.get(str(sub_status), 0))
+    for sub_status, how_many in count_by_status().items():
+        subscribers.add_metric([sub_status], how_many)
     yield subscribers
 
 

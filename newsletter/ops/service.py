@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from newsletter.db import utcnow
-from newsletter.delivery.models import Delivery, DeliveryStatus
+from newsletter.delivery.queue import oldest_due_age
 from newsletter.extensions import db
 
 
@@ -38,20 +37,6 @@ class Health:
         if not self.ok:
             return "unavailable"
         return "degraded" if self.queue_late else "ok"
-
-
-def oldest_due_age(now: datetime) -> float | None:
-    """Seconds the oldest due queued delivery has waited; one index lookup (ix_delivery_claim)."""
-    oldest = db.session.scalar(
-        sa.select(sa.func.min(Delivery.next_attempt_at)).where(
-            Delivery.status == DeliveryStatus.QUEUED, Delivery.next_attempt_at <= now
-        )
-    )
-    if oldest is None:
-        return None
-    if oldest.tzinfo is None:
-        oldest = oldest.replace(tzinfo=UTC)
-    return max((now - oldest).total_seconds(), 0.0)
 
 
 def check_health(now: datetime | None = None, queue_max_age: float | None = None) -> Health:

@@ -26,6 +26,7 @@ from newsletter.admin import auth
 from newsletter.admin.models import User, UserRole
 from newsletter.articles import service as articles
 from newsletter.articles.models import Article, SourceKind
+from newsletter.audit import Actor
 from newsletter.db import utcnow
 from newsletter.delivery.models import Delivery, DeliveryKind, DeliveryStatus
 from newsletter.digests import service as digests
@@ -382,7 +383,7 @@ def admin_credentials(app: Flask) -> tuple[str, str] | None:
     if exists:
         return None  # made by hand: we do not know its password
     password = "demo-" + secrets.token_urlsafe(9)
-    auth.create_user(ADMIN_EMAIL, UserRole.ADMIN, password)
+    auth.create_user(ADMIN_EMAIL, UserRole.ADMIN, password, actor=Actor("system:demo"))
     db.session.commit()
     kept.parent.mkdir(parents=True, exist_ok=True)
     kept.write_text(password + "\n")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from newsletter import audit
+from newsletter.audit import Actor
 from newsletter.exceptions import NotFound, ValidationError
 from newsletter.extensions import db
 from newsletter.reference.models import Municipality, MunicipalityAlias, Topic
@@ -44,6 +46,11 @@ def topics_by_slug(slugs: list[str] | tuple[str, ...]) -> list[Topic]:
 
 def list_municipalities() -> list[Municipality]:
     return list(db.session.scalars(sa.select(Municipality).order_by(Municipality.name)))
+
+
+def municipality_names() -> list[str]:
+    """Every municipality's name, alphabetical (pickers, the API document)."""
+    return list(db.session.scalars(sa.select(Municipality.name).order_by(Municipality.name)))
 
 
 def find_municipality(name: str) -> Municipality | None:
@@ -93,7 +100,7 @@ def _free_slug(name: str, own_id: int | None = None) -> str:
         slug = f"{base}-{n}"
 
 
-def rename_municipality(current: str, new_name: str) -> Municipality:
+def rename_municipality(current: str, new_name: str, *, actor: Actor) -> Municipality:
     """A new official name: new slug, and the old slug stays as a redirect to it."""
     municipality = municipality_by_name(current)
     new_name = new_name.strip()
@@ -102,7 +109,7 @@ def rename_municipality(current: str, new_name: str) -> Municipality:
     other = find_municipality(new_name)
     if other is not None and other.id != municipality.id:
         raise ValidationError(f"{other.name} exists already", {"name": new_name})
-    old_slug = municipality.slug
+    old_slug, old_name = municipality.slug, municipality.name
     municipality.name = new_name
     new_slug = _free_slug(new_name, municipality.id)
     if new_slug != old_slug:
@@ -111,11 +118,17 @@ def rename_municipality(current: str, new_name: str) -> Municipality:
             db.session.delete(stale)
         db.session.add(MunicipalityAlias(slug=old_slug, municipality_id=municipality.id))
         municipality.slug = new_slug
+    audit.record(
+        actor,
+        "municipality.rename",
+        f"municipality:{municipality.id}",
+        {"from": old_name, "to": new_name},
+    )
     db.session.commit()
     return municipality
 
 
-def import_municipalities(text: str) -> ImportCounts:
+def import_municipalities(text: str, *, actor: Actor) -> ImportCounts:
     """Upsert by name, all or nothing: a bad row rejects the file with its line number."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     if not reader.fieldnames or "name" not in reader.fieldnames:
@@ -152,9 +165,19 @@ def import_municipalities(text: str) -> ImportCounts:
             updated += 1
         else:
             unchanged += 1
+    counts = ImportCounts(created, updated, unchanged)
+    audit.record(
+        actor,
+        "municipalities.import",
+        None,
+        {"bytes": len(text), "created": created, "updated": updated},
+    )
     db.session.commit()
-    return ImportCounts(created, updated, unchanged)
+    return counts
 
 
-def import_bundled_municipalities() -> ImportCounts:
-    return import_municipalities(BUNDLED_MUNICIPALITIES.read_text(encoding="utf-8"))
+def import_bundled_municipalities(actor: Actor | None = None) -> ImportCounts:
+    """The 48 comuni shipped with the service (the demo, tests); ``system`` unless told."""
+    return import_municipalities(
+        BUNDLED_MUNICIPALITIES.read_text(encoding="utf-8"), actor=actor or Actor("system")
+    )

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import getpass
-import os
-
 import click
 
+from newsletter.audit import Actor
 from newsletter.cliutil import CommandGroup, read_text_file
+from newsletter.progress import progress
 from newsletter.subscriptions import roster
 
 subscribers_cli = CommandGroup("subscribers", help="The subscriber roster, in bulk.")
-
-
-def _operator() -> str:
-    """Who ran the command, for the consent ledger."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = os.environ.get("USER") or "unknown"
-    return f"cli:{user}"
 
 
 @subscribers_cli.command("import")
@@ -39,9 +29,11 @@ def import_command(csv_path: str, dry_run: bool, reactivate: bool) -> None:
     Mayors and officials are active at once; citizens are active only with consent_at and
     consent_source, otherwise pending with a confirmation mail. All or nothing: a bad row
     rejects the file with its line number."""
-    report = roster.import_roster(
-        read_text_file(csv_path), actor=_operator(), dry_run=dry_run, reactivate=reactivate
-    )
+    text = read_text_file(csv_path)
+    with progress(max(0, text.count("\n") - 1), "checking rows", min_items=1000) as step:
+        report = roster.import_roster(
+            text, actor=Actor.console(), dry_run=dry_run, reactivate=reactivate, progress=step
+        )
     if report.dry_run:
         for error in report.errors:
             click.echo(error, err=True)
@@ -72,4 +64,4 @@ def _counts(report: roster.RosterReport, would: str = "") -> str:
 )
 def export_command(fmt: str) -> None:
     """Print every subscriber as CSV (importable again) or JSON."""
-    click.echo(roster.export_subscribers(fmt), nl=False)
+    click.echo(roster.export_subscribers(fmt, actor=Actor.console()), nl=False)

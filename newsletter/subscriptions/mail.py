@@ -6,6 +6,8 @@ so the link is signed then and the text is in the subscriber's language.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jinja2
 from flask import current_app
 from flask_babel import force_locale, gettext
@@ -57,25 +59,39 @@ def _subscriber(delivery: Delivery) -> Subscriber | None:
     return db.session.get(Subscriber, delivery.subscriber_id)
 
 
-def render_confirm(delivery: Delivery) -> ServiceMail | None:
-    """The double opt-in link; None once the subscriber is gone or no longer pending."""
+def _render_for(
+    delivery: Delivery,
+    status: SubscriberStatus,
+    purpose: Purpose,
+    name: str,
+    subject: Callable[[], str],
+) -> ServiceMail | None:
+    """The mail ``name`` with a ``purpose`` link, in the subscriber's language, while the
+    subscriber still exists and is in ``status`` (a mail queued earlier may be moot by now)."""
     subscriber = _subscriber(delivery)
-    if subscriber is None or subscriber.status is not SubscriberStatus.PENDING:
+    if subscriber is None or subscriber.status is not status:
         return None
     with force_locale(subscriber.locale):
-        subject = gettext("Confirm your subscription to the Area Omogenea Cremasca newsletter")
-        return _render(
-            "confirm", subscriber, subject, personal_url_for(Purpose.CONFIRM, subscriber)
-        )
+        return _render(name, subscriber, subject(), personal_url_for(purpose, subscriber))
+
+
+def render_confirm(delivery: Delivery) -> ServiceMail | None:
+    """The double opt-in link; None once the subscriber is gone or no longer pending."""
+    return _render_for(
+        delivery,
+        SubscriberStatus.PENDING,
+        Purpose.CONFIRM,
+        "confirm",
+        lambda: gettext("Confirm your subscription to the Area Omogenea Cremasca newsletter"),
+    )
 
 
 def render_preferences(delivery: Delivery) -> ServiceMail | None:
     """For an active address submitted again: its preferences link, nothing changed."""
-    subscriber = _subscriber(delivery)
-    if subscriber is None or subscriber.status is not SubscriberStatus.ACTIVE:
-        return None
-    with force_locale(subscriber.locale):
-        subject = gettext("Your Area Omogenea Cremasca newsletter subscription")
-        return _render(
-            "preferences", subscriber, subject, personal_url_for(Purpose.PREFERENCES, subscriber)
-        )
+    return _render_for(
+        delivery,
+        SubscriberStatus.ACTIVE,
+        Purpose.PREFERENCES,
+        "preferences",
+        lambda: gettext("Your Area Omogenea Cremasca newsletter subscription"),
+    )

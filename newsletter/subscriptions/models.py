@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
-from newsletter.db import str_enum, utcnow
+from newsletter.db import link_key, str_enum, utcnow
 from newsletter.extensions import db
 from newsletter.vocabulary import Frequency as Frequency  # re-exported: the column type
 from newsletter.vocabulary import Locale
@@ -125,12 +125,8 @@ class Subscriber(db.Model):  # type: ignore[name-defined,misc]
 class Subscription(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "subscription"
 
-    subscriber_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("subscriber.id", ondelete="CASCADE"), primary_key=True
-    )
-    topic_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("topic.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
+    subscriber_id: Mapped[int] = link_key("subscriber.id")
+    topic_id: Mapped[int] = link_key("topic.id", index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     subscriber: Mapped[Subscriber] = relationship(back_populates="subscriptions")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -29,7 +29,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import selectinload
 
-from newsletter import csvsafe
+from newsletter import audit, csvsafe
+from newsletter.audit import Actor
 from newsletter.db import UTCDateTime, utcnow
 from newsletter.exceptions import Conflict, NotFound, ValidationError
 from newsletter.extensions import db
@@ -324,6 +325,55 @@ def _insert_links(pairs: Sequence[tuple[int, int]], now: datetime) -> None:
         db.session.execute(SUBSCRIPTION.insert().from_select(columns, select))
 
 
+def _insert_events(
+    events: Sequence[tuple[int, dict[str, Any]]],
+    *,
+    actor: str,
+    channel: str,
+    version: str,
+    now: datetime,
+) -> None:
+    """One IMPORT ledger entry per (subscriber, details), set-based like ``_insert_links``:
+    the pairs travel as one JSON document per chunk, the shared columns as single values, so
+    neither the details nor the rows are encoded one statement parameter at a time."""
+    dialect = db.session.get_bind().dialect.name
+    columns = [
+        "subscriber_id",
+        "action",
+        "occurred_at",
+        "notice_version",
+        "channel",
+        "actor",
+        "details",
+    ]
+    shared: list[sa.ColumnElement[Any]] = [
+        sa.literal(ConsentAction.IMPORT.value, sa.String()),
+        sa.literal(now, UTCDateTime()),
+        sa.literal(version, sa.String()),
+        sa.literal(channel, sa.String()),
+        sa.literal(actor, sa.String()),
+    ]
+    for offset in range(0, len(events), 5_000):
+        chunk = [list(event) for event in events[offset : offset + 5_000]]
+        if dialect == "postgresql":
+            document = sa.literal(chunk, postgresql.JSON())  # encoded once, by the driver
+            rows = sa.func.json_array_elements(document).table_valued("value")
+            select = sa.select(
+                sa.cast(rows.c.value.op("->>")(0), sa.Integer()),
+                *shared,
+                rows.c.value.op("->")(1),
+            ).select_from(rows)
+        else:
+            text = json.dumps(chunk, ensure_ascii=False)
+            rows = sa.func.json_each(text).table_valued("value").alias("events")
+            select = sa.select(
+                sa.cast(sa.func.json_extract(rows.c.value, "$[0]"), sa.Integer()),
+                *shared,
+                sa.func.json_extract(rows.c.value, "$[1]"),
+            ).select_from(rows)
+        db.session.execute(CONSENT_EVENT.insert().from_select(columns, select))
+
+
 def _target_status(entry: RosterEntry, current: SubscriberStatus | None) -> SubscriberStatus:
     """Active for institutions and for citizens with proof of consent (or already active);
     pending otherwise: a citizen is never made active silently."""
@@ -431,7 +481,7 @@ def _apply(
     previous = {entry.email: current for _sid, entry, current in plan.changed}
     version = service.notice_version()
     channel = service.consent_channel(channel).value
-    events = []
+    events: list[tuple[int, dict[str, Any]]] = []
     for entry in [*plan.new, *(e for _sid, e, _st in plan.changed)]:
         details: dict[str, Any] = {
             "role": entry.role.value,
@@ -452,19 +502,8 @@ def _apply(
         was = previous.get(entry.email)
         if was is not None and was not in ACTIVE_OR_PENDING:
             details["reactivated_from"] = was.value  # the operator's explicit override
-        events.append(
-            {
-                "subscriber_id": ids[entry.email],
-                "action": ConsentAction.IMPORT,
-                "occurred_at": now,
-                "notice_version": version,
-                "channel": channel,
-                "actor": actor,
-                "details": details,
-            }
-        )
-    for chunk in _chunks(events, 2000):
-        db.session.execute(CONSENT_EVENT.insert(), list(chunk))
+        events.append((ids[entry.email], details))
+    _insert_events(events, actor=actor, channel=channel, version=version, now=now)
 
     pending = [
         ids[email] for email, status in statuses.items() if status is SubscriberStatus.PENDING
@@ -482,14 +521,16 @@ def _apply(
     return report, [ids.get(entry.email, 0) for entry in entries]
 
 
-def add_by_operator(entry: RosterEntry, *, actor: str, channel: str) -> Subscriber:
+def add_by_operator(entry: RosterEntry, *, actor: Actor, channel: str) -> Subscriber:
     """Upsert one address by the roster's rules, with an IMPORT ledger entry naming the
     operator. Unknown municipality: NotFound; unknown topic: ValidationError; an address that
     left without ``reactivate``: Conflict."""
     return upsert_by_operator(entry, actor=actor, channel=channel)[0]
 
 
-def upsert_by_operator(entry: RosterEntry, *, actor: str, channel: str) -> tuple[Subscriber, bool]:
+def upsert_by_operator(
+    entry: RosterEntry, *, actor: Actor, channel: str
+) -> tuple[Subscriber, bool]:
     """``add_by_operator``, also telling whether the address was new (the API answers 201)."""
     email = check_address(entry.email)
     if email != entry.email:
@@ -498,7 +539,7 @@ def upsert_by_operator(entry: RosterEntry, *, actor: str, channel: str) -> tuple
         report, [sid] = _apply(
             [entry],
             load_lookups(),
-            actor=actor,
+            actor=actor.name,
             channel=channel,
             reactivate=entry.reactivate,
             now=utcnow(),
@@ -512,6 +553,8 @@ def upsert_by_operator(entry: RosterEntry, *, actor: str, channel: str) -> tuple
                 "back (recorded in the consent ledger)",
                 {"email": str(status), "reactivate": "required to change this address"},
             )
+        action = "roster.add" if report.created == 1 else "roster.update"
+        audit.record(actor, action, f"subscriber:{sid}", {"channel": channel})
     except Exception:
         db.session.rollback()
         raise
@@ -524,17 +567,21 @@ def upsert_by_operator(entry: RosterEntry, *, actor: str, channel: str) -> tuple
 def import_roster(
     text: str,
     *,
-    actor: str,
+    actor: Actor,
     dry_run: bool = False,
     channel: str = "cli",
     reactivate: bool = False,
+    progress: Callable[[int], None] | None = None,
 ) -> RosterReport:
     """All or nothing. A dry run lists every bad row and commits nothing; a real run stops at
-    the first bad row (ValidationError with its line) and leaves the database untouched."""
+    the first bad row (ValidationError with its line) and leaves the database untouched.
+    ``progress(n)`` (optional) is told of every 500 rows checked."""
     vocabulary = load_lookups()
     entries: list[RosterEntry] = []
     errors: list[str] = []
     for line, item in _rows(text, vocabulary):
+        if progress is not None and line % 500 == 0:
+            progress(500)
         if isinstance(item, str):
             if not dry_run:
                 raise ValidationError(item, {"line": line})
@@ -543,7 +590,12 @@ def import_roster(
         entries.append(item)
     try:
         report, _ids = _apply(
-            entries, vocabulary, actor=actor, channel=channel, reactivate=reactivate, now=utcnow()
+            entries,
+            vocabulary,
+            actor=actor.name,
+            channel=channel,
+            reactivate=reactivate,
+            now=utcnow(),
         )
     except Exception:
         db.session.rollback()
@@ -551,6 +603,13 @@ def import_roster(
     if dry_run:
         db.session.rollback()
     else:
+        details = {
+            "bytes": len(text),
+            "created": report.created,
+            "updated": report.updated,
+            "reactivate": reactivate,
+        }
+        audit.record(actor, "roster.import", None, details)
         db.session.commit()
     return RosterReport(
         created=report.created,
@@ -592,9 +651,14 @@ def _export_rows() -> Iterable[dict[str, str | None]]:
     ]
 
 
-def export_subscribers(fmt: str = "csv") -> str:
-    """Every subscriber; the CSV has the import columns first, so it can be imported back."""
+def export_subscribers(fmt: str = "csv", *, actor: Actor) -> str:
+    """Every subscriber; the CSV has the import columns first, so it can be imported back.
+    Personal data leaving the service: audited."""
+    if fmt not in ("csv", "json"):
+        raise ValidationError(f"unknown export format {fmt!r} (csv or json)")
     rows = list(_export_rows())
+    audit.record(actor, "subscribers.export", None, {"format": fmt, "rows": len(rows)})
+    db.session.commit()
     if fmt == "json":
         as_json = [
             {

@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from newsletter import events
+from newsletter import audit, events
+from newsletter.audit import Actor
 from newsletter.db import get_or_404, utcnow
 from newsletter.delivery import outbox
 from newsletter.delivery.models import DeliveryKind
@@ -285,11 +286,24 @@ def update_preferences(
     return subscriber
 
 
-def unsubscribe(subscriber_id: int, *, channel: str = "web", now: datetime | None = None) -> bool:
+def unsubscribe(
+    subscriber_id: int,
+    *,
+    channel: str = "web",
+    now: datetime | None = None,
+    actor: Actor | None = None,
+) -> bool:
     """Stop all mail to the subscriber. True if this call changed anything; repeating is
-    harmless (and so is a token of a subscriber who has since been erased)."""
+    harmless (and so is a token of a subscriber who has since been erased).
+
+    ``actor``: staff acting for the person (audited); None when the person acts themself
+    through their own link (the consent ledger is their record)."""
+    if actor is not None:
+        audit.record(actor, "subscriber.unsubscribe", f"subscriber:{subscriber_id}")
     subscriber = db.session.get(Subscriber, subscriber_id)
     if subscriber is None or subscriber.status is SubscriberStatus.UNSUBSCRIBED:
+        if actor is not None:
+            db.session.commit()
         return False
     subscriber.status = SubscriberStatus.UNSUBSCRIBED
     subscriber.unsubscribed_at = now or utcnow()
@@ -300,10 +314,12 @@ def unsubscribe(subscriber_id: int, *, channel: str = "web", now: datetime | Non
     return True
 
 
-def erase(subscriber_id: int, *, channel: str = "web") -> None:
+def erase(subscriber_id: int, *, channel: str = "web", actor: Actor | None = None) -> None:
     """Delete the person and everything that names them; keep one anonymous ledger entry
-    saying that an erasure happened (and under which notice)."""
+    saying that an erasure happened (and under which notice). ``actor`` as for unsubscribe."""
     subscriber = get_subscriber(subscriber_id)
+    if actor is not None:
+        audit.record(actor, "subscriber.erase", f"subscriber:{subscriber_id}")
     cancel_queued_digests(subscriber.id)
     db.session.delete(subscriber)
     db.session.flush()
@@ -439,3 +455,13 @@ def purge_pending(now: datetime | None = None) -> int:
         )
     db.session.commit()
     return len(ids)
+
+
+def count_by_status() -> dict[str, int]:
+    """Subscribers per status, every status present (zero included)."""
+    rows = db.session.execute(
+        sa.select(Subscriber.status, sa.func.count()).group_by(Subscriber.status)
+    ).all()
+    counts = {str(s): 0 for s in SubscriberStatus}
+    counts.update({str(s): n for s, n in rows})
+    return counts

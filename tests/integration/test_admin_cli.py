@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from typing import Any
 
 import pytest
@@ -36,7 +37,8 @@ def test_create_with_password_on_stdin(runner: FlaskCliRunner) -> None:
     assert user.password_hash.startswith("$argon2id$")
     entry = db.session.scalar(sa.select(AuditEntry))
     assert entry is not None
-    assert (entry.action, entry.actor, entry.target) == ("user.create", "cli", f"user:{user.id}")
+    console = f"cli:{getpass.getuser()}"  # the OS account that ran the command
+    assert (entry.action, entry.actor, entry.target) == ("user.create", console, f"user:{user.id}")
 
 
 def test_create_with_hidden_prompt_asks_twice(runner: FlaskCliRunner) -> None:

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from newsletter.admin import service
+from newsletter.admin import dashboard as service
 from newsletter.db import utcnow
 from newsletter.delivery.models import Delivery, DeliveryStatus
 from newsletter.extensions import db

@@ -26,7 +26,7 @@ from newsletter.digests.service import period_due
 from newsletter.extensions import db
 from newsletter.reference.models import Municipality
 from newsletter.subscriptions.models import Subscriber, SubscriberStatus
-from tests.fixtures.admin import FAST_HASHING, csrf_token, make_article, make_source
+from tests.fixtures.admin import ADMIN_EMAIL, FAST_HASHING, csrf_token, make_article, make_source
 from tests.fixtures.delivery import Relay, add_subscribers, enqueue_digest, make_digest
 
 
@@ -40,7 +40,8 @@ def _token(client: FlaskClient, url: str = "/admin/") -> str:
 
 
 def _audited(action: str) -> list[AuditEntry]:
-    return list(db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == action)))
+    query = sa.select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)
+    return list(db.session.scalars(query))
 
 
 def _crema() -> Municipality:
@@ -467,8 +468,9 @@ def test_admin_creates_an_editor_account(app: Flask, admin_client: FlaskClient) 
     assert created.status_code == 302
     user = authenticate("nuova@consorzio.example", "Salva-la-torta-bertolina").user
     assert user.role == UserRole.EDITOR
-    (entry,) = _audited("user.create")
+    *_fixtures_accounts, entry = _audited("user.create")  # the fixture's admin is audited too
     assert entry.target == f"user:{user.id}"
+    assert entry.actor == ADMIN_EMAIL
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 2
 
 

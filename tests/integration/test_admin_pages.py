@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from newsletter.admin.extend import NavItem, ObjectAction, register_action, register_nav
 from newsletter.admin.models import AuditEntry, UserRole
 from newsletter.articles.models import Article, SourceKind
+from newsletter.audit import Actor
 from newsletter.db import utcnow
 from newsletter.extensions import db
 from newsletter.reference.models import Municipality, Topic
@@ -244,8 +245,12 @@ def test_another_domains_admin_page_gets_the_layout_and_role_check(
     other.register_blueprint(bp)
     register_nav(other, NavItem("Anteprime", "admin_digests.index", UserRole.ADMIN))
     with other.app_context():
-        auth.create_user("a@consorzio.example", UserRole.ADMIN, "Tortelli-cremaschi-2026")
-        auth.create_user("e@consorzio.example", UserRole.EDITOR, "Tortelli-cremaschi-2026")
+        auth.create_user(
+            "a@consorzio.example", UserRole.ADMIN, "Tortelli-cremaschi-2026", actor=Actor("tests")
+        )
+        auth.create_user(
+            "e@consorzio.example", UserRole.EDITOR, "Tortelli-cremaschi-2026", actor=Actor("tests")
+        )
         db.session.commit()
     # Requests outside that context: each gets its own, as in production.
     admin = login(other.test_client(), "a@consorzio.example")

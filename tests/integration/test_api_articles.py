@@ -11,6 +11,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from newsletter.api import service as api_service
 from newsletter.api.models import ApiToken
 from newsletter.articles.models import Article, Source, SourceKind
+from newsletter.audit import Actor
 from newsletter.extensions import db
 
 ARTICLE: dict[str, Any] = {
@@ -54,7 +55,7 @@ def test_missing_or_wrong_token_is_401_json(
 def test_revoked_token_is_refused(client: FlaskClient, api_token: str) -> None:
     headers = {"Authorization": f"Bearer {api_token}"}
     assert client.get("/api/v1/topics", headers=headers).status_code == 200
-    api_service.revoke_token("cms")
+    api_service.revoke_token("cms", actor=Actor("tests"))
     assert client.get("/api/v1/topics", headers=headers).status_code == 401
 
 
@@ -80,7 +81,7 @@ def test_upsert_201_then_200_one_row(
 
 
 def test_tokens_have_their_own_sources(client: FlaskClient, auth: dict[str, str]) -> None:
-    _, other = api_service.create_token("other-cms")
+    _, other = api_service.create_token("other-cms", actor=Actor("tests"))
     client.post("/api/v1/articles", headers=auth, json=ARTICLE)
     response = client.post(
         "/api/v1/articles", headers={"Authorization": f"Bearer {other}"}, json=ARTICLE

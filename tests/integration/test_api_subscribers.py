@@ -9,6 +9,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from newsletter.api import service as api_service
 from newsletter.api.models import ApiToken
+from newsletter.audit import Actor
 from newsletter.delivery.models import Delivery, DeliveryKind
 from newsletter.extensions import db
 from newsletter.subscriptions import service as subscriptions
@@ -121,7 +122,7 @@ def test_an_articles_token_cannot_add_subscribers(
 
 
 def test_a_subscribers_token_cannot_push_articles(client: FlaskClient, app: Flask) -> None:
-    _, token = api_service.create_token("anagrafe", ["subscribers"])
+    _, token = api_service.create_token("anagrafe", ["subscribers"], actor=Actor("tests"))
     headers = {"Authorization": f"Bearer {token}"}
     article = {
         "title": "Ciclabile",

@@ -26,6 +26,7 @@ from flask import Flask
 
 from newsletter.articles import feeds_import
 from newsletter.articles.models import Article, Source
+from newsletter.audit import Actor
 from newsletter.extensions import db
 
 FEED = b"""<?xml version="1.0" encoding="utf-8"?>
@@ -184,7 +185,7 @@ def test_gzip_bomb_is_recorded_on_the_source(app: Flask) -> None:
     bomb = gzip_bomb(256 * MB)
     app.config["SOURCE_MAX_BYTES"] = 2 * MB
     with serving(lambda h: send(h, bomb, Content_Encoding="gzip")) as (base, _):
-        source = feeds_import.add_source(f"{base}/feed.xml", "bomba")
+        source = feeds_import.add_source(f"{base}/feed.xml", "bomba", actor=Actor("tests"))
         with pytest.raises(feeds_import.FeedError, match="larger than 2097152 bytes once decoded"):
             feeds_import.fetch_source(source)
     db.session.expire_all()
@@ -197,7 +198,9 @@ def test_gzip_bomb_is_recorded_on_the_source(app: Flask) -> None:
 def test_gzip_feed_within_limits_is_imported(app: Flask) -> None:
     body = zlib.compress(FEED, wbits=31)
     with serving(lambda h: send(h, body, Content_Encoding="gzip")) as (base, _):
-        result = feeds_import.fetch_source(feeds_import.add_source(f"{base}/feed.xml"))
+        result = feeds_import.fetch_source(
+            feeds_import.add_source(f"{base}/feed.xml", actor=Actor("tests"))
+        )
     assert result.counts.created == 1
 
 
@@ -218,7 +221,7 @@ def test_raw_bytes_are_capped_even_without_content_length(app: Flask) -> None:
             sent.append(len(piece))
 
     with serving(endless) as (base, _):
-        source = feeds_import.add_source(f"{base}/feed.xml")
+        source = feeds_import.add_source(f"{base}/feed.xml", actor=Actor("tests"))
         with pytest.raises(feeds_import.FeedError, match="larger than 1048576 bytes"):
             feeds_import.fetch_source(source)
     assert sum(sent) < 20 * MB  # the server was cut off early (socket buffers aside)
@@ -237,7 +240,7 @@ def test_announced_length_over_the_cap_is_refused_before_reading(app: Flask) -> 
         serving(liar) as (base, _),
         pytest.raises(feeds_import.FeedError, match="larger than 1000 bytes"),
     ):
-        feeds_import.fetch_source(feeds_import.add_source(f"{base}/feed.xml"))
+        feeds_import.fetch_source(feeds_import.add_source(f"{base}/feed.xml", actor=Actor("tests")))
 
 
 @pytest.mark.parametrize("phase", ["headers", "body"])
@@ -260,7 +263,7 @@ def test_a_dripping_server_fails_within_the_deadline(app: Flask, phase: str) -> 
 
     try:
         with serving(drip) as (base, _):
-            source = feeds_import.add_source(f"{base}/feed.xml")
+            source = feeds_import.add_source(f"{base}/feed.xml", actor=Actor("tests"))
             started = time.monotonic()
             with pytest.raises(feeds_import.FeedError, match="time limit"):
                 feeds_import.fetch_source(source)
@@ -289,7 +292,7 @@ def test_redirects_are_followed_up_to_the_limit(app: Flask) -> None:
         handler.end_headers()
 
     with serving(loop) as (base, seen):
-        source = feeds_import.add_source(f"{base}/loop/0", "giro")
+        source = feeds_import.add_source(f"{base}/loop/0", "giro", actor=Actor("tests"))
         with pytest.raises(feeds_import.FeedError, match="more than 3 redirects"):
             feeds_import.fetch_source(source)
         assert seen == ["/loop/0", "/loop/1", "/loop/2", "/loop/3"]
@@ -304,7 +307,9 @@ def test_redirects_are_followed_up_to_the_limit(app: Flask) -> None:
         handler.end_headers()
 
     with serving(two_hops) as (base, seen):
-        result = feeds_import.fetch_source(feeds_import.add_source(f"{base}/a", "due salti"))
+        result = feeds_import.fetch_source(
+            feeds_import.add_source(f"{base}/a", "due salti", actor=Actor("tests"))
+        )
         assert seen == ["/a", "/b", "/final"]
     assert result.counts.created == 1
 

@@ -20,6 +20,7 @@ from flask import Flask
 from newsletter import fetch
 from newsletter.articles import feeds_import
 from newsletter.articles.models import Source
+from newsletter.audit import Actor
 from newsletter.exceptions import ValidationError
 from newsletter.extensions import db
 from tests.fixtures.articles import FeedServer
@@ -75,7 +76,7 @@ def fake_dns(monkeypatch: pytest.MonkeyPatch, names: dict[str, list[str]]) -> li
 )
 def test_inside_addresses_cannot_be_added(app: Flask, url: str) -> None:
     with pytest.raises(ValidationError) as caught:
-        feeds_import.add_source(url)
+        feeds_import.add_source(url, actor=Actor("tests"))
     assert caught.value.details == {"url": fetch.REFUSED_MESSAGE}
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Source)) == 0
 
@@ -86,7 +87,7 @@ def test_a_name_that_resolves_inside_is_refused_with_a_generic_error(
     fake_dns(monkeypatch, {"intranet.comune.example": ["10.20.30.40"]})
     caplog.set_level(logging.WARNING)
     with pytest.raises(ValidationError) as caught:
-        feeds_import.add_source("https://intranet.comune.example/feed")
+        feeds_import.add_source("https://intranet.comune.example/feed", actor=Actor("tests"))
     assert "10.20.30.40" not in caught.value.message  # the editor learns nothing inside
     assert caught.value.details == {"url": fetch.REFUSED_MESSAGE}
     assert "10.20.30.40" in caplog.text  # the log keeps the detail
@@ -97,7 +98,7 @@ def test_every_hop_is_checked_and_inside_servers_stay_unreached(
     app: Flask, feed_server: FeedServer, inside_server: tuple[int, list[str]]
 ) -> None:
     port, inside_seen = inside_server
-    source = feeds_import.add_source(feed_server.url, "rimbalzo")
+    source = feeds_import.add_source(feed_server.url, "rimbalzo", actor=Actor("tests"))
     for target in (
         f"http://127.0.0.2:{port}/feed.xml",
         f"http://2130706434:{port}/feed.xml",
@@ -139,7 +140,9 @@ def test_a_name_is_resolved_and_the_connection_pinned_to_the_checked_address(
     )
     feed_server.body = FEED
     feed_server.headers = {"Content-Type": "application/rss+xml"}
-    good = feeds_import.add_source(f"http://feeds.comune.example:{port}/feed.xml", "buono")
+    good = feeds_import.add_source(
+        f"http://feeds.comune.example:{port}/feed.xml", "buono", actor=Actor("tests")
+    )
     assert feeds_import.fetch_source(good).counts.created == 1
     assert feed_server.requests[-1]["host"] == f"feeds.comune.example:{port}"
     assert "feeds.comune.example" in asked
@@ -158,9 +161,9 @@ def test_a_name_is_resolved_and_the_connection_pinned_to_the_checked_address(
 def test_without_the_switch_even_loopback_is_refused(app: Flask, feed_server: FeedServer) -> None:
     app.config["FETCH_ALLOWED_NETWORKS"] = ()
     with pytest.raises(ValidationError):
-        feeds_import.add_source(feed_server.url)
+        feeds_import.add_source(feed_server.url, actor=Actor("tests"))
     app.config["FETCH_ALLOW_PRIVATE"] = True
-    source = feeds_import.add_source(feed_server.url)
+    source = feeds_import.add_source(feed_server.url, actor=Actor("tests"))
     app.config["FETCH_ALLOW_PRIVATE"] = False
     with pytest.raises(feeds_import.FeedError, match=fetch.REFUSED_MESSAGE):
         feeds_import.fetch_source(source)

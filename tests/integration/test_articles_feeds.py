@@ -9,6 +9,7 @@ from flask.testing import FlaskCliRunner
 
 from newsletter.articles import feeds_import
 from newsletter.articles.models import Article, Source
+from newsletter.audit import Actor
 from newsletter.extensions import db
 from newsletter.hooks import registry
 from tests.fixtures.articles import FeedServer
@@ -129,7 +130,7 @@ def test_timeout_is_recorded_and_poller_goes_on(
     app: Flask, runner: FlaskCliRunner, feed_server: FeedServer
 ) -> None:
     app.config["SOURCE_READ_TIMEOUT"] = 0.5
-    slow = feeds_import.add_source(feed_server.url, "lento")
+    slow = feeds_import.add_source(feed_server.url, "lento", actor=Actor("tests"))
     _serve(feed_server, ATOM)
     feed_server.delay = 5
     result = runner.invoke(args=["articles", "sources", "poll"])
@@ -145,8 +146,8 @@ def test_timeout_is_recorded_and_poller_goes_on(
 
 
 def test_unreachable_source_does_not_stop_the_others(app: Flask, feed_server: FeedServer) -> None:
-    feeds_import.add_source("http://127.0.0.1:9/feed.xml", "spento")
-    feeds_import.add_source(feed_server.url, "acceso")
+    feeds_import.add_source("http://127.0.0.1:9/feed.xml", "spento", actor=Actor("tests"))
+    feeds_import.add_source(feed_server.url, "acceso", actor=Actor("tests"))
     _serve(feed_server, RSS)
     feeds_import.poll_all_sources()
     assert len(_articles()) == 2

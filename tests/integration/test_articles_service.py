@@ -13,6 +13,7 @@ from flask.testing import FlaskCliRunner
 
 from newsletter.articles import service
 from newsletter.articles.models import Article, ArticleTopic, SourceKind, TopicAssignment
+from newsletter.audit import Actor
 from newsletter.exceptions import ValidationError
 from newsletter.extensions import db
 
@@ -87,7 +88,7 @@ def test_unknown_topic_is_a_field_error(source: object) -> None:
 
 def test_editor_override_survives_reimport(source: object) -> None:
     article, _ = service.upsert_and_commit(source, _item())  # type: ignore[arg-type]
-    service.set_topics_by_editor(article.id, ["governance"])
+    service.set_topics_by_editor(article.id, ["governance"], actor=Actor("tests"))
     for changes in ({}, {"title": "Cambiato"}, {"topics": ["mobility"]}):
         again, _ = service.upsert_and_commit(source, _item(**changes))  # type: ignore[arg-type]
         assert again.topic_slugs == ["governance"]
@@ -98,18 +99,18 @@ def test_editor_override_survives_reimport(source: object) -> None:
 def test_editor_must_choose_a_known_topic(source: object) -> None:
     article, _ = service.upsert_and_commit(source, _item())  # type: ignore[arg-type]
     with pytest.raises(ValidationError):
-        service.set_topics_by_editor(article.id, [])
+        service.set_topics_by_editor(article.id, [], actor=Actor("tests"))
     with pytest.raises(ValidationError):
-        service.set_topics_by_editor(article.id, ["nope"])
+        service.set_topics_by_editor(article.id, ["nope"], actor=Actor("tests"))
 
 
 def test_hidden_articles_are_not_listed_and_stay_hidden(source: object) -> None:
     article, _ = service.upsert_and_commit(source, _item())  # type: ignore[arg-type]
-    service.set_hidden(article.id, True)
+    service.set_hidden(article.id, True, actor=Actor("tests"))
     assert service.list_articles() == []
     service.upsert_and_commit(source, _item(title="Aggiornato"))  # type: ignore[arg-type]
     assert service.list_articles() == []
-    service.set_hidden(article.id, False)
+    service.set_hidden(article.id, False, actor=Actor("tests"))
     assert [a.title for a in service.list_articles()] == ["Aggiornato"]
 
 
@@ -234,7 +235,7 @@ def test_refresh_finds_new_mentions_and_keeps_editor_and_source_topics(
     auto, _ = service.upsert_and_commit(source, _item())  # type: ignore[arg-type]
     edited, _ = service.upsert_and_commit(source, _item(external_id="e"))  # type: ignore[arg-type]
     given, _ = service.upsert_and_commit(source, _item(external_id="g", topics=["energy"]))  # type: ignore[arg-type]
-    service.set_topics_by_editor(edited.id, ["welfare"])
+    service.set_topics_by_editor(edited.id, ["welfare"], actor=Actor("tests"))
     assert auto.municipality_links == []
     reference.import_bundled_municipalities()
     result = runner.invoke(args=["articles", "refresh"])
@@ -266,8 +267,9 @@ def test_editor_mention_corrections_survive_reimport_and_refresh(
         )
 
     assert names() == ["Crema", "Offanengo"]
-    service.set_municipality_by_editor(article.id, crema, False, "editor@example.org")
-    service.set_municipality_by_editor(article.id, pandino, True, "editor@example.org")
+    editor = Actor("editor@example.org")
+    service.set_municipality_by_editor(article.id, crema, False, actor=editor)
+    service.set_municipality_by_editor(article.id, pandino, True, actor=editor)
     assert names() == ["Offanengo", "Pandino"]
     # A re-import with a changed text re-detects, and the corrections are applied again.
     service.upsert_and_commit(source, _item(title="Ciclabile Crema-Offanengo: si parte"))  # type: ignore[arg-type]
@@ -277,7 +279,7 @@ def test_editor_mention_corrections_survive_reimport_and_refresh(
     assert names() == ["Offanengo", "Pandino"]
     assert service.municipality_edits(article.id) == {crema: False, pandino: True}
     # Putting Crema back is a correction too.
-    service.set_municipality_by_editor(article.id, crema, True)
+    service.set_municipality_by_editor(article.id, crema, True, actor=editor)
     service.upsert_and_commit(source, _item(title="Ciclabile: si parte"))  # type: ignore[arg-type]
     assert names() == ["Crema", "Offanengo", "Pandino"]
 

@@ -11,6 +11,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from newsletter.articles import service, training
 from newsletter.articles.models import SourceKind, TopicAssignment
+from newsletter.audit import Actor
 from newsletter.extensions import db
 from newsletter.hooks import registry
 from tests.fixtures.admin import FAST_HASHING
@@ -53,11 +54,13 @@ def _label_by_editors() -> None:
     for place in PLACES * 2:
         n += 1
         article_id = _article(n, f"Ecosportello di {place}", f"Orari dell'ecosportello di {place}.")
-        service.set_topics_by_editor(article_id, ["energy"])
+        service.set_topics_by_editor(article_id, ["energy"], actor=Actor("tests"))
     for topic, title, text in OTHERS:
         for place in PLACES[:4]:
             n += 1
-            service.set_topics_by_editor(_article(n, title.format(place), text), [topic])
+            service.set_topics_by_editor(
+                _article(n, title.format(place), text), [topic], actor=Actor("tests")
+            )
 
 
 def test_retrain_learns_the_editors_labels_and_new_articles_follow(
@@ -90,7 +93,9 @@ def test_without_a_model_file_the_keywords_classify_alone(app: Flask) -> None:
 
 
 def test_too_few_labels_say_so_and_change_nothing(app: Flask, runner: FlaskCliRunner) -> None:
-    service.set_topics_by_editor(_article(1, "Pista ciclabile", "Una pista."), ["welfare"])
+    service.set_topics_by_editor(
+        _article(1, "Pista ciclabile", "Una pista."), ["welfare"], actor=Actor("tests")
+    )
     result = runner.invoke(args=["articles", "retrain"])
     assert result.exit_code == 0
     assert "too few to learn from yet" in result.output

@@ -465,3 +465,20 @@ def test_recorded_times_are_stored_as_utc(
         assert row.first_attempt_at is not None
         assert row.sent_at is not None
         assert before - timedelta(seconds=1) <= row.first_attempt_at <= row.sent_at
+
+
+def test_send_until_idle_reports_progress_in_logs(
+    app: Flask, relay: Relay, outbox: Outbox, runner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    relay.configure(app)
+    outbox(60)
+    monkeypatch.setattr("newsletter.progress.EVERY", 0.0)  # a line for every group recorded
+
+    result = runner.invoke(args=["send", "--until-idle"])
+
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("sending: ")
+    assert "/60 (" in lines[0]
+    assert lines[-1].startswith("sending: 60 in ")
+    assert result.stdout.strip().startswith("sent 60,")

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from newsletter.admin import service as admin
+from newsletter.admin import dashboard as admin
 from newsletter.db import utcnow
 from newsletter.digests import service as digests
 from newsletter.extensions import db

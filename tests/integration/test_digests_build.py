@@ -214,3 +214,25 @@ def test_two_concurrent_builders_make_exactly_one_set_of_rows(
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Digest)) == 6
     links = db.session.scalar(sa.select(sa.func.count()).select_from(DigestArticle))
     assert links == 1 + 2 + 3 + 3 + 3 + 3  # citizens it/en, mayor, official, two editions
+
+
+def test_build_command_reports_its_stages_in_logs(
+    app: Flask,
+    digest_data: Callable[..., Any],
+    runner: FlaskCliRunner,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    digest_data()
+    monkeypatch.setattr("newsletter.progress.EVERY", 0.0)  # a line at every stage
+    result = runner.invoke(
+        args=["digests", "build", "--frequency", "weekly", "--at", "2026-11-23T07:05+01:00"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "weekly:2026-W48: 6 digests, 5 deliveries"
+    lines = result.stderr.splitlines()
+    assert [line.split(",")[0] for line in lines[:3]] == [
+        "building weekly digests: 1/3 (33%)",
+        "building weekly digests: 2/3 (67%)",
+        "building weekly digests: 3/3 (100%)",
+    ]
+    assert lines[-1].startswith("building weekly digests: 3 in ")

@@ -18,6 +18,7 @@ from flask.testing import FlaskCliRunner
 
 from newsletter import events
 from newsletter.articles import service as articles
+from newsletter.audit import Actor
 from newsletter.delivery.models import Delivery, DeliveryKind, DeliveryStatus
 from newsletter.extensions import db
 from newsletter.subscriptions import service as subscriptions
@@ -93,8 +94,8 @@ def test_publishing_an_article_through_the_service_announces_it(app: Flask) -> N
     with recorded(events.article_published) as published:
         article, created = articles.upsert_and_commit(source, item)
         articles.upsert_and_commit(source, item)  # unchanged: nothing to announce
-        articles.set_hidden(article.id, True)
-        articles.set_hidden(article.id, False)
+        articles.set_hidden(article.id, True, actor=Actor("tests"))
+        articles.set_hidden(article.id, False, actor=Actor("tests"))
     assert created
     assert [(a.id, kw["created"]) for a, kw in published] == [
         (article.id, True),

@@ -15,6 +15,7 @@ from lxml import etree
 
 from newsletter.articles import service as articles
 from newsletter.articles.models import SourceKind
+from newsletter.audit import Actor
 from newsletter.extensions import db
 from newsletter.reference import service as reference
 from tests.integration.test_feeds_http import ATOM_SCHEMA, MIMETYPES, assert_valid_json_feed
@@ -175,7 +176,10 @@ def test_a_comunes_feed_holds_its_articles_and_answers_304(
     assert client.get("/feeds/comuni/crema.atom").headers["ETag"] == etag
     # an editor removing Crema from an article changes the feed
     articles.set_municipality_by_editor(
-        news["old"], reference.municipality_by_name("Crema").id, False, "editor@example.org"
+        news["old"],
+        reference.municipality_by_name("Crema").id,
+        False,
+        actor=Actor("editor@example.org"),
     )
     after = client.get("/feeds/comuni/crema.atom", headers={"If-None-Match": etag})
     assert after.status_code == 200
@@ -186,7 +190,7 @@ def test_a_comunes_feed_holds_its_articles_and_answers_304(
 def test_a_renamed_comune_keeps_its_old_addresses(
     client: FlaskClient, news: dict[str, int]
 ) -> None:
-    reference.rename_municipality("Torlino Vimercati", "Torlino")
+    reference.rename_municipality("Torlino Vimercati", "Torlino", actor=Actor("tests"))
     db.session.commit()
     page = client.get("/comuni/torlino-vimercati?topic=governance")
     assert page.status_code == 301

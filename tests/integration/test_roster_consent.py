@@ -16,6 +16,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from newsletter import csvsafe
 from newsletter.api.models import ApiToken
+from newsletter.audit import Actor
 from newsletter.delivery.models import DeliveryKind, DeliveryStatus
 from newsletter.extensions import db
 from newsletter.subscriptions import roster
@@ -62,7 +63,7 @@ def _events(email: str) -> list[ConsentEvent]:
 
 
 def test_citizens_need_proof_of_consent_to_be_active(app: Flask) -> None:
-    report = roster.import_roster(HEADER + ROWS, actor="cli:ops")
+    report = roster.import_roster(HEADER + ROWS, actor=Actor("cli:ops"))
     assert (report.created, report.pending) == (3, 1)
     assert _status("sindaco@comune.crema.cr.it") is SubscriberStatus.ACTIVE
     assert _status("maria@example.org") is SubscriberStatus.ACTIVE
@@ -98,13 +99,13 @@ def test_a_pending_web_sign_up_is_not_made_active_by_an_import(app: Flask) -> No
             locale="it",
         )
     )
-    roster.import_roster(HEADER + ROWS, actor="cli:ops")
+    roster.import_roster(HEADER + ROWS, actor=Actor("cli:ops"))
     assert _status("luca@example.org") is SubscriberStatus.PENDING
 
 
 def test_importing_again_supersedes_the_queued_confirmation(app: Flask) -> None:
-    roster.import_roster(HEADER + ROWS, actor="cli:ops")
-    roster.import_roster(HEADER + ROWS, actor="cli:ops")
+    roster.import_roster(HEADER + ROWS, actor=Actor("cli:ops"))
+    roster.import_roster(HEADER + ROWS, actor=Actor("cli:ops"))
     luca = subscriber_by_email("luca@example.org")
     assert luca is not None
     statuses = [d.status for d in outbox(DeliveryKind.CONFIRM, luca.id)]
@@ -115,7 +116,7 @@ def test_importing_again_supersedes_the_queued_confirmation(app: Flask) -> None:
 def test_departed_addresses_are_left_alone_unless_reactivate(
     app: Flask, runner: FlaskCliRunner, tmp_path: Path
 ) -> None:
-    roster.import_roster(HEADER + ROWS, actor="cli:ops")
+    roster.import_roster(HEADER + ROWS, actor=Actor("cli:ops"))
     for email in ("sindaco@comune.crema.cr.it", "maria@example.org"):
         found = subscriber_by_email(email)
         assert found is not None
@@ -144,11 +145,11 @@ def test_departed_addresses_are_left_alone_unless_reactivate(
 def test_a_bad_consent_row_rejects_the_file_with_its_line(app: Flask) -> None:
     bad = HEADER + ROWS + "anna@example.org,citizen,Crema,welfare,weekly,it,,ieri,modulo\n"
     with pytest.raises(roster.ValidationError, match=r"^line 5: consent_at"):
-        roster.import_roster(bad, actor="cli:ops")
+        roster.import_roster(bad, actor=Actor("cli:ops"))
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Subscriber)) == 0
     half = HEADER + "anna@example.org,citizen,Crema,welfare,weekly,it,,,modulo\n"
     with pytest.raises(roster.ValidationError, match=r"^line 2: consent_at"):
-        roster.import_roster(half, actor="cli:ops")
+        roster.import_roster(half, actor=Actor("cli:ops"))
 
 
 # --- CSV formula injection (issue 12 item 4) ----------------------------------------------
@@ -178,7 +179,7 @@ def test_export_neutralises_formulas_and_imports_back_the_same_values(
     rows = "".join(
         f"=cell{i}@example.org,mayor,Crema,welfare,weekly,it,,,\n" for i in range(len(HOSTILE))
     )
-    roster.import_roster(HEADER + rows, actor="cli:ops")
+    roster.import_roster(HEADER + rows, actor=Actor("cli:ops"))
     # Names as the API or the preference centre could have stored them.
     for subscriber, name in zip(
         db.session.scalars(sa.select(Subscriber).order_by(Subscriber.email)), HOSTILE, strict=True

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
+from newsletter.audit import Actor
 from newsletter.exceptions import NotFound, ValidationError
 from newsletter.extensions import db
 from newsletter.reference.service import import_bundled_municipalities
@@ -54,7 +55,7 @@ def test_operator_add_is_active_at_once_with_an_import_event(
         "it",
         "Sindaco",
     )
-    added = roster.add_by_operator(entry, actor="admin:rossi", channel="admin")
+    added = roster.add_by_operator(entry, actor=Actor("admin:rossi"), channel="admin")
     assert added.status is SubscriberStatus.ACTIVE
     assert added.email == "sindaco@crema.example.org"
     assert added.municipality is not None
@@ -74,7 +75,7 @@ def test_operator_add_is_active_at_once_with_an_import_event(
         RosterEntry(
             "sindaco@crema.example.org", Role.MAYOR, "Crema", ("energy",), Frequency.DAILY, "en"
         ),
-        actor="admin:rossi",
+        actor=Actor("admin:rossi"),
         channel="api",
     )
     assert again.id == added.id
@@ -90,22 +91,22 @@ def test_operator_add_names_unknown_municipality_and_topic(
             RosterEntry(
                 "a@example.org", Role.MAYOR, "Atlantide", ("welfare",), Frequency.WEEKLY, "it"
             ),
-            actor="x",
+            actor=Actor("x"),
             channel="api",
         )
     with pytest.raises(ValidationError, match="sport"):
         roster.add_by_operator(
             RosterEntry("a@example.org", Role.MAYOR, "Crema", ("sport",), Frequency.WEEKLY, "it"),
-            actor="x",
+            actor=Actor("x"),
             channel="api",
         )
     assert _count() == 0
 
 
 def test_import_counts_created_and_updated(app: Flask, municipalities: None) -> None:
-    report = roster.import_roster(GOOD, actor="cli:ops")
+    report = roster.import_roster(GOOD, actor=Actor("cli:ops"))
     assert (report.created, report.updated, report.errors) == (2, 0, ())
-    report = roster.import_roster(GOOD, actor="cli:ops")
+    report = roster.import_roster(GOOD, actor=Actor("cli:ops"))
     assert (report.created, report.updated) == (0, 2)
     official = subscriber_by_email("ufficio@offanengo.example.org")
     assert official is not None
@@ -116,7 +117,7 @@ def test_import_counts_created_and_updated(app: Flask, municipalities: None) -> 
 def test_a_bad_row_rejects_the_whole_file(app: Flask, municipalities: None) -> None:
     bad = GOOD + "x@example.org,mayor,Atlantide,welfare,weekly,it,\n"
     with pytest.raises(ValidationError, match=r"^line 4: unknown municipality: Atlantide"):
-        roster.import_roster(bad, actor="cli:ops")
+        roster.import_roster(bad, actor=Actor("cli:ops"))
     assert _count() == 0
 
 
@@ -128,19 +129,19 @@ def test_dry_run_reports_every_bad_row_and_commits_nothing(
         "y@example.org,mayor,Crema,sport,weekly,it,\n"
         "broken,mayor,Crema,welfare,weekly,it,\n"
     )
-    report = roster.import_roster(bad, actor="cli:ops", dry_run=True)
+    report = roster.import_roster(bad, actor=Actor("cli:ops"), dry_run=True)
     assert report.dry_run
     assert (report.created, report.updated) == (2, 0)
     assert [e.split(":")[0] for e in report.errors] == ["line 4", "line 5", "line 6"]
     assert _count() == 0
-    clean = roster.import_roster(GOOD, actor="cli:ops", dry_run=True)
+    clean = roster.import_roster(GOOD, actor=Actor("cli:ops"), dry_run=True)
     assert clean.errors == ()
     assert _count() == 0
 
 
 def test_export_round_trips_through_import(app: Flask, municipalities: None) -> None:
-    roster.import_roster(GOOD, actor="cli:ops")
-    exported = roster.export_subscribers("csv")
+    roster.import_roster(GOOD, actor=Actor("cli:ops"))
+    exported = roster.export_subscribers("csv", actor=Actor("tests"))
     rows = list(csv.DictReader(io.StringIO(exported)))
     assert [r["email"] for r in rows] == [
         "sindaco@crema.example.org",
@@ -148,10 +149,10 @@ def test_export_round_trips_through_import(app: Flask, municipalities: None) -> 
     ]
     assert rows[0]["topics"] == "energy;governance;mobility;welfare"
     assert rows[0]["status"] == "active"
-    as_json = json.loads(roster.export_subscribers("json"))
+    as_json = json.loads(roster.export_subscribers("json", actor=Actor("tests")))
     assert as_json[1]["topics"] == ["energy"]
     assert as_json[1]["municipality"] == "Offanengo"
-    report = roster.import_roster(exported, actor="cli:ops")
+    report = roster.import_roster(exported, actor=Actor("cli:ops"))
     assert (report.created, report.updated) == (0, 2)
 
 

@@ -11,6 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from newsletter.articles.service import set_hidden
+from newsletter.audit import Actor
 from newsletter.db import get_or_404, utcnow
 from newsletter.digests import service as digests
 from newsletter.digests import windows
@@ -49,10 +50,10 @@ def test_hidden_means_the_same_everywhere(
     db.session.commit()
     assert set(places(client, auth, feed_cache).values()) == {True}
 
-    set_hidden(article.id, True)
+    set_hidden(article.id, True, actor=Actor("tests"))
     assert set(places(client, auth, feed_cache).values()) == {False}
 
-    set_hidden(article.id, False)
+    set_hidden(article.id, False, actor=Actor("tests"))
     assert set(places(client, auth, feed_cache).values()) == {True}
 
 

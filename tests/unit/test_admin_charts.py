@@ -8,7 +8,7 @@ import re
 from lxml import etree
 
 from newsletter.admin.charts import bar_chart, line_chart, nice_max
-from newsletter.admin.service import Series
+from newsletter.admin.dashboard import Series
 
 SVG = "{http://www.w3.org/2000/svg}"
 
