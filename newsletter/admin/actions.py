@@ -35,26 +35,28 @@ PREVIEW_CSP = (
 # --- articles ---------------------------------------------------------------------------------
 
 
-def _set_hidden(id: int, hidden: bool) -> Any:
+def _set_hidden(id: int, hidden: bool) -> Response:
+    """Hide or restore, say which, and go back to the list the button was on."""
     from newsletter.articles.service import set_hidden
 
-    return set_hidden(id, hidden, actor=auth.current_actor())
+    article = set_hidden(id, hidden, actor=auth.current_actor())
+    if hidden:
+        flash(_("Hidden: %(title)s", title=article.title), "success")
+    else:
+        flash(_("Restored: %(title)s", title=article.title), "success")
+    return _back(url_for("admin.article", id=id))
 
 
 @bp.post("/articles/<int:id>/hide")
 @auth.require_role(EDITOR)
 def hide_article(id: int) -> Response:
-    article = _set_hidden(id, True)
-    flash(_("Hidden: %(title)s", title=article.title), "success")
-    return _back(url_for("admin.article", id=id))
+    return _set_hidden(id, True)
 
 
 @bp.post("/articles/<int:id>/restore")
 @auth.require_role(EDITOR)
 def restore_article(id: int) -> Response:
-    article = _set_hidden(id, False)
-    flash(_("Restored: %(title)s", title=article.title), "success")
-    return _back(url_for("admin.article", id=id))
+    return _set_hidden(id, False)
 
 
 @bp.post("/articles/<int:id>/topics")
@@ -123,47 +125,52 @@ def digests() -> str:
     )
 
 
+def _to_digests(message: str) -> Response:
+    flash(message, "success")
+    return redirect(url_for("admin.digests"))
+
+
 @bp.post("/digests/<int:id>/retry")
 @auth.require_role(EDITOR)
 def retry_digest(id: int) -> Response:
     count = service.retry_failed(id, actor=auth.current_actor())
-    flash(
+    return _to_digests(
         ngettext(
             "%(num)d failed delivery queued again.",
             "%(num)d failed deliveries queued again.",
             count,
-        ),
-        "success",
+        )
     )
-    return redirect(url_for("admin.digests"))
 
 
 @bp.post("/digests/<int:id>/resume")
 @auth.require_role(ADMIN)
 def resume_digest(id: int) -> Response:
-    count = service.resolve_hold(id, resume=True, actor=auth.current_actor())
-    flash(
-        ngettext(
-            "%(num)d paused delivery queued again.",
-            "%(num)d paused deliveries queued again.",
-            count,
-        ),
-        "success",
-    )
-    return redirect(url_for("admin.digests"))
+    return _resolve_hold(id, resume=True)
 
 
 @bp.post("/digests/<int:id>/cancel")
 @auth.require_role(ADMIN)
 def cancel_digest(id: int) -> Response:
-    count = service.resolve_hold(id, resume=False, actor=auth.current_actor())
-    flash(
+    return _resolve_hold(id, resume=False)
+
+
+def _resolve_hold(id: int, resume: bool) -> Response:
+    """Resume or cancel a paused digest's deliveries, and say how many."""
+    count = service.resolve_hold(id, resume=resume, actor=auth.current_actor())
+    if resume:
+        return _to_digests(
+            ngettext(
+                "%(num)d paused delivery queued again.",
+                "%(num)d paused deliveries queued again.",
+                count,
+            )
+        )
+    return _to_digests(
         ngettext(
             "%(num)d paused delivery cancelled.", "%(num)d paused deliveries cancelled.", count
-        ),
-        "success",
+        )
     )
-    return redirect(url_for("admin.digests"))
 
 
 @bp.get("/digests/preview")

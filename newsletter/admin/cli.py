@@ -57,6 +57,17 @@ def _user(email: str) -> User:
     return user
 
 
+def _unlock(user: User) -> None:
+    user.locked_until = None
+    user.failed_logins = 0
+
+
+def _commit_audited(user: User, action: str) -> None:
+    """The console's change to an account, with its audit row, in one transaction."""
+    audit.record(Actor.console(), action, f"user:{user.id}", {"email": user.email})
+    db.session.commit()
+
+
 @users_cli.command("set-password")
 @click.option("--email", required=True, help="The account's e-mail address.")
 @click.option(
@@ -70,10 +81,8 @@ def set_password_command(email: str, password_stdin: bool) -> None:
     else:
         password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
     auth.set_password(user, password)
-    user.locked_until = None
-    user.failed_logins = 0
-    audit.record(Actor.console(), "user.password_reset", f"user:{user.id}", {"email": user.email})
-    db.session.commit()
+    _unlock(user)
+    _commit_audited(user, "user.password_reset")
     click.echo(f"password changed for {user.email}; its sessions have ended")
 
 
@@ -84,8 +93,7 @@ def reset_totp_command(email: str) -> None:
     when required. Every session of the account ends."""
     user = _user(email)
     twofactor.disable(user)
-    audit.record(Actor.console(), "user.totp_reset", f"user:{user.id}", {"email": user.email})
-    db.session.commit()
+    _commit_audited(user, "user.totp_reset")
     click.echo(f"two-factor login removed for {user.email}; its sessions have ended")
 
 
@@ -94,8 +102,6 @@ def reset_totp_command(email: str) -> None:
 def unlock_command(email: str) -> None:
     """Lift a lock caused by failed sign-ins now."""
     user = _user(email)
-    user.locked_until = None
-    user.failed_logins = 0
-    audit.record(Actor.console(), "user.unlock", f"user:{user.id}", {"email": user.email})
-    db.session.commit()
+    _unlock(user)
+    _commit_audited(user, "user.unlock")
     click.echo(f"{user.email} unlocked")

@@ -124,24 +124,30 @@ def subscribers_by_topic(now: datetime, locale: str) -> TimeChart:
     return TimeChart(tuple(_week_label(d) for d in starts), starts, tuple(series))
 
 
+def _counts_per_period(
+    key: Any, when: Any, keys: tuple[Any, ...], bounds: list[datetime], labels: dict[str, str]
+) -> tuple[Series, ...]:
+    """One series per value of ``key``: how many rows have it in each period of ``bounds``."""
+    bucket = _bucket(when, bounds).label("bucket")
+    rows = db.session.execute(
+        sa.select(key, bucket, sa.func.count())
+        .where(key.in_(keys), when >= bounds[0], when < bounds[-1])
+        .group_by(key, bucket)
+    ).all()
+    counts = {(str(k), b): n for k, b, n in rows}
+    periods = range(len(bounds) - 1)
+    return tuple(
+        Series(str(k), labels[str(k)], tuple(counts.get((str(k), i), 0) for i in periods))
+        for k in keys
+    )
+
+
 def signups_vs_confirmations(now: datetime, labels: dict[str, str]) -> TimeChart:
     """Sign-ups (consent 'subscribe') and confirmations (consent 'confirm') per week."""
     bounds = week_starts(now)
-    bucket = _bucket(ConsentEvent.occurred_at, bounds).label("bucket")
     actions = (ConsentAction.SUBSCRIBE, ConsentAction.CONFIRM)
-    rows = db.session.execute(
-        sa.select(ConsentEvent.action, bucket, sa.func.count())
-        .where(
-            ConsentEvent.action.in_(actions),
-            ConsentEvent.occurred_at >= bounds[0],
-            ConsentEvent.occurred_at < bounds[-1],
-        )
-        .group_by(ConsentEvent.action, bucket)
-    ).all()
-    counts = {(str(a), b): n for a, b, n in rows}
-    series = tuple(
-        Series(str(a), labels[str(a)], tuple(counts.get((str(a), i), 0) for i in range(WEEKS)))
-        for a in actions
+    series = _counts_per_period(
+        ConsentEvent.action, ConsentEvent.occurred_at, actions, bounds, labels
     )
     starts = _local_dates(bounds)
     return TimeChart(tuple(_week_label(d) for d in starts), starts, series)
@@ -157,17 +163,7 @@ def deliveries_per_day(now: datetime, labels: dict[str, str]) -> TimeChart:
     """
     bounds = day_starts(now)
     when = sa.func.coalesce(Delivery.sent_at, Delivery.first_attempt_at, Delivery.created_at)
-    bucket = _bucket(when, bounds).label("bucket")
-    rows = db.session.execute(
-        sa.select(Delivery.status, bucket, sa.func.count())
-        .where(Delivery.status.in_(DAY_STATUSES), when >= bounds[0], when < bounds[-1])
-        .group_by(Delivery.status, bucket)
-    ).all()
-    counts = {(str(s), b): n for s, b, n in rows}
-    series = tuple(
-        Series(str(s), labels[str(s)], tuple(counts.get((str(s), i), 0) for i in range(DAYS)))
-        for s in DAY_STATUSES
-    )
+    series = _counts_per_period(Delivery.status, when, DAY_STATUSES, bounds, labels)
     starts = _local_dates(bounds)
     return TimeChart(tuple(f"{d.day}/{d.month}" for d in starts), starts, series)
 

@@ -179,23 +179,24 @@ def process_bounce(
     soft_limit = int(config["SOFT_BOUNCE_LIMIT"])
     notice = str(config["PRIVACY_NOTICE_VERSION"])
     outcomes: list[BounceOutcome] = []
+
+    def bounce(subscriber: int, status: str, delivery: int | None) -> BounceOutcome:
+        return record_bounce(
+            conn,
+            subscriber_id=subscriber,
+            status=status,
+            soft_limit=soft_limit,
+            notice_version=notice,
+            delivery_id=delivery,
+        )
+
     if delivery_id is not None:
         subscriber_id = conn.execute(
             sa.select(delivery_t.c.subscriber_id).where(delivery_t.c.id == delivery_id)
         ).scalar_one_or_none()
         if subscriber_id is None:
             return []
-        status = _worst(reports) or "5.0.0"
-        outcomes.append(
-            record_bounce(
-                conn,
-                subscriber_id=subscriber_id,
-                status=status,
-                soft_limit=soft_limit,
-                notice_version=notice,
-                delivery_id=delivery_id,
-            )
-        )
+        outcomes.append(bounce(subscriber_id, _worst(reports) or "5.0.0", delivery_id))
         return outcomes
     # Without a valid VERP token anybody can write a DSN naming any address: by default such a
     # message changes nothing. The operator may trust the addresses it names, but only for
@@ -224,16 +225,7 @@ def process_bounce(
                 since.isoformat(timespec="minutes"),
             )
             continue
-        outcomes.append(
-            record_bounce(
-                conn,
-                subscriber_id=subscriber_id,
-                status=status,
-                soft_limit=soft_limit,
-                notice_version=notice,
-                delivery_id=None,
-            )
-        )
+        outcomes.append(bounce(subscriber_id, status, None))
     return outcomes
 
 

@@ -206,13 +206,18 @@ class Sender:
         if template is None:
             return store.Result(claimed.id, DeliveryStatus.CANCELLED, error="digest is gone")
         assert claimed.subscriber_id is not None
-        message_id = self.message_id(claimed.id)
         recipient = Recipient(
             address=claimed.email,
-            message_id=message_id,
+            message_id=self.message_id(claimed.id),
             unsubscribe_url=self._personal_url("unsubscribe", claimed),
             preferences_url=self._personal_url("preferences", claimed),
         )
+        return self._job(claimed, template, recipient)
+
+    def _job(
+        self, claimed: store.Claimed, template: Template, recipient: Recipient
+    ) -> Job | store.Result:
+        """The finished bytes for one recipient, or why this address cannot be written to."""
         try:
             data = self._finish(personalise(template, recipient))
         except UnicodeEncodeError:
@@ -221,7 +226,9 @@ class Sender:
             )
         except HeaderInjection as exc:
             return store.Result(claimed.id, DeliveryStatus.FAILED, error=str(exc))
-        return Job(claimed, self.verp.address(claimed.id), claimed.email, data, message_id)
+        return Job(
+            claimed, self.verp.address(claimed.id), recipient.address, data, recipient.message_id
+        )
 
     def _personal_url(self, purpose: str, claimed: store.Claimed) -> str:
         """Built by subscriptions (``hooks.register_personal_url``), like every personal link."""
@@ -256,16 +263,7 @@ class Sender:
             text=mail.text,
             html=mail.html,
         )
-        message_id = self.message_id(claimed.id)
-        try:
-            data = self._finish(personalise(template, Recipient(mail.to, message_id)))
-        except UnicodeEncodeError:
-            return store.Result(
-                claimed.id, DeliveryStatus.FAILED, error="address needs SMTPUTF8, not supported"
-            )
-        except HeaderInjection as exc:
-            return store.Result(claimed.id, DeliveryStatus.FAILED, error=str(exc))
-        return Job(claimed, self.verp.address(claimed.id), mail.to, data, message_id)
+        return self._job(claimed, template, Recipient(mail.to, self.message_id(claimed.id)))
 
     def _run_handler(self, claimed: store.Claimed) -> store.Result:
         handler = registry(self.app).outbox_handlers.get(claimed.kind.value)
