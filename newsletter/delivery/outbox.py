@@ -432,6 +432,56 @@ def mark_bounced(
     return suppressed
 
 
+# --- the demo's history ---------------------------------------------------------------------
+
+
+def add_past(
+    kind: DeliveryKind,
+    *,
+    subscriber_id: int,
+    status: DeliveryStatus,
+    at: datetime,
+    sent_at: datetime | None,
+    attempts: int,
+    error: str | None = None,
+) -> None:
+    """A finished row dated in the past: ``newsletter demo``'s story of earlier months (the
+    sender records real outcomes; nothing else calls this)."""
+    kind_spec(kind)
+    db.session.add(
+        Delivery(
+            kind=kind,
+            subscriber_id=subscriber_id,
+            status=status,
+            attempts=attempts,
+            created_at=at,
+            next_attempt_at=at,
+            first_attempt_at=at,
+            sent_at=sent_at,
+            last_error=error,
+        )
+    )
+
+
+def settle_past(
+    delivery: Delivery,
+    *,
+    status: DeliveryStatus,
+    at: datetime,
+    sent_at: datetime | None,
+    attempts: int,
+    error: str | None = None,
+) -> None:
+    """Give a queued row of the demo's past editions the outcome the sender would have."""
+    delivery.status = status
+    delivery.attempts = attempts
+    delivery.first_attempt_at = at
+    delivery.next_attempt_at = at
+    delivery.created_at = at
+    delivery.sent_at = sent_at
+    delivery.last_error = error
+
+
 # --- reading -------------------------------------------------------------------------------
 
 

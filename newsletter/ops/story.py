@@ -29,6 +29,7 @@ from newsletter.articles import service as articles
 from newsletter.articles.models import Article, SourceKind
 from newsletter.audit import Actor
 from newsletter.db import utcnow
+from newsletter.delivery import outbox
 from newsletter.delivery.models import Delivery, DeliveryKind, DeliveryStatus
 from newsletter.digests import service as digests
 from newsletter.digests.models import Digest, DigestKind
@@ -217,18 +218,14 @@ def _service_mail(subscriber: Subscriber, when: datetime, rnd: random.Random) ->
     status = _weighted(
         rnd, ((0.95, DeliveryStatus.SENT), (0.985, DeliveryStatus.BOUNCED)), DeliveryStatus.FAILED
     )
-    db.session.add(
-        Delivery(
-            kind=DeliveryKind.CONFIRM,
-            subscriber_id=subscriber.id,
-            status=status,
-            attempts=1 if status != DeliveryStatus.FAILED else 5,
-            created_at=when,
-            next_attempt_at=when,
-            first_attempt_at=when,
-            sent_at=None if status == DeliveryStatus.FAILED else when + timedelta(seconds=40),
-            last_error="550 5.1.1 mailbox unavailable" if status != DeliveryStatus.SENT else None,
-        )
+    outbox.add_past(
+        DeliveryKind.CONFIRM,
+        subscriber_id=subscriber.id,
+        status=status,
+        at=when,
+        sent_at=None if status == DeliveryStatus.FAILED else when + timedelta(seconds=40),
+        attempts=1 if status != DeliveryStatus.FAILED else 5,
+        error="550 5.1.1 mailbox unavailable" if status != DeliveryStatus.SENT else None,
     )
 
 
@@ -346,21 +343,29 @@ def _settle(digest_ids: list[int], at: datetime, rnd: random.Random) -> None:
     )
     for delivery in rows:
         roll = rnd.random()
-        delivery.attempts = 1
-        delivery.first_attempt_at = at
-        delivery.next_attempt_at = at
-        delivery.created_at = at
+        later = at + timedelta(seconds=rnd.randint(5, 900))
         if roll < 0.94:
-            delivery.status = DeliveryStatus.SENT
-            delivery.sent_at = at + timedelta(seconds=rnd.randint(5, 900))
+            outbox.settle_past(
+                delivery, status=DeliveryStatus.SENT, at=at, sent_at=later, attempts=1
+            )
         elif roll < 0.975:
-            delivery.status = DeliveryStatus.BOUNCED
-            delivery.sent_at = at + timedelta(seconds=rnd.randint(5, 900))
-            delivery.last_error = "5.2.2 mailbox full"
+            outbox.settle_past(
+                delivery,
+                status=DeliveryStatus.BOUNCED,
+                at=at,
+                sent_at=later,
+                attempts=1,
+                error="5.2.2 mailbox full",
+            )
         else:
-            delivery.status = DeliveryStatus.FAILED
-            delivery.attempts = 5
-            delivery.last_error = "421 4.7.0 try again later (gave up)"
+            outbox.settle_past(
+                delivery,
+                status=DeliveryStatus.FAILED,
+                at=at,
+                sent_at=None,
+                attempts=5,
+                error="421 4.7.0 try again later (gave up)",
+            )
     db.session.commit()
 
 
