@@ -33,26 +33,25 @@ def _subscriber_actions(app: Flask) -> None:
     from newsletter.admin.extend import ObjectAction, register_action
     from newsletter.admin.models import UserRole
 
-    register_action(
-        app,
-        "subscriber",
-        ObjectAction(
-            label=_l("Unsubscribe"),
-            endpoint="admin.unsubscribe_subscriber",
-            role=UserRole.ADMIN,
-            method="post",
-            confirm=_l("The person asked to stop all mail"),
+    # Both are admin-only POSTs behind a confirmation box; only the wording and danger differ.
+    for endpoint, label, confirm, danger in (
+        (
+            "admin.unsubscribe_subscriber",
+            _l("Unsubscribe"),
+            _l("The person asked to stop all mail"),
+            False,
         ),
-    )
-    register_action(
-        app,
-        "subscriber",
-        ObjectAction(
-            label=_l("Erase"),
-            endpoint="admin.erase_subscriber",
-            role=UserRole.ADMIN,
-            method="post",
-            confirm=_l("Erase this person's data for good"),
-            danger=True,
-        ),
-    )
+        ("admin.erase_subscriber", _l("Erase"), _l("Erase this person's data for good"), True),
+    ):
+        register_action(
+            app,
+            "subscriber",
+            ObjectAction(
+                label=label,
+                endpoint=endpoint,
+                role=UserRole.ADMIN,
+                method="post",
+                confirm=confirm,
+                danger=danger,
+            ),
+        )

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import click
 import sqlalchemy as sa
@@ -203,15 +204,19 @@ def _consent(
     )
 
 
+T = TypeVar("T")
+
+
+def _weighted(rnd: random.Random, bounds: tuple[tuple[float, T], ...], otherwise: T) -> T:
+    """One draw: the value of the first cumulative bound the roll is under, else ``otherwise``."""
+    roll = rnd.random()
+    return next((value for bound, value in bounds if roll < bound), otherwise)
+
+
 def _service_mail(subscriber: Subscriber, when: datetime, rnd: random.Random) -> None:
     """The confirmation mail each sign-up got: mostly delivered, a typo bounces now and then."""
-    roll = rnd.random()
-    status = (
-        DeliveryStatus.SENT
-        if roll < 0.95
-        else DeliveryStatus.BOUNCED
-        if roll < 0.985
-        else DeliveryStatus.FAILED
+    status = _weighted(
+        rnd, ((0.95, DeliveryStatus.SENT), (0.985, DeliveryStatus.BOUNCED)), DeliveryStatus.FAILED
     )
     outbox.add_past(
         DeliveryKind.CONFIRM,
@@ -262,15 +267,14 @@ def _people(now: datetime, rnd: random.Random) -> tuple[int, int]:
     for n in range(1, CITIZENS + 1):
         created = start + timedelta(seconds=span * (rnd.random() ** 0.7))
         created = min(created, now - timedelta(minutes=10))
-        roll = rnd.random()
-        status = (
-            SubscriberStatus.ACTIVE
-            if roll < 0.8
-            else SubscriberStatus.PENDING
-            if roll < 0.88
-            else SubscriberStatus.UNSUBSCRIBED
-            if roll < 0.96
-            else SubscriberStatus.BOUNCED
+        status = _weighted(
+            rnd,
+            (
+                (0.8, SubscriberStatus.ACTIVE),
+                (0.88, SubscriberStatus.PENDING),
+                (0.96, SubscriberStatus.UNSUBSCRIBED),
+            ),
+            SubscriberStatus.BOUNCED,
         )
         if status is SubscriberStatus.PENDING:
             created = now - timedelta(hours=rnd.randint(1, 6 * 24 - 1))  # recent, not purged

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -35,6 +37,7 @@ bp = Blueprint("public", __name__)
 
 
 Page = str | tuple[str, int] | BaseResponse
+LinkView = Callable[[Subscriber, str], Page]
 
 
 def _form_context(state: forms.FormState | None = None) -> dict[str, Any]:
@@ -138,6 +141,23 @@ def _subscriber_for(purpose: Purpose, token: str) -> Subscriber | tuple[str, int
     return subscriber
 
 
+def _for_link(purpose: Purpose) -> Callable[[LinkView], Callable[[str], Page]]:
+    """Resolve the ``<token>`` of a personal link into its subscriber before the view runs;
+    a link that does not work gets the bad-link page instead."""
+
+    def decorate(view: LinkView) -> Callable[[str], Page]:
+        @functools.wraps(view)
+        def with_subscriber(token: str) -> Page:
+            found = _subscriber_for(purpose, token)
+            if not isinstance(found, Subscriber):
+                return found
+            return view(found, token)
+
+        return with_subscriber
+
+    return decorate
+
+
 def _speak_their_language(subscriber: Subscriber) -> None:
     """Pages reached from an e-mail use the subscriber's language unless the visitor chose."""
     if request.args.get("lang") not in SUPPORTED and session.get("lang") not in SUPPORTED:
@@ -145,25 +165,21 @@ def _speak_their_language(subscriber: Subscriber) -> None:
 
 
 @bp.get("/confirm/<token>")
-def confirm_page(token: str) -> Page:
-    found = _subscriber_for(Purpose.CONFIRM, token)
-    if not isinstance(found, Subscriber):
-        return found
-    if found.status is SubscriberStatus.ACTIVE:
-        return _confirmed(found)
-    if found.status is not SubscriberStatus.PENDING:
+@_for_link(Purpose.CONFIRM)
+def confirm_page(subscriber: Subscriber, token: str) -> Page:
+    if subscriber.status is SubscriberStatus.ACTIVE:
+        return _confirmed(subscriber)
+    if subscriber.status is not SubscriberStatus.PENDING:
         return _bad_link()
     return render_template("public/confirm.html", token=token)
 
 
 @bp.post("/confirm/<token>")
-def confirm(token: str) -> Page:
-    found = _subscriber_for(Purpose.CONFIRM, token)
-    if not isinstance(found, Subscriber):
-        return found
-    if found.status not in (SubscriberStatus.PENDING, SubscriberStatus.ACTIVE):
+@_for_link(Purpose.CONFIRM)
+def confirm(subscriber: Subscriber, token: str) -> Page:
+    if subscriber.status not in (SubscriberStatus.PENDING, SubscriberStatus.ACTIVE):
         return _bad_link()
-    return _confirmed(subscriptions.confirm(found.id, channel="web"))
+    return _confirmed(subscriptions.confirm(subscriber.id, channel="web"))
 
 
 def _confirmed(subscriber: Subscriber) -> str:
@@ -188,47 +204,41 @@ def _preferences_page(subscriber: Subscriber, token: str, state: forms.FormState
 
 
 @bp.get("/preferences/<token>")
-def preferences(token: str) -> Page:
-    found = _subscriber_for(Purpose.PREFERENCES, token)
-    if not isinstance(found, Subscriber):
-        return found
+@_for_link(Purpose.PREFERENCES)
+def preferences(subscriber: Subscriber, token: str) -> Page:
     state = forms.FormState(
-        email=found.email,
-        topics=tuple(found.topic_slugs),
-        frequency=found.frequency.value,
-        locale=found.locale,
-        municipality=found.municipality.slug if found.municipality is not None else "",
-        local_news=found.local_news,
+        email=subscriber.email,
+        topics=tuple(subscriber.topic_slugs),
+        frequency=subscriber.frequency.value,
+        locale=subscriber.locale,
+        municipality=subscriber.municipality.slug if subscriber.municipality is not None else "",
+        local_news=subscriber.local_news,
     )
-    return _preferences_page(found, token, state)
+    return _preferences_page(subscriber, token, state)
 
 
 @bp.post("/preferences/<token>")
-def save_preferences(token: str) -> Page:
-    found = _subscriber_for(Purpose.PREFERENCES, token)
-    if not isinstance(found, Subscriber):
-        return found
-    if found.status is not SubscriberStatus.ACTIVE:
+@_for_link(Purpose.PREFERENCES)
+def save_preferences(subscriber: Subscriber, token: str) -> Page:
+    if subscriber.status is not SubscriberStatus.ACTIVE:
         return redirect(url_for("public.preferences", token=token), 303)
     state, wanted = forms.read_preferences(
         request.form,
         service.known_topic_slugs(),
-        {"locale": found.locale},
+        {"locale": subscriber.locale},
         service.municipality_choices(),
     )
     if wanted is None:
-        state.email = found.email
-        return _preferences_page(found, token, state), 400
-    subscriptions.update_preferences(found.id, wanted, channel="web")
+        state.email = subscriber.email
+        return _preferences_page(subscriber, token, state), 400
+    subscriptions.update_preferences(subscriber.id, wanted, channel="web")
     return redirect(url_for("public.preferences", token=token, saved="1", lang=wanted.locale), 303)
 
 
 @bp.get("/export/<token>")
-def export(token: str) -> Page:
-    found = _subscriber_for(Purpose.EXPORT, token)
-    if not isinstance(found, Subscriber):
-        return found
-    body = json.dumps(subscriptions.export_data(found.id), ensure_ascii=False, indent=2)
+@_for_link(Purpose.EXPORT)
+def export(subscriber: Subscriber, token: str) -> Page:
+    body = json.dumps(subscriptions.export_data(subscriber.id), ensure_ascii=False, indent=2)
     response = Response(body + "\n", mimetype="application/json")
     response.headers["Content-Disposition"] = 'attachment; filename="my-newsletter-data.json"'
     response.headers["Cache-Control"] = "no-store"
@@ -236,19 +246,15 @@ def export(token: str) -> Page:
 
 
 @bp.get("/preferences/<token>/erase")
-def erase_page(token: str) -> Page:
-    found = _subscriber_for(Purpose.PREFERENCES, token)
-    if not isinstance(found, Subscriber):
-        return found
+@_for_link(Purpose.PREFERENCES)
+def erase_page(subscriber: Subscriber, token: str) -> Page:
     return render_template("public/erase.html", token=token)
 
 
 @bp.post("/preferences/<token>/erase")
-def erase(token: str) -> Page:
-    found = _subscriber_for(Purpose.PREFERENCES, token)
-    if not isinstance(found, Subscriber):
-        return found
-    subscriptions.erase(found.id, channel="web")
+@_for_link(Purpose.PREFERENCES)
+def erase(subscriber: Subscriber, token: str) -> Page:
+    subscriptions.erase(subscriber.id, channel="web")
     return render_template("public/erased.html")
 
 
