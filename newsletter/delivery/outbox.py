@@ -448,19 +448,9 @@ def add_past(
     """A finished row dated in the past: ``newsletter demo``'s story of earlier months (the
     sender records real outcomes; nothing else calls this)."""
     kind_spec(kind)
-    db.session.add(
-        Delivery(
-            kind=kind,
-            subscriber_id=subscriber_id,
-            status=status,
-            attempts=attempts,
-            created_at=at,
-            next_attempt_at=at,
-            first_attempt_at=at,
-            sent_at=sent_at,
-            last_error=error,
-        )
-    )
+    delivery = Delivery(kind=kind, subscriber_id=subscriber_id)
+    settle_past(delivery, status=status, at=at, sent_at=sent_at, attempts=attempts, error=error)
+    db.session.add(delivery)
 
 
 def settle_past(

@@ -341,31 +341,22 @@ def _settle(digest_ids: list[int], at: datetime, rnd: random.Random) -> None:
             Delivery.digest_id.in_(digest_ids), Delivery.status == DeliveryStatus.QUEUED
         )
     )
+    outcomes: tuple[tuple[float, tuple[DeliveryStatus, int, str | None]], ...] = (
+        (0.94, (DeliveryStatus.SENT, 1, None)),
+        (0.975, (DeliveryStatus.BOUNCED, 1, "5.2.2 mailbox full")),
+    )
+    gave_up = (DeliveryStatus.FAILED, 5, "421 4.7.0 try again later (gave up)")
     for delivery in rows:
-        roll = rnd.random()
+        status, attempts, error = _weighted(rnd, outcomes, gave_up)
         later = at + timedelta(seconds=rnd.randint(5, 900))
-        if roll < 0.94:
-            outbox.settle_past(
-                delivery, status=DeliveryStatus.SENT, at=at, sent_at=later, attempts=1
-            )
-        elif roll < 0.975:
-            outbox.settle_past(
-                delivery,
-                status=DeliveryStatus.BOUNCED,
-                at=at,
-                sent_at=later,
-                attempts=1,
-                error="5.2.2 mailbox full",
-            )
-        else:
-            outbox.settle_past(
-                delivery,
-                status=DeliveryStatus.FAILED,
-                at=at,
-                sent_at=None,
-                attempts=5,
-                error="421 4.7.0 try again later (gave up)",
-            )
+        outbox.settle_past(
+            delivery,
+            status=status,
+            at=at,
+            sent_at=None if status is DeliveryStatus.FAILED else later,
+            attempts=attempts,
+            error=error,
+        )
     db.session.commit()
 
 
