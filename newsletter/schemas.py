@@ -17,37 +17,42 @@ from newsletter.exceptions import ValidationError
 M = TypeVar("M", bound=pydantic.BaseModel)
 
 
+# Error kinds whose message needs nothing from the error itself.
+_FIXED_MESSAGES = {
+    "missing": "is required",
+    "string_type": "must be a string",
+    "string_sub_type": "must be a string",
+    "string_too_short": "must not be empty",
+    "too_short": "must not be empty",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "list_type": "must be a list",
+    "tuple_type": "must be a list",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+    "dict_type": "must be an object",
+    "int_type": "must be an integer",
+    "int_parsing": "must be an integer",
+}
+
+
 def _message(error: ErrorDetails) -> str:
     """One short English sentence for a pydantic error, without pydantic's prefixes."""
     kind = error["type"]
     ctx: dict[str, Any] = dict(error.get("ctx") or {})
-    if kind == "missing":
-        return "is required"
+    if kind in _FIXED_MESSAGES:
+        return _FIXED_MESSAGES[kind]
     if kind == "value_error" and "error" in ctx:
         return str(ctx["error"])
-    if kind in ("string_type", "string_sub_type"):
-        return "must be a string"
     if kind == "string_too_long":
         return f"must be at most {ctx.get('max_length')} characters"
-    if kind == "string_too_short":
-        return "must not be empty"
-    if kind in ("bool_type", "bool_parsing"):
-        return "must be true or false"
-    if kind in ("list_type", "tuple_type"):
-        return "must be a list"
     if kind == "too_long":
         return f"must hold at most {ctx.get('max_length')} items"
-    if kind == "too_short":
-        return "must not be empty"
     if kind in ("enum", "literal_error"):
         expected = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
         given = error.get("input")
         shown = f", not {given!r}" if isinstance(given, str) and len(given) <= 40 else ""
         return f"must be one of {expected}{shown}" if expected else "is not an allowed value"
-    if kind in ("model_type", "model_attributes_type", "dict_type"):
-        return "must be an object"
-    if kind in ("int_type", "int_parsing"):
-        return "must be an integer"
     return str(error["msg"])
 
 
