@@ -210,7 +210,7 @@ class ChannelSender:
                     )
                     flushed, done[:] = (list(done), []) if due else ([], done)
                     in_flight -= len(flushed)
-                    if in_flight < self.workers:
+                    if in_flight - len(done) < self.workers:  # running, not unrecorded
                         for index, (claimed, row) in enumerate(pending):
                             if busy[host_of(row)] < self.per_host:
                                 chosen = (claimed, row)
