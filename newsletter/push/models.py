@@ -17,6 +17,11 @@ from newsletter.db import utcnow
 from newsletter.extensions import db
 
 
+def push_target(subscription_id: int) -> str:
+    """How outbox rows name the push subscription they go to."""
+    return f"push:{subscription_id}"
+
+
 class PushSubscription(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "push_subscription"
 
@@ -36,7 +41,7 @@ class PushSubscription(db.Model):  # type: ignore[name-defined,misc]
 
     @property
     def target(self) -> str:
-        return f"push:{self.id}"
+        return push_target(self.id)
 
     def public(self) -> dict[str, Any]:
         """What the browser may see of its own subscription (no keys)."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from newsletter.delivery import outbox
 from newsletter.delivery.models import DeliveryKind
 from newsletter.exceptions import ConfigurationError, ValidationError
 from newsletter.extensions import db
-from newsletter.push.models import PushSubscription
+from newsletter.push.models import PushSubscription, push_target
 from newsletter.reference.models import Topic
 from newsletter.reference.service import find_municipality
 from newsletter.subscriptions.models import ConsentAction, ConsentChannel
@@ -279,8 +280,6 @@ def unsubscribe(endpoint: Any, auth: Any) -> bool:
 
 
 def _same_secret(stored: str, given: str) -> bool:
-    import hmac
-
     return hmac.compare_digest(stored.rstrip("="), given.rstrip("="))
 
 
@@ -311,10 +310,13 @@ class BatchArticle:
     municipality_ids: tuple[int, ...]
 
 
-def _matches(sub: PushSubscription, article: BatchArticle) -> bool:
-    if set(sub.topics or ()) & set(article.topics):
+def _matches(
+    topics: frozenset[str], municipality_id: int | None, local_news: bool, article: BatchArticle
+) -> bool:
+    """The article is on one of the chosen topics, or about the comune whose news they want."""
+    if topics.intersection(article.topics):
         return True
-    return bool(sub.local_news and sub.municipality_id in article.municipality_ids)
+    return local_news and municipality_id in article.municipality_ids
 
 
 def _entry(article: BatchArticle) -> dict[str, Any]:
@@ -347,13 +349,11 @@ def enqueue_batch(period_key: str, period_end: datetime, articles: Sequence[Batc
     ).all()
     wanted: dict[str, outbox.Keyed] = {}
     for row in subscriptions:
-        sub = PushSubscription(
-            topics=row.topics, municipality_id=row.municipality_id, local_news=row.local_news
-        )
-        matched = [a for a in articles if _matches(sub, a)]
+        topics = frozenset(row.topics or ())
+        matched = [a for a in articles if _matches(topics, row.municipality_id, row.local_news, a)]
         if not matched:
             continue
-        target = f"push:{row.id}"
+        target = push_target(row.id)
         key = f"{target}:held:{release.isoformat()}" if release else f"{target}:{period_key}"
         wanted[key] = outbox.Keyed(
             target=target,

@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -171,7 +171,3 @@ class TelegramMessenger:
         if response.status_code >= 500:
             return ChannelResult(ChannelOutcome.RETRY, f"{response.status_code} {description}")
         return ChannelResult(ChannelOutcome.FAILED, f"{response.status_code} {description}")
-
-
-def configured_routes() -> Iterable[Route]:
-    return parse_channels(current_app.config.get("TELEGRAM_CHANNELS"))
