@@ -60,19 +60,35 @@ class Delivery(db.Model):  # type: ignore[name-defined,misc]
             postgresql_where=sa.text("sent_at IS NOT NULL"),
             sqlite_where=sa.text("sent_at IS NOT NULL"),
         ),
+        # Only channel rows (push, Telegram) have a target and a once-only key: e-mail rows,
+        # the 100,000 of a digest, stay out of both indexes.
+        sa.Index(
+            "ix_delivery_target",
+            "target",
+            postgresql_where=sa.text("target IS NOT NULL"),
+            sqlite_where=sa.text("target IS NOT NULL"),
+        ),
+        sa.Index(
+            "uq_delivery_dedupe_key",
+            "dedupe_key",
+            unique=True,
+            postgresql_where=sa.text("dedupe_key IS NOT NULL"),
+            sqlite_where=sa.text("dedupe_key IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[DeliveryKind] = mapped_column(str_enum(DeliveryKind, "delivery_kind"))
     digest_id: Mapped[int | None] = mapped_column(sa.ForeignKey("digest.id", ondelete="CASCADE"))
-    subscriber_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("subscriber.id", ondelete="CASCADE"), index=True
-    )
+    # No foreign key, on purpose: its per-row check was a third of a digest build's enqueue
+    # time (issue 16). Subscriptions forgets a person's rows itself (``outbox.forget`` from
+    # ``erase`` and ``purge_pending``), under a lock that enqueueing shares (see there).
+    subscriber_id: Mapped[int | None] = mapped_column(index=True)
     to_address: Mapped[str | None] = mapped_column(sa.String(320))  # only for TEST sends
     # Channels beyond e-mail: who receives it ("push:<id>", "@channel") and the key that makes
     # the same notification or post happen once, whoever enqueues it and however often.
-    target: Mapped[str | None] = mapped_column(sa.String(300), index=True)
-    dedupe_key: Mapped[str | None] = mapped_column(sa.String(300), unique=True)
+    target: Mapped[str | None] = mapped_column(sa.String(300))
+    dedupe_key: Mapped[str | None] = mapped_column(sa.String(300))
     payload: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     status: Mapped[DeliveryStatus] = mapped_column(
         str_enum(DeliveryStatus, "delivery_status"), default=DeliveryStatus.QUEUED
@@ -89,7 +105,9 @@ class Delivery(db.Model):  # type: ignore[name-defined,misc]
     sent_at: Mapped[datetime | None]
 
     digest: Mapped[Digest | None] = relationship()
-    subscriber: Mapped[Subscriber | None] = relationship()
+    subscriber: Mapped[Subscriber | None] = relationship(
+        primaryjoin="foreign(Delivery.subscriber_id) == Subscriber.id", viewonly=True
+    )
 
 
 class HoldResolution(enum.StrEnum):

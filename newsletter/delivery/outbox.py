@@ -52,7 +52,7 @@ delivery_t: sa.Table = Delivery.__table__
 
 #: Rows inserted per statement by :func:`enqueue_many` (bound parameters stay well under the
 #: 32,767 of SQLite and the 65,535 of PostgreSQL).
-CHUNK = 10_000
+CHUNK = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -196,14 +196,8 @@ def enqueue_many(
             .from_select(columns, select)
             .on_conflict_do_nothing(index_elements=["digest_id", "subscriber_id"])
         )
-        if dialect == "postgresql":
-            # Counted in the database: SQLAlchemy reports no row count for an INSERT there,
-            # and RETURNING every id to the client would cost a round of 100,000 rows.
-            written = statement.returning(delivery_t.c.id).cte("written")
-            count = target.scalar(sa.select(sa.func.count()).select_from(written))
-            inserted += int(count or 0)
-        else:
-            inserted += int(target.connection().execute(statement).rowcount)
+        result = target.connection().execute(statement.execution_options(preserve_rowcount=True))
+        inserted += max(int(result.rowcount or 0), 0)
     return inserted
 
 
@@ -279,9 +273,13 @@ def enqueue_keyed(
             for row in rows[offset : offset + chunk_size]
         ]
         statement = (
-            _insert(dialect).values(values).on_conflict_do_nothing(index_elements=["dedupe_key"])
+            _insert(dialect)
+            .values(values)
+            .on_conflict_do_nothing(
+                index_elements=["dedupe_key"], index_where=delivery_t.c.dedupe_key.is_not(None)
+            )
         )
-        result = target.connection().execute(statement)
+        result = target.connection().execute(statement.execution_options(preserve_rowcount=True))
         inserted += max(int(result.rowcount or 0), 0)
     return inserted
 

@@ -170,7 +170,9 @@ def claim(
                 delivery_t.c.attempts,
                 delivery_t.c.first_attempt_at,
             )
-            .select_from(delivery_t.outerjoin(subscriber_t))
+            .select_from(
+                delivery_t.outerjoin(subscriber_t, subscriber_t.c.id == delivery_t.c.subscriber_id)
+            )
             .where(delivery_t.c.id.in_(ids))
             .order_by(delivery_t.c.id)
         ).all()
