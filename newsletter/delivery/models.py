@@ -88,10 +88,12 @@ class Delivery(db.Model):  # type: ignore[name-defined,misc]
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[DeliveryKind] = mapped_column(str_enum(DeliveryKind, "delivery_kind"))
-    digest_id: Mapped[int | None] = mapped_column(sa.ForeignKey("digest.id", ondelete="CASCADE"))
-    # No foreign key, on purpose: its per-row check was a third of a digest build's enqueue
-    # time (issue 16). Subscriptions forgets a person's rows itself (``outbox.forget`` from
-    # ``erase`` and ``purge_pending``), under a lock that enqueueing shares (see there).
+    # No foreign keys on the two columns a digest build fills 100,000 times at once, on
+    # purpose: their per-row checks were over half of the insert's time (issue 16). Digests are
+    # never deleted (a row whose digest is gone is cancelled by the sender); subscriptions
+    # deletes a person's rows itself, through ``outbox.forget`` (erase, purge of pending),
+    # under a lock that enqueueing shares, so no row of an erased person can appear later.
+    digest_id: Mapped[int | None]
     subscriber_id: Mapped[int | None] = mapped_column(index=True)
     to_address: Mapped[str | None] = mapped_column(sa.String(320))  # only for TEST sends
     # Channels beyond e-mail: who receives it ("push:<id>", "@channel") and the key that makes
@@ -115,7 +117,9 @@ class Delivery(db.Model):  # type: ignore[name-defined,misc]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
 
-    digest: Mapped[Digest | None] = relationship()
+    digest: Mapped[Digest | None] = relationship(
+        primaryjoin="foreign(Delivery.digest_id) == Digest.id", viewonly=True
+    )
     subscriber: Mapped[Subscriber | None] = relationship(
         primaryjoin="foreign(Delivery.subscriber_id) == Subscriber.id", viewonly=True
     )
