@@ -358,10 +358,7 @@ def set_alerts(
         if actor is not None:
             db.session.commit()
         return False
-    if on and subscriber.municipality_id is None:
-        raise ValidationError(
-            "urgent alerts need a municipality", {"alerts": "choose your municipality first"}
-        )
+    check_alerts(on, subscriber.municipality)
     subscriber.alerts = on
     if not on:
         outbox.cancel(subscriber.id, kinds=[DeliveryKind.ALERT], reason="alerts turned off")
