@@ -21,6 +21,7 @@ DOMAINS = (
     "delivery",
     "push",
     "telegram",
+    "alerts",
     "scheduling",
     "feeds",
     "public",

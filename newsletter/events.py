@@ -30,6 +30,10 @@ subscriber_left = _events.signal("subscriber-left")
 #: transaction; kwargs: ``period_key``, ``articles`` (the snapshots of the articles new in that
 #: window). The channels beyond e-mail (push, Telegram) enqueue their rows for them.
 immediate_batch = _events.signal("immediate-batch")
+#: sender: the AlertNotice of an alert message just released (issued without approval, or
+#: approved; an update or a cancellation), inside the releasing transaction. E-mail (alerts
+#: itself), push and Telegram enqueue their rows for the people and channels concerned.
+alert_released = _events.signal("alert-released")
 #: sender: a sa.Connection (the sender's or the bounce processor's transaction); kwargs:
 #: ``subscriber_id``, ``hard``, ``reason``, ``channel`` ("dsn" or "relay"), ``notice_version``,
 #: ``soft_limit``, ``delivery_id``, ``status`` (the DSN status code, if any). Receivers

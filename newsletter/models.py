@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from newsletter.admin.models import User
+from newsletter.alerts.models import Alert, AlertArea, AlertMessage, AlertRendition
 from newsletter.api.models import ApiToken
 from newsletter.articles.models import Article, ArticleMunicipality, ArticleTopic, Source
 from newsletter.audit import AuditEntry
@@ -21,6 +22,10 @@ from newsletter.scheduling.models import JobRun
 from newsletter.subscriptions.models import ConsentEvent, Subscriber, Subscription
 
 __all__ = [
+    "Alert",
+    "AlertArea",
+    "AlertMessage",
+    "AlertRendition",
     "ApiToken",
     "Article",
     "ArticleMunicipality",

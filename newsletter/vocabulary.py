@@ -45,3 +45,18 @@ class AudienceKind(Vocabulary):
     MAYOR = "mayor"  # weekly, all topics, a section on the mayor's municipality
     OFFICIAL = "official"  # weekly, all topics
     EDITION = "edition"  # the public archive's issue of a period
+
+
+class AlertSeverity(Vocabulary):
+    """How serious an urgent alert is: CAP 1.2's ``severity`` values (without "Unknown").
+
+    ``severe`` and ``extreme`` need a second person's approval before they go out."""
+
+    MINOR = "minor"
+    MODERATE = "moderate"
+    SEVERE = "severe"
+    EXTREME = "extreme"
+
+    @property
+    def needs_approval(self) -> bool:
+        return self in (AlertSeverity.SEVERE, AlertSeverity.EXTREME)

@@ -26,6 +26,7 @@ class DeliveryKind(enum.StrEnum):
     PUSH = "push"  # a Web Push notification to one browser's push subscription (``target``)
     TELEGRAM = "telegram"  # a post of one article to one Telegram channel (``target``)
     UNLOCK = "unlock"  # a locked-out admin-area account's unlock link, to to_address
+    ALERT = "alert"  # an urgent alert's e-mail (a rendition in ``payload``) to one subscriber
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -54,6 +55,14 @@ class Delivery(db.Model):  # type: ignore[name-defined,misc]
             postgresql_where=sa.text("status = 'sending'"),
             sqlite_where=sa.text("status = 'sending'"),
         ),
+        # The priority lane (urgent alerts): claimed before anything else that is due. Partial:
+        # only the few priority rows are in it, so a 100,000-row digest costs it nothing.
+        sa.Index(
+            "ix_delivery_priority",
+            "next_attempt_at",
+            postgresql_where=sa.text("status = 'queued' AND priority > 0"),
+            sqlite_where=sa.text("status = 'queued' AND priority > 0"),
+        ),
         sa.Index(
             "ix_delivery_sent_at",
             "sent_at",
@@ -77,6 +86,8 @@ class Delivery(db.Model):  # type: ignore[name-defined,misc]
     status: Mapped[DeliveryStatus] = mapped_column(
         str_enum(DeliveryStatus, "delivery_status"), default=DeliveryStatus.QUEUED
     )
+    # 0: in turn; above 0: the priority lane, claimed before every other due row.
+    priority: Mapped[int] = mapped_column(sa.SmallInteger, default=0, server_default="0")
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     first_attempt_at: Mapped[datetime | None]

@@ -5,6 +5,8 @@ Every domain that wants something delivered calls this module, inside its own tr
 
 - :func:`enqueue` one row (a confirmation mail, a test send, a WebSub ping);
 - :func:`enqueue_many` one row per subscriber of a digest, set-based and idempotent;
+- :func:`enqueue_once_each` one row per subscriber with a shared payload, once per key (an
+  alert's e-mail);
 - :func:`enqueue_service_mails` one service mail per subscriber, set-based (roster imports);
 - :func:`cancel` what is still queued for a subscriber (all kinds, or some);
 - :func:`requeue` failed rows of a digest;
@@ -28,7 +30,9 @@ Adding a delivery kind (push, telegram, alert, ...):
    retry with backoff);
 4. enqueue rows with :func:`enqueue` / :func:`enqueue_many`.
 
-A priority lane later is one more field of :class:`KindSpec` read by the sender's claim.
+The priority lane: a kind registered with ``priority`` > 0 (alerts), or channel rows enqueued
+with ``priority=`` (an alert's push notifications and Telegram posts), are claimed before any
+other due row, so an alert overtakes a digest that is sending (``store.claim``).
 """
 
 from __future__ import annotations
@@ -54,6 +58,9 @@ delivery_t: sa.Table = Delivery.__table__
 #: 32,767 of SQLite and the 65,535 of PostgreSQL).
 CHUNK = 10_000
 
+#: The priority lane's level for urgent alerts (e-mail, push and Telegram rows alike).
+PRIORITY_ALERT = 10
+
 
 @dataclass(frozen=True)
 class KindSpec:
@@ -62,6 +69,7 @@ class KindSpec:
     kind: DeliveryKind
     to_subscriber: bool = True  # rows name a subscriber: cancelled when they leave or bounce
     service_mail: bool = False  # one at a time: a newer one supersedes the queued one
+    priority: int = 0  # above 0: the priority lane, claimed before every other due row
 
 
 _KINDS: dict[DeliveryKind, KindSpec] = {}
@@ -87,6 +95,7 @@ for _spec in (
     KindSpec(DeliveryKind.PUSH, to_subscriber=False),
     KindSpec(DeliveryKind.TELEGRAM, to_subscriber=False),
     KindSpec(DeliveryKind.UNLOCK, to_subscriber=False),  # admin accounts' unlock links
+    KindSpec(DeliveryKind.ALERT, priority=PRIORITY_ALERT),  # urgent alerts, ahead of all
 ):
     register_kind(_spec)
 
@@ -123,6 +132,7 @@ def enqueue(
         cancel(subscriber_id, kinds=service_mail_kinds(), session=target)
     row = Delivery(
         kind=kind,
+        priority=spec.priority,
         subscriber_id=subscriber_id,
         digest_id=digest_id,
         to_address=to_address,
@@ -207,6 +217,75 @@ def enqueue_many(
     return inserted
 
 
+def enqueue_once_each(
+    kind: DeliveryKind,
+    subscriber_ids: Sequence[int],
+    *,
+    dedupe_prefix: str,
+    payload: dict[str, Any],
+    now: datetime | None = None,
+    session: Session | scoped_session[Any] | None = None,
+) -> int:
+    """One queued row per subscriber with the same ``payload``, keyed ``<dedupe_prefix><id>``:
+    however often it is called (a retried release, two approvers at once), each person gets
+    one row per key. For messages that are not digests (an alert's e-mail: the payload names
+    its rendition). Rows take the kind's priority. Set-based like :func:`enqueue_many`;
+    returns the number inserted."""
+    spec = kind_spec(kind)
+    if not spec.to_subscriber:
+        raise ValueError(f"{kind.value} rows do not go to subscribers")
+    target = session if session is not None else db.session
+    now = now or utcnow()
+    dialect = target.get_bind().dialect.name
+    columns = [
+        "kind",
+        "subscriber_id",
+        "dedupe_key",
+        "payload",
+        "priority",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "created_at",
+    ]
+    inserted = 0
+    for offset in range(0, len(subscriber_ids), CHUNK):
+        chunk = [int(i) for i in subscriber_ids[offset : offset + CHUNK]]
+        if dialect == "postgresql":
+            array = sa.literal(chunk, postgresql.ARRAY(sa.Integer()))
+            ids = sa.func.unnest(array).table_valued("id").render_derived(name="ids")
+            subscriber: sa.ColumnElement[int] = ids.c.id
+        else:
+            ids = sa.func.json_each(json.dumps(chunk)).table_valued("value").alias("ids")
+            subscriber = sa.cast(ids.c.value, sa.Integer())
+        select = (
+            sa.select(
+                sa.literal(kind.value, sa.String()),
+                subscriber,
+                sa.literal(dedupe_prefix, sa.String()) + sa.cast(subscriber, sa.String()),
+                sa.literal(payload, sa.JSON()),
+                sa.literal(spec.priority, sa.SmallInteger()),
+                sa.literal(DeliveryStatus.QUEUED.value, sa.String()),
+                sa.literal(0, sa.Integer()),
+                sa.literal(now, UTCDateTime()),
+                sa.literal(now, UTCDateTime()),
+            )
+            .select_from(ids)
+            .where(sa.true())  # SQLite would read "FROM t ON CONFLICT" as a join
+        )
+        statement = (
+            _insert(dialect)
+            .from_select(columns, select)
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        )
+        if dialect == "postgresql":
+            written = statement.returning(delivery_t.c.id).cte("written")
+            inserted += int(target.scalar(sa.select(sa.func.count()).select_from(written)) or 0)
+        else:
+            inserted += int(target.connection().execute(statement).rowcount)
+    return inserted
+
+
 def enqueue_service_mails(
     kind: DeliveryKind,
     subscriber_ids: Sequence[int],
@@ -252,18 +331,21 @@ def enqueue_keyed(
     kind: DeliveryKind,
     rows: Sequence[Keyed],
     *,
+    priority: int | None = None,
     session: Session | scoped_session[Any] | None = None,
 ) -> int:
     """Queue rows whose ``dedupe_key`` is new; the others are left alone (a re-import, a
-    second build, a concurrent builder). Set-based, in chunks; returns the number inserted."""
-    kind_spec(kind)
+    second build, a concurrent builder). Set-based, in chunks; returns the number inserted.
+    ``priority`` puts them in the priority lane (default: the kind's)."""
+    spec = kind_spec(kind)
+    level = spec.priority if priority is None else priority
     target = session if session is not None else db.session
     if not rows:
         return 0
     now = utcnow()
     dialect = target.get_bind().dialect.name
     inserted = 0
-    chunk_size = 2_000  # 8 parameters a row: under SQLite's 32,767
+    chunk_size = 2_000  # 9 parameters a row: under SQLite's 32,767
     for offset in range(0, len(rows), chunk_size):
         values = [
             {
@@ -272,6 +354,7 @@ def enqueue_keyed(
                 "dedupe_key": row.dedupe_key,
                 "payload": row.payload,
                 "status": DeliveryStatus.QUEUED.value,
+                "priority": level,
                 "attempts": 0,
                 "next_attempt_at": row.due or now,
                 "created_at": now,

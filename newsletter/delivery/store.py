@@ -41,6 +41,7 @@ class Claimed:
     attempts: int
     first_attempt_at: datetime | None
     link_key: str | None = None  # the subscriber's, for the personal links
+    payload: dict[str, Any] | None = None  # what the row carries (an alert's rendition)
     deadline: float = 0.0  # time.monotonic() by which it must be sent: its lease, less a margin
 
 
@@ -137,15 +138,35 @@ def claim(
     now = utcnow()
     deadline = time.monotonic() + lease_seconds - min(lease_seconds * 0.5, 30.0)
     with engine.begin() as conn:
-        select_ids = (
+        locking = conn.dialect.name == "postgresql"
+        # The priority lane first (urgent alerts): a small partial index, so asking costs
+        # nothing when it is empty; then everything else that is due, oldest first.
+        select_priority = (
             sa.select(delivery_t.c.id)
-            .where(_due_condition(now, lane))
+            .where(
+                delivery_t.c.status == DeliveryStatus.QUEUED,
+                delivery_t.c.priority > 0,
+                delivery_t.c.next_attempt_at <= now,
+                lane.condition(),
+            )
             .order_by(delivery_t.c.next_attempt_at, delivery_t.c.id)
             .limit(limit)
         )
-        if conn.dialect.name == "postgresql":
-            select_ids = select_ids.with_for_update(skip_locked=True)
-        ids = list(conn.execute(select_ids).scalars())
+        if locking:
+            select_priority = select_priority.with_for_update(skip_locked=True)
+        ids = list(conn.execute(select_priority).scalars())
+        if len(ids) < limit:
+            select_ids = (
+                sa.select(delivery_t.c.id)
+                .where(_due_condition(now, lane))
+                .order_by(delivery_t.c.next_attempt_at, delivery_t.c.id)
+                .limit(limit - len(ids))
+            )
+            if ids:
+                select_ids = select_ids.where(delivery_t.c.id.not_in(ids))
+            if locking:
+                select_ids = select_ids.with_for_update(skip_locked=True)
+            ids.extend(conn.execute(select_ids).scalars())
         if not ids:
             return []
         conn.execute(
@@ -169,6 +190,7 @@ def claim(
                 subscriber_t.c.link_key,
                 delivery_t.c.attempts,
                 delivery_t.c.first_attempt_at,
+                delivery_t.c.payload,
             )
             .select_from(delivery_t.outerjoin(subscriber_t))
             .where(delivery_t.c.id.in_(ids))
@@ -186,6 +208,7 @@ def claim(
             attempts=row.attempts,
             first_attempt_at=row.first_attempt_at,
             link_key=row.link_key,
+            payload=row.payload,
             deadline=deadline,
         )
         for row in rows

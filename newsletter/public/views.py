@@ -227,6 +227,7 @@ def preferences(subscriber: Subscriber, token: str) -> Page:
         locale=subscriber.locale,
         municipality=subscriber.municipality.slug if subscriber.municipality is not None else "",
         local_news=subscriber.local_news,
+        alerts=subscriber.alerts,
     )
     return _preferences_page(subscriber, token, state)
 

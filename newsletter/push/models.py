@@ -34,6 +34,8 @@ class PushSubscription(db.Model):  # type: ignore[name-defined,misc]
         sa.ForeignKey("municipality.id", ondelete="SET NULL"), index=True
     )
     local_news: Mapped[bool] = mapped_column(default=False)
+    # The comune's urgent alerts (with ``Urgency: high``, whatever the quiet hours).
+    alerts: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     locale: Mapped[str] = mapped_column(sa.String(5), default="it")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

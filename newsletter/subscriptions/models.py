@@ -96,6 +96,9 @@ class Subscriber(db.Model):  # type: ignore[name-defined,misc]
     )
     # With a comune: every article about it, whatever the topic (not only the chosen topics').
     local_news: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # With a comune: its urgent alerts (road closed, weather warning), whatever the frequency.
+    # Mayors and officials get them unless they turn them off.
+    alerts: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     confirmed_at: Mapped[datetime | None]
     unsubscribed_at: Mapped[datetime | None]

@@ -1,0 +1,506 @@
+"""Issuing, approving, updating and cancelling urgent alerts. The only writer of the alert tables.
+
+Every operation takes an explicit ``Actor``, writes an audit row and logs what it did, in the
+caller's transaction (the caller commits: the outbox rows land with the state change, or not at
+all). Releasing a message announces ``events.alert_released``: this domain's e-mail fan-out and
+the push and Telegram domains queue their deliveries in that same transaction.
+
+Four eyes: a ``severe`` or ``extreme`` message waits for a second person's approval, unless an
+administrator releases it alone and says why (``override_reason``, audited). A cancellation
+never waits: withdrawing a warning must be as fast as possible.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from newsletter import audit, events
+from newsletter.alerts.models import (
+    Alert,
+    AlertArea,
+    AlertMessage,
+    AlertNotice,
+    AlertState,
+    MessageStatus,
+    MessageType,
+)
+from newsletter.alerts.schemas import AlertIn
+from newsletter.audit import Actor
+from newsletter.db import utcnow
+from newsletter.exceptions import Conflict, Forbidden, NotFound, ValidationError
+from newsletter.extensions import db
+from newsletter.paging import Page, paginate
+from newsletter.reference.models import Municipality
+from newsletter.reference.service import find_municipality, topics_by_slug
+
+log = logging.getLogger(__name__)
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def get_alert(alert_id: int) -> Alert:
+    """Any alert, pending ones included (the admin area)."""
+    alert = db.session.get(Alert, alert_id)
+    if alert is None:
+        raise NotFound(f"no alert {alert_id}", {"alert": alert_id})
+    return alert
+
+
+def public_alert(alert_id: int) -> Alert:
+    """An alert the public may see: published or cancelled (pending and rejected are not)."""
+    alert = db.session.get(Alert, alert_id)
+    if alert is None or alert.state not in (AlertState.PUBLISHED, AlertState.CANCELLED):
+        raise NotFound(f"no alert {alert_id}", {"alert": alert_id})
+    return alert
+
+
+def get_message(message_id: int) -> AlertMessage:
+    message = db.session.get(AlertMessage, message_id)
+    if message is None:
+        raise NotFound(f"no alert message {message_id}", {"message": message_id})
+    return message
+
+
+def _in_area(municipality_id: int) -> sa.ColumnElement[bool]:
+    return sa.or_(
+        Alert.all_municipalities.is_(True),
+        sa.exists().where(
+            AlertArea.alert_id == Alert.id, AlertArea.municipality_id == municipality_id
+        ),
+    )
+
+
+def active_query(now: datetime, municipality_id: int | None = None) -> sa.Select[tuple[Alert]]:
+    """Published alerts not yet expired, the most serious and newest first."""
+    severity_rank = sa.case(
+        {"extreme": 0, "severe": 1, "moderate": 2, "minor": 3}, value=Alert.severity
+    )
+    query = (
+        sa.select(Alert)
+        .where(Alert.state == AlertState.PUBLISHED, Alert.expires_at > now)
+        .order_by(severity_rank, Alert.updated_at.desc(), Alert.id.desc())
+    )
+    if municipality_id is not None:
+        query = query.where(_in_area(municipality_id))
+    return query
+
+
+def active_alerts(now: datetime | None = None, municipality_id: int | None = None) -> list[Alert]:
+    return list(db.session.scalars(active_query(now or utcnow(), municipality_id)))
+
+
+def past_query(now: datetime, municipality_id: int | None = None) -> sa.Select[tuple[Alert]]:
+    """Alerts no longer in force (expired or cancelled), newest first."""
+    query = (
+        sa.select(Alert)
+        .where(
+            sa.or_(
+                Alert.state == AlertState.CANCELLED,
+                sa.and_(Alert.state == AlertState.PUBLISHED, Alert.expires_at <= now),
+            )
+        )
+        .order_by(Alert.updated_at.desc(), Alert.id.desc())
+    )
+    if municipality_id is not None:
+        query = query.where(_in_area(municipality_id))
+    return query
+
+
+def past_alerts(page: int, per_page: int = 20, now: datetime | None = None) -> Page:
+    return paginate(past_query(now or utcnow()), page, per_page)
+
+
+def recent_public(limit: int = 50, municipality_id: int | None = None) -> list[Alert]:
+    """The feeds' entries: every public alert (active, expired, cancelled), latest change
+    first."""
+    query = (
+        sa.select(Alert)
+        .where(Alert.state.in_([AlertState.PUBLISHED, AlertState.CANCELLED]))
+        .order_by(Alert.updated_at.desc(), Alert.id.desc())
+        .limit(limit)
+    )
+    if municipality_id is not None:
+        query = query.where(_in_area(municipality_id))
+    return list(db.session.scalars(query))
+
+
+def awaiting_approval() -> list[AlertMessage]:
+    """Messages a second person must approve, oldest first."""
+    return list(
+        db.session.scalars(
+            sa.select(AlertMessage)
+            .where(AlertMessage.status == MessageStatus.AWAITING_APPROVAL)
+            .order_by(AlertMessage.issued_at, AlertMessage.id)
+        )
+    )
+
+
+def list_alerts(page: int, per_page: int = 25) -> Page:
+    """Every alert for the admin area, newest first."""
+    return paginate(sa.select(Alert).order_by(Alert.id.desc()), page, per_page)
+
+
+def released_messages(alert: Alert) -> list[AlertMessage]:
+    return [m for m in alert.messages if m.status is MessageStatus.RELEASED]
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def _resolve(data: AlertIn) -> tuple[list[Municipality], int | None]:
+    """The comuni and topic an alert names; unknown names are one error listing them all."""
+    municipalities: list[Municipality] = []
+    if not data.everywhere:
+        unknown: list[str] = []
+        for name in data.municipalities:
+            found = find_municipality(name)
+            if found is None:
+                unknown.append(name)
+            elif found not in municipalities:
+                municipalities.append(found)
+        if unknown:
+            raise ValidationError(
+                f"unknown municipality: {', '.join(unknown)}", {"municipalities": unknown}
+            )
+    topic_id = topics_by_slug([data.topic])[0].id if data.topic else None
+    return municipalities, topic_id
+
+
+def _check_times(data: AlertIn, now: datetime) -> tuple[datetime, datetime]:
+    starts = data.starts_at or now
+    if data.expires_at <= now:
+        raise ValidationError("expires_at is in the past", {"expires_at": "in the past"})
+    if data.expires_at <= starts:
+        raise ValidationError("expires_at must be after starts_at", {"expires_at": "too early"})
+    return starts, data.expires_at
+
+
+def _approval(data: AlertIn, actor: Actor, may_override: bool, override_reason: str | None) -> bool:
+    """True when the message may go out now; False when it waits for a second person."""
+    reason = (override_reason or "").strip() or None
+    if reason is not None and not may_override:
+        raise Forbidden("only an administrator may release a severe alert alone")
+    if not data.severity.needs_approval:
+        return True
+    return reason is not None
+
+
+def _new_message(
+    alert: Alert,
+    data: AlertIn,
+    msg_type: MessageType,
+    *,
+    actor: Actor,
+    municipalities: list[Municipality],
+    topic_id: int | None,
+    starts: datetime,
+    expires: datetime,
+    now: datetime,
+    override_reason: str | None,
+    note: str | None,
+) -> AlertMessage:
+    sequence = 1 + max((m.sequence for m in alert.messages), default=0)
+    message = AlertMessage(
+        alert=alert,
+        sequence=sequence,
+        msg_type=msg_type,
+        status=MessageStatus.AWAITING_APPROVAL,
+        headline=data.headline,
+        text=data.text,
+        headline_en=data.headline_en,
+        text_en=data.text_en,
+        severity=data.severity,
+        topic_id=topic_id,
+        all_municipalities=data.everywhere,
+        municipality_ids=[m.id for m in municipalities],
+        starts_at=starts,
+        expires_at=expires,
+        url=data.url,
+        note=note,
+        issued_by=actor.name,
+        issued_by_user_id=actor.user_id,
+        issued_at=now,
+        override_reason=(override_reason or "").strip() or None,
+    )
+    db.session.add(message)
+    return message
+
+
+def issue(
+    data: AlertIn,
+    *,
+    actor: Actor,
+    may_override: bool = False,
+    override_reason: str | None = None,
+    now: datetime | None = None,
+) -> AlertMessage:
+    """A new alert. Released at once, or left awaiting approval (severe, extreme)."""
+    now = now or utcnow()
+    municipalities, topic_id = _resolve(data)
+    starts, expires = _check_times(data, now)
+    release_now = _approval(data, actor, may_override, override_reason)
+    alert = Alert(
+        state=AlertState.PENDING,
+        headline=data.headline,
+        text=data.text,
+        headline_en=data.headline_en,
+        text_en=data.text_en,
+        severity=data.severity,
+        topic_id=topic_id,
+        all_municipalities=data.everywhere,
+        starts_at=starts,
+        expires_at=expires,
+        url=data.url,
+        created_at=now,
+    )
+    alert.municipalities = municipalities
+    db.session.add(alert)
+    message = _new_message(
+        alert,
+        data,
+        MessageType.ALERT,
+        actor=actor,
+        municipalities=municipalities,
+        topic_id=topic_id,
+        starts=starts,
+        expires=expires,
+        now=now,
+        override_reason=override_reason,
+        note=None,
+    )
+    db.session.flush()
+    audit.record(
+        actor,
+        "alert.issue",
+        alert.identifier,
+        {
+            "severity": data.severity.value,
+            "headline": data.headline,
+            "override": bool(message.override_reason),
+        },
+    )
+    log.info("%s issued alert %s (%s)", actor.name, alert.identifier, data.severity.value)
+    if release_now:
+        _release(message, approved_by=None, now=now)
+    return message
+
+
+def update(
+    alert_id: int,
+    data: AlertIn,
+    *,
+    actor: Actor,
+    note: str | None = None,
+    may_override: bool = False,
+    override_reason: str | None = None,
+    now: datetime | None = None,
+) -> AlertMessage:
+    """New content for a published alert, sent as a follow-up that refers to the original.
+    The same approval rule as issuing applies to the new severity."""
+    now = now or utcnow()
+    alert = get_alert(alert_id)
+    if alert.state is not AlertState.PUBLISHED:
+        raise Conflict(f"alert {alert.identifier} is {alert.state.value}: it cannot be updated")
+    _no_message_waiting(alert)
+    municipalities, topic_id = _resolve(data)
+    starts, expires = _check_times(data, now)
+    release_now = _approval(data, actor, may_override, override_reason)
+    message = _new_message(
+        alert,
+        data,
+        MessageType.UPDATE,
+        actor=actor,
+        municipalities=municipalities,
+        topic_id=topic_id,
+        starts=starts,
+        expires=expires,
+        now=now,
+        override_reason=override_reason,
+        note=note,
+    )
+    db.session.flush()
+    audit.record(
+        actor, "alert.update", alert.identifier, {"sequence": message.sequence, "note": note}
+    )
+    log.info("%s updated alert %s (message %d)", actor.name, alert.identifier, message.sequence)
+    if release_now:
+        _release(message, approved_by=None, now=now)
+    return message
+
+
+def cancel(
+    alert_id: int, *, actor: Actor, note: str | None = None, now: datetime | None = None
+) -> AlertMessage | None:
+    """Withdraw an alert. A published one gets a cancellation that goes out at once (no
+    approval); one still awaiting approval is simply refused (nothing was sent: returns None)."""
+    now = now or utcnow()
+    alert = get_alert(alert_id)
+    if alert.state is AlertState.PENDING:
+        for waiting in alert.messages:
+            if waiting.status is MessageStatus.AWAITING_APPROVAL:
+                _reject(waiting, actor, note or "withdrawn before approval")
+        alert.state = AlertState.REJECTED
+        audit.record(actor, "alert.withdraw", alert.identifier, {"note": note})
+        log.info("%s withdrew pending alert %s", actor.name, alert.identifier)
+        return None
+    if alert.state is not AlertState.PUBLISHED:
+        raise Conflict(f"alert {alert.identifier} is {alert.state.value}: nothing to cancel")
+    for waiting in alert.messages:  # a pending update of a cancelled alert means nothing now
+        if waiting.status is MessageStatus.AWAITING_APPROVAL:
+            _reject(waiting, actor, "the alert was cancelled")
+    current = released_messages(alert)[-1]
+    message = AlertMessage(
+        alert=alert,
+        sequence=1 + max(m.sequence for m in alert.messages),
+        msg_type=MessageType.CANCEL,
+        status=MessageStatus.AWAITING_APPROVAL,
+        headline=current.headline,
+        text=current.text,
+        headline_en=current.headline_en,
+        text_en=current.text_en,
+        severity=current.severity,
+        topic_id=current.topic_id,
+        all_municipalities=current.all_municipalities,
+        municipality_ids=list(current.municipality_ids or []),
+        starts_at=current.starts_at,
+        expires_at=current.expires_at,
+        url=current.url,
+        note=note,
+        issued_by=actor.name,
+        issued_by_user_id=actor.user_id,
+        issued_at=now,
+    )
+    db.session.add(message)
+    db.session.flush()
+    audit.record(actor, "alert.cancel", alert.identifier, {"note": note})
+    log.info("%s cancelled alert %s", actor.name, alert.identifier)
+    _release(message, approved_by=None, now=now)
+    return message
+
+
+def approve(message_id: int, *, actor: Actor, now: datetime | None = None) -> AlertMessage:
+    """The second person's yes: the message is released. Its issuer cannot approve it."""
+    now = now or utcnow()
+    message = _waiting(message_id)
+    if _same_person(message, actor):
+        raise Forbidden("a second person must approve: you issued this alert")
+    audit.record(actor, "alert.approve", message.alert.identifier, {"sequence": message.sequence})
+    log.info(
+        "%s approved alert %s message %d", actor.name, message.alert.identifier, message.sequence
+    )
+    _release(message, approved_by=actor, now=now)
+    return message
+
+
+def reject(message_id: int, *, actor: Actor, reason: str) -> AlertMessage:
+    """The second person's no: nothing is sent; a first message leaves the alert rejected."""
+    message = _waiting(message_id)
+    if not reason.strip():
+        raise ValidationError("say why the alert is rejected", {"reason": "required"})
+    _reject(message, actor, reason.strip())
+    if message.sequence == 1:
+        message.alert.state = AlertState.REJECTED
+    audit.record(
+        actor,
+        "alert.reject",
+        message.alert.identifier,
+        {"sequence": message.sequence, "reason": reason.strip()},
+    )
+    log.info(
+        "%s rejected alert %s message %d", actor.name, message.alert.identifier, message.sequence
+    )
+    return message
+
+
+def _reject(message: AlertMessage, actor: Actor, reason: str) -> None:
+    message.status = MessageStatus.REJECTED
+    message.rejected_by = actor.name
+    message.note = (message.note + " — " if message.note else "") + reason
+
+
+def _waiting(message_id: int) -> AlertMessage:
+    message = get_message(message_id)
+    if message.status is not MessageStatus.AWAITING_APPROVAL:
+        raise Conflict(
+            f"alert {message.alert.identifier} message {message.sequence} is "
+            f"{message.status.value}, not awaiting approval"
+        )
+    return message
+
+
+def _no_message_waiting(alert: Alert) -> None:
+    if any(m.status is MessageStatus.AWAITING_APPROVAL for m in alert.messages):
+        raise Conflict(
+            f"alert {alert.identifier} has a message awaiting approval: approve or reject it first"
+        )
+
+
+def _same_person(message: AlertMessage, actor: Actor) -> bool:
+    if actor.user_id is not None and message.issued_by_user_id is not None:
+        return actor.user_id == message.issued_by_user_id
+    return actor.name.lower() == message.issued_by.lower()
+
+
+def _release(message: AlertMessage, *, approved_by: Actor | None, now: datetime) -> None:
+    """Make the message the alert's public state and announce it to every channel."""
+    alert = message.alert
+    message.status = MessageStatus.RELEASED
+    message.released_at = now
+    if approved_by is not None:
+        message.approved_by = approved_by.name
+        message.approved_at = now
+    if message.msg_type is MessageType.CANCEL:
+        alert.state = AlertState.CANCELLED
+        alert.cancelled_at = now
+    else:
+        alert.state = AlertState.PUBLISHED
+        alert.headline = message.headline
+        alert.text = message.text
+        alert.headline_en = message.headline_en
+        alert.text_en = message.text_en
+        alert.severity = message.severity
+        alert.topic_id = message.topic_id
+        alert.all_municipalities = message.all_municipalities
+        alert.starts_at = message.starts_at
+        alert.expires_at = message.expires_at
+        alert.url = message.url
+        alert.municipalities = [
+            m for m in (db.session.get(Municipality, i) for i in message.municipality_ids) if m
+        ]
+    alert.published_at = alert.published_at or now
+    alert.updated_at = now
+    db.session.flush()
+    events.alert_released.send(notice_of(message), now=now)
+
+
+def notice_of(message: AlertMessage) -> AlertNotice:
+    """The released message as channels see it. A follow-up reaches everyone the earlier
+    messages reached too: its comuni are those of every released message of the alert."""
+    released = [m for m in message.alert.messages if m.status is MessageStatus.RELEASED]
+    everywhere = any(m.all_municipalities for m in released)
+    ids: set[int] = set()
+    for m in released:
+        ids.update(m.municipality_ids or [])
+    assert message.released_at is not None
+    return AlertNotice(
+        alert_id=message.alert_id,
+        message_id=message.id,
+        sequence=message.sequence,
+        msg_type=message.msg_type,
+        headline=message.headline,
+        text=message.text,
+        headline_en=message.headline_en,
+        text_en=message.text_en,
+        severity=message.severity,
+        all_municipalities=everywhere,
+        municipality_ids=tuple(sorted(ids)),
+        starts_at=message.starts_at,
+        expires_at=message.expires_at,
+        url=message.url,
+        note=message.note,
+        released_at=message.released_at,
+    )
