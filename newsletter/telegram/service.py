@@ -121,7 +121,7 @@ def enqueue_batch(period_key: str, articles: Sequence[Any]) -> int:
 # --- urgent alerts ---------------------------------------------------------------------------
 
 # Channels are read in Italian (as the article posts): the alert's words are Italian here.
-SEVERITY_IT = {"minor": "lieve", "moderate": "moderata", "severe": "grave", "extreme": "estrema"}
+SEVERITY_IT = {"minor": "minore", "moderate": "moderata", "severe": "grave", "extreme": "estrema"}
 
 
 def _rome(value: datetime) -> str:
