@@ -29,6 +29,8 @@ RATED_ENDPOINTS = frozenset(
         "public.comune",
         "digests.archive",
         "digests.edition",
+        "alerts.index",
+        "alerts.alert",
     }
 )
 
