@@ -52,6 +52,9 @@ class Config:
     PRIVACY_NOTICE_VERSION = "2026-11"
     CONFIRM_TOKEN_MAX_AGE = 7 * 24 * 3600
     EXPORT_TOKEN_MAX_AGE = 24 * 3600
+    # Seconds a public form's token (newsletter/formguard.py) stays good after the page was shown;
+    # a form sent later comes back with everything typed and a fresh token.
+    FORM_TOKEN_MAX_AGE = 24 * 3600
     PENDING_TTL_DAYS = 7
     CONFIRMATION_RESEND_WINDOW = 3600  # at most one service mail of a kind per address per window
     SERVICE_MAIL_PER_HOUR = 3  # and at most this many of any kind per address per hour

@@ -1,4 +1,8 @@
-"""Language choice: ``?lang=`` sticks in the session, else Accept-Language, else Italian."""
+"""Language choice: ``?lang=`` sticks in the session, else Accept-Language, else Italian.
+
+The session cookie is written only when the choice changes what the pages would be anyway (the
+ITA/ENG switch against the browser's language): a link that merely names the language the
+visitor already gets sets no cookie (the privacy notice promises none before one is needed)."""
 
 from __future__ import annotations
 
@@ -21,12 +25,21 @@ def select_locale() -> str:
     if forced in SUPPORTED:
         return str(forced)
     asked = request.args.get("lang")
-    if asked in SUPPORTED:
-        session["lang"] = asked
-        return asked
     kept = session.get("lang")
+    if asked in SUPPORTED:
+        if asked != (kept if kept in SUPPORTED else _unchosen()):
+            if asked == _unchosen():
+                session.pop("lang", None)  # back to the browser's own language
+            else:
+                session["lang"] = asked
+        return asked
     if kept in SUPPORTED:
         return str(kept)
+    return _unchosen()
+
+
+def _unchosen() -> str:
+    """The language of a visitor who never chose one: the browser's, else Italian."""
     best = request.accept_languages.best_match(SUPPORTED)
     return best or str(current_app.config["DEFAULT_LOCALE"])
 

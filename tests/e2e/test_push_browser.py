@@ -73,6 +73,7 @@ def test_the_control_subscribes_after_a_click(
         ".then(r => r && r.active && r.active.scriptURL)"
     )
     assert registered == live_server.url + "/sw.js"
+    assert page.context.cookies() == []  # the page's token needs no session
 
     stop = control.get_by_role("button", name="Disattiva le notifiche")
     stop.click()
