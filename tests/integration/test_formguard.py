@@ -41,6 +41,7 @@ META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 # Public POST routes that take no form token, and why.
 UNGUARDED = {
     "newsletter.public.views.unsubscribe": "RFC 8058 one-click: mail clients post without one",
+    "newsletter.public.views.unsubscribe_alerts": "the same, for the alert mails' own link",
 }
 NOT_PUBLIC = ("/admin", "/api/", "/static/", "/push/static/", "/demo")
 
