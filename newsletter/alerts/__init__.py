@@ -12,3 +12,6 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Channels connect to ``events.alert_released`` in their own ``init_app``."""
+    from newsletter.alerts.views import bp
+
+    app.register_blueprint(bp)
