@@ -111,7 +111,8 @@ class Config:
     PUSH_TIMEOUT = 10.0  # seconds for one push service's answer
     PUSH_SUBSCRIBE_RATE = "20 per hour"  # per IP address
     TELEGRAM_BOT_TOKEN: str | None = None
-    # "topic=@channel,...", "all=@channel" for everything, "comune:<slug>=@channel" for a comune
+    # "topic=@channel,...", "all=@channel" for every article, "comune:<slug>=@channel" for a
+    # comune's articles and urgent alerts, "alerts=@channel" for every urgent alert
     TELEGRAM_CHANNELS = ""
     TELEGRAM_API_URL = "https://api.telegram.org"
     TELEGRAM_POST_INTERVAL = 3.0  # seconds between two posts to one channel (20 a minute)

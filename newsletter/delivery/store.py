@@ -194,8 +194,10 @@ def claim(
             )
             .select_from(delivery_t.outerjoin(subscriber_t))
             .where(delivery_t.c.id.in_(ids))
-            .order_by(delivery_t.c.id)
         ).all()
+    # In the order claimed: the priority lane's rows first, so a batch starts with them.
+    position = {row_id: n for n, row_id in enumerate(ids)}
+    rows = sorted(rows, key=lambda row: position[row.id])
     return [
         Claimed(
             id=row.id,
