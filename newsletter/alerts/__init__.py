@@ -16,9 +16,13 @@ from newsletter.hooks import VariantMail, register_mail_variant
 
 
 def init_app(app: Flask) -> None:
-    """E-mail is this domain's own channel: the fan-out on ``events.alert_released`` and the
-    sender's loader of renditions. Push and Telegram connect in their own ``init_app``."""
+    """The public pages; e-mail, this domain's own channel: the fan-out on
+    ``events.alert_released`` and the sender's loader of renditions. Push and Telegram connect
+    in their own ``init_app``."""
     from newsletter.alerts import delivery
+    from newsletter.alerts.views import bp
+
+    app.register_blueprint(bp)
 
     def _on_released(notice: Any, **kwargs: Any) -> None:
         if current_app._get_current_object() is not app:  # type: ignore[attr-defined]

@@ -54,7 +54,9 @@ def _form_context(state: forms.FormState | None = None) -> dict[str, Any]:
 @bp.get("/")
 def home() -> str:
     content = service.home_content(int(current_app.config["PUBLIC_LATEST_ARTICLES"]))
-    return render_template("public/home.html", latest=content.latest, **_form_context())
+    return render_template(
+        "public/home.html", latest=content.latest, alerts=content.alerts, **_form_context()
+    )
 
 
 @bp.get("/topics/<slug>")

@@ -191,7 +191,7 @@ def test_follow_ups_reach_the_same_people_and_refer_to_the_original(app: Flask) 
     en = next(r for r in alert_mail.renditions_of(update.id) if r.locale == "en")
     headline = "Crema: acqua di nuovo potabile in centro"
     assert it.subject == f"Aggiornamento dell'avviso {number} · {headline}"
-    assert it.text.startswith(f"Aggiornamento dell'avviso {number} — gravità: minore\n")
+    assert it.text.startswith(f"Aggiornamento dell'avviso {number} — gravità: lieve\n")
     assert f"Questo messaggio aggiorna l'avviso {number} del giorno " in it.text
     assert "Cosa cambia: riparato il guasto in centro" in it.text
     assert "Comune: Crema\n" in it.text
