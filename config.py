@@ -52,6 +52,9 @@ class Config:
     PRIVACY_NOTICE_VERSION = "2026-11"
     CONFIRM_TOKEN_MAX_AGE = 7 * 24 * 3600
     EXPORT_TOKEN_MAX_AGE = 24 * 3600
+    # Seconds a public form's token (newsletter/formguard.py) stays good after the page was shown;
+    # a form sent later comes back with everything typed and a fresh token.
+    FORM_TOKEN_MAX_AGE = 24 * 3600
     PENDING_TTL_DAYS = 7
     CONFIRMATION_RESEND_WINDOW = 3600  # at most one service mail of a kind per address per window
     SERVICE_MAIL_PER_HOUR = 3  # and at most this many of any kind per address per hour
@@ -108,7 +111,8 @@ class Config:
     PUSH_TIMEOUT = 10.0  # seconds for one push service's answer
     PUSH_SUBSCRIBE_RATE = "20 per hour"  # per IP address
     TELEGRAM_BOT_TOKEN: str | None = None
-    # "topic=@channel,...", "all=@channel" for everything, "comune:<slug>=@channel" for a comune
+    # "topic=@channel,...", "all=@channel" for every article, "comune:<slug>=@channel" for a
+    # comune's articles and urgent alerts, "alerts=@channel" for every urgent alert
     TELEGRAM_CHANNELS = ""
     TELEGRAM_API_URL = "https://api.telegram.org"
     TELEGRAM_POST_INTERVAL = 3.0  # seconds between two posts to one channel (20 a minute)

@@ -56,7 +56,7 @@ def create_app(config: str | type[Config] | Mapping[str, Any] | None = None) -> 
     app.config.update(overrides)
     settings.finalize(app)
 
-    from newsletter import extensions, i18n, logging_setup, models, web
+    from newsletter import extensions, formguard, i18n, logging_setup, models, web
 
     logging_setup.init_app(app)
     extensions.db.init_app(app)
@@ -68,6 +68,7 @@ def create_app(config: str | type[Config] | Mapping[str, Any] | None = None) -> 
     extensions.limiter.init_app(app)
     models.init_app(app)
     web.init_app(app)
+    formguard.init_app(app)
     for domain in DOMAINS:
         importlib.import_module(f"newsletter.{domain}").init_app(app)
     return app

@@ -23,10 +23,12 @@ from newsletter.admin import auth
 from newsletter.admin.forms import AlertForm
 from newsletter.admin.models import UserRole
 from newsletter.admin.views import EDITOR, attempt, bp
+from newsletter.alerts import mail as alert_mail
 from newsletter.alerts import service
 from newsletter.alerts.models import (
     Alert,
     AlertMessage,
+    AlertNotice,
     AlertState,
     MessageStatus,
     MessageType,
@@ -59,14 +61,9 @@ HIDDEN_FIELDS = (*FORM_FIELDS, "override_reason", "note")
 
 
 def severity_label(value: AlertSeverity | str) -> str:
-    """The severity in words (never by colour alone), in the page's language."""
-    words = {
-        AlertSeverity.MINOR: _("minor"),
-        AlertSeverity.MODERATE: _("moderate"),
-        AlertSeverity.SEVERE: _("severe"),
-        AlertSeverity.EXTREME: _("extreme"),
-    }
-    return str(words[AlertSeverity(value)])
+    """The severity in words (never by colour alone), in the page's language and in the
+    words the alert's e-mail uses."""
+    return alert_mail.severity_word(AlertSeverity(value), select_locale())
 
 
 def state_label(alert: Alert) -> str:
@@ -151,7 +148,7 @@ def _form(alert: Alert | None = None) -> AlertForm:
     """The form with its choices; on GET for an update, prefilled with the alert's content."""
     form = AlertForm(obj=None) if alert is None or request.method == "POST" else _prefilled(alert)
     form.severity.choices = [("", _("Choose…"))] + [
-        (s.value, severity_label(s)) for s in AlertSeverity
+        (s.value, severity_label(s).capitalize()) for s in AlertSeverity
     ]
     form.municipalities.choices = [(ALL, _("all the comuni"))] + [
         (name, name) for name in municipality_names()
@@ -248,45 +245,62 @@ def _draft(
 LONG_DATE = "EEEE d MMMM yyyy, HH:mm"
 
 
-def _card(
-    data: AlertIn, draft: service.Draft, *, update: bool, english: bool = False
-) -> dict[str, Any]:
-    """The alert as people will read it, in the language in force (the preview calls it
-    again under ``force_locale("en")`` for the English version)."""
-    headline = (data.headline_en or data.headline) if english else data.headline
-    text = (data.text_en or data.text) if english else data.text
-    words = severity_label(data.severity)
+def _notice(data: AlertIn, draft: service.Draft, alert: Alert | None) -> AlertNotice:
+    """The message as the channels will get it once released (nothing is stored)."""
+    return AlertNotice(
+        alert_id=alert.id if alert else 0,
+        message_id=0,
+        sequence=len(alert.messages) + 1 if alert else 1,
+        msg_type=MessageType.UPDATE if alert else MessageType.ALERT,
+        headline=data.headline,
+        text=data.text,
+        headline_en=data.headline_en,
+        text_en=data.text_en,
+        severity=data.severity,
+        all_municipalities=draft.everywhere,
+        municipality_ids=(),
+        starts_at=draft.starts_at,
+        expires_at=draft.expires_at,
+        url=data.url,
+        note=None,
+        released_at=utcnow(),
+    )
+
+
+def _card(notice: AlertNotice, draft: service.Draft, locale: str) -> dict[str, Any]:
+    """The alert as people will read it in ``locale``: the e-mail's own first line and
+    subject (``alerts.mail``), the text, where and when."""
     end = format_datetime(draft.expires_at, LONG_DATE)
     if draft.starts_now:
         when = _("from now until %(end)s (Italian time)", end=end)
     else:
         start = format_datetime(draft.starts_at, LONG_DATE)
         when = _("from %(start)s until %(end)s (Italian time)", start=start, end=end)
-    marker = _("Alert update") if update else _("Alert")
     return {
-        "lang": "en" if english else None,
-        "marker": marker,
-        "severity": data.severity.value,
-        "severity_words": words,
-        "headline": headline,
-        "text": text,
+        "lang": locale if locale != select_locale() else None,
+        "marker": alert_mail.status_line(notice, locale),
+        "severity": notice.severity.value,
+        "headline": notice.headline_in(locale),
+        "text": notice.text_in(locale),
         "where": _("all the comuni of the area")
         if draft.everywhere
         else ", ".join(draft.municipalities),
         "when": when,
-        "topic": draft.topic.name("en" if english else select_locale()) if draft.topic else None,
-        "url": data.url,
-        "subject": _("%(marker)s (%(severity)s): %(headline)s")
-        % {"marker": marker, "severity": words, "headline": headline},
+        "topic": draft.topic.name(locale) if draft.topic else None,
+        "url": notice.url,
+        "subject": alert_mail.subject_of(notice, locale),
         "labels": {"where": _("Where"), "when": _("When"), "topic": _("Topic"), "link": _("More")},
     }
 
 
-def _cards(data: AlertIn, draft: service.Draft, *, update: bool) -> list[dict[str, Any]]:
-    cards = [_card(data, draft, update=update)]
-    if data.headline_en or data.text_en:
+def _cards(data: AlertIn, draft: service.Draft, alert: Alert | None) -> list[dict[str, Any]]:
+    """The page's language first; English too when the alert has an English version."""
+    notice = _notice(data, draft, alert)
+    locale = select_locale()
+    cards = [_card(notice, draft, locale)]
+    if (data.headline_en or data.text_en) and locale != "en":
         with force_locale("en"):
-            cards.append(_card(data, draft, update=update, english=True))
+            cards.append(_card(notice, draft, "en"))
     return cards
 
 
@@ -321,7 +335,7 @@ def _compose(alert: Alert | None) -> tuple[str, int] | Response:
             alert=alert,
             data=data,
             draft=draft,
-            cards=_cards(data, draft, update=alert is not None),
+            cards=_cards(data, draft, alert),
             hidden_fields=HIDDEN_FIELDS,
         )
     return _issue(form, alert, data)
@@ -392,7 +406,7 @@ def alert(id: int) -> tuple[str, int]:
         "admin/alert.html",
         alert=found,
         names=service.municipality_names(),
-        message_area=service.message_area,
+        message_area=service.message_area_names,
         waiting=any(m.status is MessageStatus.AWAITING_APPROVAL for m in found.messages),
     )
 
@@ -442,7 +456,7 @@ def alert_approvals() -> tuple[str, int]:
         mine={m.id for m in messages if service.same_person(m, actor)},
         names=service.municipality_names(),
         topic_names=_topic_names(),
-        message_area=service.message_area,
+        message_area=service.message_area_names,
     )
 
 

@@ -18,7 +18,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from werkzeug.wrappers import Response
 
-from newsletter import audit
+from newsletter import audit, formguard
 from newsletter.admin import auth, charts, service, unlock
 from newsletter.admin import dashboard as dashboard_data
 from newsletter.admin.extend import registry
@@ -83,7 +83,9 @@ def _admin_context() -> dict[str, Any]:
         "admin_actions": lambda kind: [
             a for a in registry().actions[kind] if auth.has_role(user, a.role)
         ],
-        "action_form": ActionForm(),
+        # Only for someone signed in: building it writes Flask-WTF's token into the session, and
+        # the sign-in page (or a 404 under /admin) must not set a cookie.
+        "action_form": ActionForm() if user is not None else None,
         "value_label": _value_label,
         "alerts_awaiting": awaiting_count,
     }
@@ -123,8 +125,16 @@ def _login_limit() -> str:
     return str(current_app.config["RATELIMIT_LOGIN"])
 
 
+def _login_again(reason: str) -> tuple[str, int]:
+    """A sign-in form sent too late comes back with the address typed, and a fresh token."""
+    form = LoginForm()
+    form.password.errors = [formguard.explanation()]
+    return render_template("admin/login.html", form=form, hint=None), 400
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
+@formguard.protect("admin.login", on_refused=_login_again)
 def login() -> str | Response | tuple[str, int]:
     form = LoginForm()
     if request.method == "GET":

@@ -150,6 +150,7 @@ def add_subscriber() -> tuple[Response, int]:
         frequency=subscriber.frequency,
         locale=subscriber.locale,
         local_news=subscriber.local_news,
+        alerts=subscriber.alerts,
         status=subscriber.status,
     )
     return jsonify(schemas.dump(out)), 201 if created else 200

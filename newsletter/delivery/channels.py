@@ -108,6 +108,7 @@ class ChannelSender:
                     delivery_t.c.id, delivery_t.c.kind, delivery_t.c.target, delivery_t.c.payload
                 ).where(delivery_t.c.id.in_(list(by_id)))
             ).all()
+        position = {c.id: n for n, c in enumerate(claimed)}  # priority rows first, as claimed
         return [
             (
                 by_id[r.id],
@@ -115,7 +116,7 @@ class ChannelSender:
                     r.id, str(r.kind), r.target or "", dict(r.payload or {}), by_id[r.id].attempts
                 ),
             )
-            for r in found
+            for r in sorted(found, key=lambda r: position[r.id])
         ]
 
     def result_for(self, claimed: store.Claimed, answer: ChannelResult) -> store.Result:

@@ -1,5 +1,6 @@
-"""POST /feedback: a plain form (no JavaScript, no cookie, no CSRF token: it changes only an
-anonymous counter, and a session cookie just for it would break the no-cookie promise)."""
+"""POST /feedback: a plain form (no JavaScript, no cookie). It changes only an anonymous counter,
+and is guarded like every public form by ``formguard``: same-origin and a signed token, with no
+session behind it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from flask import Blueprint, current_app, redirect, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
-from newsletter.extensions import csrf, limiter
+from newsletter import formguard
+from newsletter.extensions import limiter
 from newsletter.feedback import service
 
 bp = Blueprint("feedback", __name__)
@@ -29,6 +31,8 @@ RATED_ENDPOINTS = frozenset(
         "public.comune",
         "digests.archive",
         "digests.edition",
+        "alerts.index",
+        "alerts.alert",
     }
 )
 
@@ -56,6 +60,7 @@ def template_context() -> dict[str, object]:
 
 @bp.post("/feedback")
 @limiter.limit(lambda: str(current_app.config["RATELIMIT_FEEDBACK"]))
+@formguard.protect("rating")
 def rate() -> BaseResponse | tuple[str, int]:
     page = request.form.get("page", "")
     if (
@@ -74,6 +79,3 @@ def rate() -> BaseResponse | tuple[str, int]:
         service.record(page, rating)
         outcome = "thanks"
     return redirect(f"{page}?{urlencode({'feedback': outcome})}#feedback", code=303)
-
-
-csrf.exempt(rate)

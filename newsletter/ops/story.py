@@ -25,6 +25,8 @@ from flask import Flask
 
 from newsletter.admin import auth
 from newsletter.admin.models import User, UserRole
+from newsletter.alerts import service as alerts
+from newsletter.alerts.schemas import AlertIn
 from newsletter.articles import service as articles
 from newsletter.articles.models import Article, SourceKind
 from newsletter.audit import Actor
@@ -255,6 +257,7 @@ def _people(now: datetime, rnd: random.Random) -> tuple[int, int]:
             frequency=Frequency.WEEKLY,
             municipality=town,
             locale="it",
+            alerts=True,  # mayors get their comune's alerts unless they turn them off
             created_at=start,
             confirmed_at=start,
         )
@@ -279,12 +282,14 @@ def _people(now: datetime, rnd: random.Random) -> tuple[int, int]:
         if status is SubscriberStatus.PENDING:
             created = now - timedelta(hours=rnd.randint(1, 6 * 24 - 1))  # recent, not purged
         confirmed = min(created + timedelta(minutes=rnd.randint(2, 900)), now)
+        town_of = rnd.choice(towns) if rnd.random() < 0.7 else None
         citizen = Subscriber(
             email=f"cittadino{n:03d}@demo.example",
             status=status,
             role=Role.CITIZEN,
             frequency=rnd.choices(list(Frequency), weights=[2, 3, 5])[0],
-            municipality=rnd.choice(towns) if rnd.random() < 0.7 else None,
+            municipality=town_of,
+            alerts=town_of is not None and n % 3 != 0,  # two in three with a comune
             locale="en" if rnd.random() < 0.12 else "it",
             created_at=created,
             confirmed_at=None if status is SubscriberStatus.PENDING else confirmed,
@@ -405,7 +410,65 @@ def tell(app: Flask, now: datetime | None = None, seed: int = 15) -> StoryCounts
         edition_times = [t - timedelta(weeks=1) for t in edition_times]
     _articles(app, edition_times, rnd)
     editions = _editions(edition_times, rnd)
+    _alerts(now)
     return StoryCounts(mayors, citizens, editions)
+
+
+def _alerts(now: datetime) -> None:
+    """Three urgent alerts: a road closed in Crema (in force), an orange weather warning for
+    the whole area (severe: issued by an editor, approved by the demo admin) and a water cut in
+    Offanengo that was withdrawn. They go out like real ones, so the captured mail shows them."""
+    editor, approver = Actor("redazione@consorzio.demo.example"), Actor(ADMIN_EMAIL)
+    later = (now + timedelta(days=2)).isoformat()
+    alerts.issue(
+        AlertIn.model_validate(
+            {
+                "headline": "Crema: via Mazzini chiusa al traffico dalle 14:00",
+                "text": "Lavori urgenti alla rete idrica: via Mazzini resta chiusa tra piazza "
+                "Duomo e via Cavour fino alle 20:00. Deviazioni segnalate sul posto.",
+                "severity": "moderate",
+                "municipalities": ["Crema"],
+                "topic": "mobility",
+                "expires_at": (now + timedelta(hours=30)).isoformat(),
+                "headline_en": "Crema: via Mazzini closed to traffic from 14:00",
+                "text_en": "Urgent water-main works: via Mazzini is closed between piazza "
+                "Duomo and via Cavour until 20:00. Detours are signposted.",
+            }
+        ),
+        actor=editor,
+        now=now,
+    )
+    weather = alerts.issue(
+        AlertIn.model_validate(
+            {
+                "headline": "Allerta meteo arancione nel Cremasco: temporali forti",
+                "text": "La Protezione civile regionale prevede temporali forti con grandine "
+                "fino a domani sera. Evitare sottopassi e argini del Serio e dell'Adda.",
+                "severity": "severe",
+                "municipalities": ["*"],
+                "expires_at": later,
+            }
+        ),
+        actor=editor,
+        now=now,
+    )
+    alerts.approve(weather.id, actor=approver, now=now)
+    water = alerts.issue(
+        AlertIn.model_validate(
+            {
+                "headline": "Offanengo: acqua sospesa in via Roma per un guasto",
+                "text": "Per un guasto alla condotta l'acqua è sospesa in via Roma e vie "
+                "limitrofe. Padania Acque stima il ripristino entro le 18:00.",
+                "severity": "minor",
+                "municipalities": ["Offanengo"],
+                "expires_at": later,
+            }
+        ),
+        actor=editor,
+        now=now,
+    )
+    alerts.cancel(water.alert_id, actor=editor, note="Guasto riparato, acqua di nuovo erogata.")
+    db.session.commit()
 
 
 def load_story(app: Flask) -> None:

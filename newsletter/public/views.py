@@ -22,6 +22,7 @@ from flask import (
 )
 from werkzeug.wrappers import Response as BaseResponse
 
+from newsletter import formguard
 from newsletter.exceptions import ExpiredToken, InvalidToken, NotFound
 from newsletter.extensions import csrf, limiter
 from newsletter.i18n import SUPPORTED, select_locale
@@ -53,7 +54,9 @@ def _form_context(state: forms.FormState | None = None) -> dict[str, Any]:
 @bp.get("/")
 def home() -> str:
     content = service.home_content(int(current_app.config["PUBLIC_LATEST_ARTICLES"]))
-    return render_template("public/home.html", latest=content.latest, **_form_context())
+    return render_template(
+        "public/home.html", latest=content.latest, alerts=content.alerts, **_form_context()
+    )
 
 
 @bp.get("/topics/<slug>")
@@ -108,15 +111,27 @@ def subscribe_form() -> str:
     return render_template("public/subscribe.html", **_form_context(state))
 
 
+def _read_subscribe() -> tuple[forms.FormState, subscriptions.SubscribeRequest | None]:
+    return forms.read_subscribe(
+        request.form, service.known_topic_slugs(), select_locale(), service.municipality_choices()
+    )
+
+
+def _subscribe_again(reason: str) -> Page:
+    """A refused form (expired token) comes back as typed, with a fresh token: nothing is lost."""
+    state, _wanted = _read_subscribe()
+    state.errors = {"form": formguard.explanation(), **state.errors}
+    return render_template("public/subscribe.html", **_form_context(state)), 400
+
+
 @bp.post("/subscribe")
 @limiter.limit(lambda: str(current_app.config["RATELIMIT_SUBSCRIBE"]))
+@formguard.protect("subscribe", on_refused=_subscribe_again)
 def subscribe() -> Page:
     if request.form.get(current_app.config["SUBSCRIBE_HONEYPOT_FIELD"]):
         # A bot filled in the field people never see: answer as usual, do nothing.
         return render_template("public/subscribe_done.html")
-    state, wanted = forms.read_subscribe(
-        request.form, service.known_topic_slugs(), select_locale(), service.municipality_choices()
-    )
+    state, wanted = _read_subscribe()
     if wanted is None:
         return render_template("public/subscribe.html", **_form_context(state)), 400
     subscriptions.subscribe(wanted, channel="web")
@@ -176,6 +191,7 @@ def confirm_page(subscriber: Subscriber, token: str) -> Page:
 
 @bp.post("/confirm/<token>")
 @_for_link(Purpose.CONFIRM)
+@formguard.protect("confirm")
 def confirm(subscriber: Subscriber, token: str) -> Page:
     if subscriber.status not in (SubscriberStatus.PENDING, SubscriberStatus.ACTIVE):
         return _bad_link()
@@ -213,21 +229,37 @@ def preferences(subscriber: Subscriber, token: str) -> Page:
         locale=subscriber.locale,
         municipality=subscriber.municipality.slug if subscriber.municipality is not None else "",
         local_news=subscriber.local_news,
+        alerts=subscriber.alerts,
     )
     return _preferences_page(subscriber, token, state)
 
 
-@bp.post("/preferences/<token>")
-@_for_link(Purpose.PREFERENCES)
-def save_preferences(subscriber: Subscriber, token: str) -> Page:
-    if subscriber.status is not SubscriberStatus.ACTIVE:
-        return redirect(url_for("public.preferences", token=token), 303)
-    state, wanted = forms.read_preferences(
+def _read_preferences(
+    subscriber: Subscriber,
+) -> tuple[forms.FormState, subscriptions.Preferences | None]:
+    return forms.read_preferences(
         request.form,
         service.known_topic_slugs(),
         {"locale": subscriber.locale},
         service.municipality_choices(),
     )
+
+
+def _preferences_again(reason: str, subscriber: Subscriber, token: str) -> Page:
+    """A refused form (expired token) comes back as ticked, with a fresh token."""
+    state, _wanted = _read_preferences(subscriber)
+    state.email = subscriber.email
+    state.errors = {"form": formguard.explanation(), **state.errors}
+    return _preferences_page(subscriber, token, state), 400
+
+
+@bp.post("/preferences/<token>")
+@_for_link(Purpose.PREFERENCES)
+@formguard.protect("preferences", on_refused=_preferences_again)
+def save_preferences(subscriber: Subscriber, token: str) -> Page:
+    if subscriber.status is not SubscriberStatus.ACTIVE:
+        return redirect(url_for("public.preferences", token=token), 303)
+    state, wanted = _read_preferences(subscriber)
     if wanted is None:
         state.email = subscriber.email
         return _preferences_page(subscriber, token, state), 400
@@ -253,6 +285,7 @@ def erase_page(subscriber: Subscriber, token: str) -> Page:
 
 @bp.post("/preferences/<token>/erase")
 @_for_link(Purpose.PREFERENCES)
+@formguard.protect("erase")
 def erase(subscriber: Subscriber, token: str) -> Page:
     subscriptions.erase(subscriber.id, channel="web")
     return render_template("public/erased.html")
@@ -291,6 +324,41 @@ def unsubscribe(token: str) -> Page:
 
 
 csrf.exempt(unsubscribe)  # RFC 8058: mail clients post without cookies or a CSRF token
+
+
+@bp.get("/unsubscribe/alerts/<token>")
+def unsubscribe_alerts_page(token: str) -> Page:
+    """Stop the urgent alerts only (the link in every alert mail); one button, as above."""
+    try:
+        subscriber = subscriber_for(Purpose.UNSUBSCRIBE_ALERTS, token)
+    except InvalidToken as exc:
+        return _bad_link(exc)
+    if subscriber is not None:
+        _speak_their_language(subscriber)
+    done = subscriber is None or not subscriber.alerts
+    return render_template("public/unsubscribe_alerts.html", token=token, done=done)
+
+
+@bp.post("/unsubscribe/alerts/<token>")
+def unsubscribe_alerts(token: str) -> Page:
+    """The page's button and the alert mails' RFC 8058 one-click: alerts off, digests kept."""
+    one_click = request.form.get("List-Unsubscribe") == "One-Click"
+    try:
+        subscriber = subscriber_for(Purpose.UNSUBSCRIBE_ALERTS, token)
+    except InvalidToken as exc:
+        if one_click:
+            return _plain(exc.message, 400)
+        return _bad_link(exc)
+    if subscriber is not None:
+        if not one_click:
+            _speak_their_language(subscriber)
+        subscriptions.unsubscribe_alerts(subscriber.id, channel="one-click" if one_click else "web")
+    if one_click:
+        return _plain("unsubscribed from alerts", 200)
+    return render_template("public/unsubscribe_alerts.html", token=token, done=True, just_now=True)
+
+
+csrf.exempt(unsubscribe_alerts)
 
 
 def _plain(text: str, status: int) -> Response:

@@ -1,4 +1,5 @@
-"""Web Push: browsers subscribe to topics (and a comune) and get a notification per batch."""
+"""Web Push: browsers subscribe to topics (and a comune) and get a notification per batch, and
+their comune's urgent alerts at once."""
 
 from __future__ import annotations
 
@@ -39,7 +40,13 @@ def init_app(app: Flask) -> None:
         articles = service.batch_articles(kwargs["articles"])  # type: ignore[arg-type]
         service.enqueue_batch(str(kwargs["period_key"]), period.end, articles)  # type: ignore[attr-defined]
 
+    def _on_alert(notice: object, **kwargs: object) -> None:
+        if current_app._get_current_object() is not app:  # type: ignore[attr-defined]
+            return  # a receiver of another app instance (tests make many)
+        service.enqueue_alert(notice)  # type: ignore[arg-type]
+
     events.immediate_batch.connect(_on_batch, weak=False)
+    events.alert_released.connect(_on_alert, weak=False)
     register_demo_content(app, _demo_keys)
 
 

@@ -51,5 +51,6 @@ class PushSubscription(db.Model):  # type: ignore[name-defined,misc]
             "topics": list(self.topics or []),
             "municipality_id": self.municipality_id,
             "local_news": self.local_news,
+            "alerts": self.alerts,
             "locale": self.locale,
         }

@@ -10,6 +10,10 @@ Each immediate batch (``digests build --frequency immediate``) gives every subsc
 topics or comune match one row in the outbox: one article, or a group ("3 nuove notizie su
 Mobilità"). Inside the quiet hours the row is held until they end, and the batches of one night
 are merged into it, so the morning brings one grouped notification.
+
+Urgent alerts (``events.alert_released``) reach the subscriptions that asked for their comune's
+alerts at once, whatever the quiet hours: one notification per message and browser, in the
+outbox's priority lane, with ``Urgency: high`` and a TTL that ends when the alert expires.
 """
 
 from __future__ import annotations
@@ -22,12 +26,14 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import force_locale, gettext
+from flask_babel import lazy_gettext as _l
 
 from newsletter import fetch
 from newsletter.db import utcnow
@@ -40,7 +46,10 @@ from newsletter.reference.models import Topic
 from newsletter.reference.service import find_municipality
 from newsletter.subscriptions.models import ConsentAction, ConsentChannel
 from newsletter.subscriptions.service import record_consent
-from newsletter.vocabulary import Locale
+from newsletter.vocabulary import AlertSeverity, Locale
+
+if TYPE_CHECKING:
+    from newsletter.alerts.models import AlertNotice
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +169,7 @@ class Choice:
     municipality_id: int | None
     local_news: bool
     locale: str
+    alerts: bool = False
 
 
 def _municipality(name: Any) -> int | None:
@@ -194,9 +204,17 @@ def parse_choice(data: Any) -> Choice:
         raise ValidationError(f"unknown topics: {', '.join(unknown)}", {"topics": unknown})
     municipality_id = _municipality(data.get("municipality"))
     local_news = bool(data.get("local_news")) and municipality_id is not None
-    if not raw_topics and not local_news:
+    alerts = data.get("alerts") or False
+    if not isinstance(alerts, bool):
+        raise ValidationError("alerts must be true or false", {"alerts": "invalid"})
+    if alerts and municipality_id is None:
         raise ValidationError(
-            "choose at least one topic, or a comune with all its news", {"topics": "required"}
+            "urgent alerts are for a comune: choose one", {"alerts": "needs a municipality"}
+        )
+    if not raw_topics and not local_news and not alerts:
+        raise ValidationError(
+            "choose at least one topic, or a comune with all its news or its urgent alerts",
+            {"topics": "required"},
         )
     locale = data.get("locale") or "it"
     if not Locale.knows(locale):
@@ -209,6 +227,7 @@ def parse_choice(data: Any) -> Choice:
         municipality_id,
         local_news,
         str(locale),
+        alerts,
     )
 
 
@@ -234,6 +253,7 @@ def subscribe(choice: Choice) -> tuple[PushSubscription, bool]:
     found.topics = list(choice.topics)
     found.municipality_id = choice.municipality_id
     found.local_news = choice.local_news
+    found.alerts = choice.alerts
     found.locale = choice.locale
     found.updated_at = utcnow()
     record_consent(
@@ -245,6 +265,7 @@ def subscribe(choice: Choice) -> tuple[PushSubscription, bool]:
             "topics": list(choice.topics),
             "municipality_id": choice.municipality_id,
             "local_news": choice.local_news,
+            "alerts": choice.alerts,
         },
     )
     db.session.commit()
@@ -403,3 +424,118 @@ def batch_articles(snapshots: Iterable[Any]) -> list[BatchArticle]:
         )
         for s in snapshots
     ]
+
+
+# --- urgent alerts ---------------------------------------------------------------------------
+
+#: The longest TTL push services keep a message (FCM's four weeks); an alert's runs to its expiry.
+MAX_ALERT_TTL = 28 * 24 * 3600
+MAX_ALERT_BODY = 300  # characters: what a notification shows without being cut by the system
+
+SEVERITY_WORDS = {
+    AlertSeverity.MINOR: _l("Severity: minor"),
+    AlertSeverity.MODERATE: _l("Severity: moderate"),
+    AlertSeverity.SEVERE: _l("Severity: severe"),
+    AlertSeverity.EXTREME: _l("Severity: extreme"),
+}
+
+
+def shorten(text: str, limit: int) -> str:
+    """Whitespace folded, and cut at a word boundary with "…" when longer than ``limit``."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit * 0.6:  # a word boundary not too far back; else a hard cut
+        cut = cut[:space]
+    return cut.rstrip(" ,;:.-–—") + "…"
+
+
+def alert_url(alert_id: int) -> str:
+    """The alert's public page (``/avvisi/<id>``), where every notification of it leads."""
+    return f"{str(current_app.config['BASE_URL']).rstrip('/')}/avvisi/{alert_id}"
+
+
+def alert_notification(notice: AlertNotice, locale: str) -> dict[str, Any]:
+    """The JSON the service worker shows for an alert message, in ``locale``: "Avviso: ..."
+    with the severity in words; an update or a cancellation says so and replaces the
+    notification of the same alert (same ``tag``). Alerts stay on screen until dismissed."""
+    kind = str(notice.msg_type)  # CAP's msgType: alert, update, cancel
+    with force_locale(locale):
+        headline = shorten(notice.headline_in(locale), 120)
+        if kind == "cancel":
+            title = gettext("Alert cancelled: %(headline)s", headline=headline)
+            body = (
+                gettext("No longer in force: %(note)s", note=notice.note)
+                if notice.note
+                else gettext("This alert is no longer in force.")
+            )
+        else:
+            if kind == "update":
+                title = gettext("Alert update: %(headline)s", headline=headline)
+            else:
+                title = gettext("Alert: %(headline)s", headline=headline)
+            body = f"{SEVERITY_WORDS[notice.severity]}. {notice.text_in(locale)}"
+    return {
+        "title": title,
+        "body": shorten(body, MAX_ALERT_BODY),
+        "url": alert_url(notice.alert_id),
+        "tag": f"alert-{notice.alert_id}",
+        "lang": locale,
+        "requireInteraction": kind != "cancel",
+        "renotify": True,
+    }
+
+
+def enqueue_alert(notice: AlertNotice) -> int:
+    """One row per push subscription that wants its comune's alerts, for a comune concerned
+    (any, when the alert is for all of them), in the caller's transaction and the priority
+    lane, due now: quiet hours never hold an alert. The key (message, subscription) makes a
+    retried release add nothing. Returns the number queued."""
+    query = sa.select(
+        PushSubscription.id, PushSubscription.endpoint, PushSubscription.locale
+    ).where(PushSubscription.alerts.is_(True), PushSubscription.municipality_id.is_not(None))
+    if not notice.all_municipalities:
+        if not notice.municipality_ids:
+            return 0
+        query = query.where(PushSubscription.municipality_id.in_(notice.municipality_ids))
+    rendered = {locale: alert_notification(notice, locale) for locale in Locale.values()}
+    common = {
+        "urgency": "high",
+        "alert_id": notice.alert_id,
+        "message_id": notice.message_id,
+        "expires_at": notice.expires_at.isoformat(),
+    }
+    rows = [
+        outbox.Keyed(
+            target=push_target(row.id),
+            dedupe_key=f"{push_target(row.id)}:alert:{notice.message_id}",
+            payload={
+                **common,
+                "subscription_id": row.id,
+                "host": urlsplit(row.endpoint).hostname or "",
+                "locale": row.locale,
+                "notification": rendered.get(row.locale, rendered[Locale.IT.value]),
+            },
+        )
+        for row in db.session.execute(query)
+    ]
+    inserted = outbox.enqueue_keyed(DeliveryKind.PUSH, rows, priority=outbox.PRIORITY_ALERT)
+    log.info(
+        "push alert %s message %d (%s): %d notifications queued",
+        notice.identifier,
+        notice.sequence,
+        notice.msg_type,
+        inserted,
+    )
+    return inserted
+
+
+def alert_ttl(payload: dict[str, Any], now: datetime) -> int | None:
+    """Seconds until an alert row's alert expires (capped), 0 once it has; None for news."""
+    expires = payload.get("expires_at")
+    if not expires:
+        return None
+    left = (datetime.fromisoformat(str(expires)) - now).total_seconds()
+    return max(0, min(MAX_ALERT_TTL, int(left)))

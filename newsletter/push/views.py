@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request, send_file, url_for
 from flask_babel import gettext as _
 
+from newsletter import formguard
 from newsletter.exceptions import ValidationError
 from newsletter.extensions import limiter
 from newsletter.push import service, vapid
@@ -31,6 +32,7 @@ def public_key() -> Response:
 
 @bp.post("/push/subscriptions")
 @limiter.limit(lambda: str(current_app.config["PUSH_SUBSCRIBE_RATE"]))
+@formguard.protect("push")  # the page's token in X-CSRFToken; a refusal is a 400 JSON error
 def subscribe() -> tuple[Response, int]:
     choice = service.parse_choice(_json_body())
     found, created = service.subscribe(choice)
@@ -38,6 +40,7 @@ def subscribe() -> tuple[Response, int]:
 
 
 @bp.delete("/push/subscriptions")
+@formguard.protect("push")
 def unsubscribe() -> Response | tuple[Response, int]:
     data = _json_body()
     if not isinstance(data, dict):

@@ -55,8 +55,12 @@ def _cut(text: str, limit: int) -> str:
 
 def notification(
     payload: dict[str, Any], names: dict[str, dict[str, str]], base_url: str
-) -> dict[str, str]:
-    """The JSON the service worker shows: title, body, url, tag (one article or a group)."""
+) -> dict[str, Any]:
+    """The JSON the service worker shows: title, body, url, tag (one article or a group; an
+    alert's was rendered once per language when it was queued)."""
+    ready = payload.get("notification")
+    if isinstance(ready, dict):
+        return dict(ready)
     locale = payload.get("locale") or "it"
     articles: list[dict[str, Any]] = payload.get("articles") or []
     if len(articles) == 1:
@@ -71,7 +75,7 @@ def notification(
             if topic
             else ""
         )
-        result = {
+        result: dict[str, Any] = {
             "title": _cut(article["title"], 120),
             "body": _cut(article.get("summary") or fallback, 240),
             "url": article.get("url") or f"{base_url}/",
@@ -167,16 +171,21 @@ class WebPushMessenger:
             except fetch.FetchError as exc:
                 log.warning("push endpoint %s refused at send time: %s", subscription_id, exc)
                 return ChannelResult(ChannelOutcome.FAILED, "endpoint address not allowed")
+        ttl = service.alert_ttl(row.payload, utcnow())
+        if ttl == 0:  # an alert that expired while it waited (a push service down for hours)
+            return ChannelResult(ChannelOutcome.FAILED, "alert expired before it could be sent")
         message = notification(row.payload, self._topic_names(), str(cfg["BASE_URL"]))
         headers = self.authorization(found.endpoint)
         headers["Urgency"] = str(row.payload.get("urgency") or "normal")
+        # A newer message of the same Topic replaces an undelivered older one at the push
+        # service: a grouped batch, an alert's update or cancellation.
         headers["Topic"] = "notizie" if message["tag"] == "news" else message["tag"][:32]
         info = {"endpoint": found.endpoint, "keys": {"p256dh": found.p256dh, "auth": found.auth}}
         try:
             response = WebPusher(info, requests_session=self._session()).send(
                 json.dumps(message, ensure_ascii=False).encode(),
                 headers=headers,
-                ttl=int(cfg["PUSH_TTL"]),
+                ttl=int(cfg["PUSH_TTL"]) if ttl is None else ttl,
                 timeout=float(cfg["PUSH_TIMEOUT"]),
                 content_encoding="aes128gcm",
             )

@@ -23,8 +23,8 @@ subscribers_cli = CommandGroup("subscribers", help="The subscriber roster, in bu
 )
 def import_command(csv_path: str, dry_run: bool, reactivate: bool) -> None:
     """Add or update people from a CSV with columns email, role, municipality, topics (slugs
-    separated by ';'), frequency, locale, optional name, local_news, consent_at (ISO 8601),
-    consent_source.
+    separated by ';'), frequency, locale, optional name, local_news, alerts (true/false; empty:
+    on for mayors and officials with a municipality), consent_at (ISO 8601), consent_source.
 
     Mayors and officials are active at once; citizens are active only with consent_at and
     consent_source, otherwise pending with a confirmation mail. All or nothing: a bad row

@@ -29,6 +29,7 @@ class FormState:
     locale: str = Locale.IT.value
     municipality: str = ""  # a slug of the table, or "" for none
     local_news: bool = False
+    alerts: bool = False  # urgent alerts for the comune: needs one
     consent: bool = False
     errors: dict[str, str] = field(default_factory=dict)
 
@@ -47,7 +48,13 @@ def _municipality(
     accepted too, any spelling), and an unknown value is an error naming it."""
     raw = (form.get("municipality") or "").strip()
     state.local_news = form.get("local_news") in _TRUE
+    state.alerts = form.get("alerts") in _TRUE
     if not raw:
+        if state.alerts:
+            # Ticked and kept, so that choosing a comune is the whole fix.
+            errors["alerts"] = _(
+                "Urgent alerts are for a comune: choose yours above, or untick the box."
+            )
         return
     if raw in known:
         state.municipality = raw
@@ -132,6 +139,7 @@ def read_subscribe(
         locale=state.locale,
         municipality=state.municipality or None,
         local_news=state.local_news and bool(state.municipality),
+        alerts=state.alerts,
     )
 
 
@@ -156,4 +164,5 @@ def read_preferences(
         locale=state.locale,
         municipality=state.municipality or None,
         local_news=state.local_news and bool(state.municipality),
+        alerts=state.alerts,
     )

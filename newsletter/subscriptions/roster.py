@@ -75,6 +75,7 @@ COLUMNS = (
     "locale",
     "name",
     "local_news",
+    "alerts",
     "consent_at",
     "consent_source",
 )
@@ -105,6 +106,7 @@ class RosterEntry:
     reactivate: bool = False
     local_news: bool | None = None  # None: unchanged (False for a new address)
     all_topics: bool = False
+    alerts: bool | None = None  # None: unchanged (a new address: see alerts_setting)
 
     @classmethod
     def from_schema(cls, row: SubscriberIn) -> RosterEntry:
@@ -121,7 +123,18 @@ class RosterEntry:
             reactivate=row.reactivate,
             local_news=row.local_news,
             all_topics=row.topics is None,
+            alerts=row.alerts,
         )
+
+    def alerts_setting(self, *, new: bool) -> bool | None:
+        """The ``alerts`` value to store (None: leave it). A comune's alerts need a comune;
+        when the row does not say, a new mayor or official gets them and a citizen does not,
+        and a known address keeps what it had (they may have turned them off)."""
+        if not self.municipality:
+            return False
+        if self.alerts is not None:
+            return self.alerts
+        return self.role in INSTITUTIONAL if new else None
 
     @property
     def has_consent(self) -> bool:
@@ -199,8 +212,9 @@ def _csv_data(row: dict[str, str | None]) -> dict[str, Any]:
     for optional in ("municipality", "name", "consent_at", "consent_source"):
         if value := cell(optional):
             data[optional] = value
-    if flag := cell("local_news").lower():
-        data["local_news"] = FLAGS.get(flag, flag)
+    for name in ("local_news", "alerts"):
+        if flag := cell(name).lower():
+            data[name] = FLAGS.get(flag, flag)
     return data
 
 
@@ -420,6 +434,8 @@ def _apply(
         if entry.local_news is not None or not entry.municipality:
             # A comune's news needs a comune.
             values["local_news"] = bool(entry.local_news and entry.municipality)
+        if (alerts := entry.alerts_setting(new=False)) is not None:
+            values["alerts"] = alerts
         return values
 
     ids: dict[str, int] = {}
@@ -436,6 +452,7 @@ def _apply(
                 "name": entry.name,
                 "local_news": False,
                 **columns(entry, status),
+                "alerts": entry.alerts_setting(new=True),
             }
         )
     for chunk in _chunks(new_rows):
@@ -495,6 +512,8 @@ def _apply(
         }
         if entry.local_news is not None:
             details["local_news"] = bool(entry.local_news and entry.municipality)
+        if (alerts := entry.alerts_setting(new=entry.email not in previous)) is not None:
+            details["alerts"] = alerts
         if entry.has_consent:
             assert entry.consent_at is not None
             details["consent_at"] = entry.consent_at.isoformat()
@@ -624,7 +643,7 @@ def import_roster(
 
 # --- export -------------------------------------------------------------------------------
 
-EXPORT_COLUMNS = (*COLUMNS[:8], "status", "created_at", "confirmed_at")
+EXPORT_COLUMNS = (*COLUMNS[:9], "status", "created_at", "confirmed_at")
 
 
 def _export_rows() -> Iterable[dict[str, str | None]]:
@@ -643,6 +662,7 @@ def _export_rows() -> Iterable[dict[str, str | None]]:
             "locale": s.locale,
             "name": s.name or "",
             "local_news": "true" if s.local_news else "false",
+            "alerts": "true" if s.alerts else "false",
             "status": s.status.value,
             "created_at": s.created_at.isoformat(),
             "confirmed_at": s.confirmed_at.isoformat() if s.confirmed_at else "",
@@ -665,6 +685,7 @@ def export_subscribers(fmt: str = "csv", *, actor: Actor) -> str:
                 **row,
                 "topics": row["topics"].split(";") if row["topics"] else [],
                 "local_news": row["local_news"] == "true",
+                "alerts": row["alerts"] == "true",
             }
             for row in rows
         ]

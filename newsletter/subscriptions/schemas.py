@@ -183,6 +183,16 @@ def _add_rules(schema: dict[str, Any]) -> None:
             },
         },
     ]
+    # Urgent alerts are a comune's: alerts true needs a municipality.
+    schema["allOf"] = [
+        {
+            "if": {"properties": {"alerts": {"const": True}}, "required": ["alerts"]},
+            "then": {
+                "required": ["municipality"],
+                "properties": {"municipality": {"type": "string"}},
+            },
+        }
+    ]
     schema["dependentRequired"] = {
         "consent_at": ["consent_source"],
         "consent_source": ["consent_at"],
@@ -235,6 +245,17 @@ class SubscriberIn(BaseModel):
             }
         ),
     ] = None
+    alerts: Annotated[
+        StrictBool | None,
+        WithJsonSchema(
+            {
+                "type": "boolean",
+                "description": "urgent alerts for the person's comune by e-mail (true needs a "
+                "municipality); absent: unchanged, and for a new address true for a mayor or "
+                "an official with a municipality, false for a citizen",
+            }
+        ),
+    ] = None
     reactivate: Annotated[
         StrictBool,
         Field(
@@ -243,7 +264,7 @@ class SubscriberIn(BaseModel):
         ),
     ] = False
 
-    @field_validator("consent_at", "consent_source", "local_news", mode="before")
+    @field_validator("consent_at", "consent_source", "local_news", "alerts", mode="before")
     @classmethod
     def _not_null(cls, value: Any) -> Any:
         if value is None:
@@ -307,6 +328,8 @@ class SubscriberIn(BaseModel):
             errors["municipality"] = "required for a mayor"
         if self.topics == [] and not (self.local_news and self.municipality):
             errors["topics"] = "give at least one topic, or a municipality with local_news true"
+        if self.alerts and not self.municipality:
+            errors["alerts"] = "true needs a municipality"
         if self.consent_at is not None and self.consent_source is None:
             errors["consent_source"] = "required with consent_at (where the consent was given)"
         if self.consent_source is not None and self.consent_at is None:
@@ -332,4 +355,5 @@ class SubscriberOut(BaseModel):
     frequency: Frequency
     locale: str
     local_news: bool
+    alerts: bool
     status: SubscriberStatus

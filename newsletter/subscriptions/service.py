@@ -39,7 +39,8 @@ from newsletter.vocabulary import Locale
 @dataclass(frozen=True)
 class SubscribeRequest:
     """A validated subscribe form: the address, at least one topic (or a comune with
-    ``local_news``), and consent given. ``municipality`` is a name or slug of the table."""
+    ``local_news``), and consent given. ``municipality`` is a name or slug of the table;
+    ``alerts`` (the comune's urgent alerts) needs one."""
 
     email: str
     topics: tuple[str, ...]
@@ -47,6 +48,7 @@ class SubscribeRequest:
     locale: str
     municipality: str | None = None
     local_news: bool = False
+    alerts: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class Preferences:
     locale: str
     municipality: str | None = None
     local_news: bool = False
+    alerts: bool = False
 
 
 def resolve_municipality(name: str | None) -> Municipality | None:
@@ -76,6 +79,16 @@ def check_choice(topics: tuple[str, ...], municipality: Municipality | None, loc
         raise ValidationError(
             "choose at least one topic, or a municipality with all its news",
             {"topics": "choose at least one topic, or a municipality with local_news"},
+        )
+
+
+def check_alerts(alerts: bool, municipality: Municipality | None) -> None:
+    """Urgent alerts go to the people of the comuni concerned: without a comune, nobody
+    would ever be concerned, so asking for them without one is a mistake worth saying."""
+    if alerts and municipality is None:
+        raise ValidationError(
+            "urgent alerts need a municipality",
+            {"alerts": "urgent alerts need a municipality"},
         )
 
 
@@ -188,6 +201,7 @@ def subscribe(
     topics_by_slug(list(request.topics))  # validate before touching anything
     municipality = resolve_municipality(request.municipality)
     check_choice(request.topics, municipality, request.local_news)
+    check_alerts(request.alerts, municipality)
     email = normalize_email(request.email)
     for attempt in range(2):
         try:
@@ -220,6 +234,7 @@ def _subscribe_once(
     subscriber.locale = request.locale
     subscriber.municipality_id = municipality.id if municipality is not None else None
     subscriber.local_news = bool(request.local_news and municipality is not None)
+    subscriber.alerts = request.alerts
     set_topics(subscriber, request.topics)
     db.session.flush()
     record_consent(
@@ -241,6 +256,7 @@ def _settings(subscriber: Subscriber) -> dict[str, Any]:
         municipality = db.session.get(Municipality, subscriber.municipality_id)
         settings["municipality"] = municipality.name if municipality is not None else None
         settings["local_news"] = subscriber.local_news
+        settings["alerts"] = subscriber.alerts  # a comune's alerts: none without one
     return settings
 
 
@@ -273,14 +289,20 @@ def update_preferences(
     municipality = resolve_municipality(prefs.municipality)
     if not prefs.topics and not (municipality is not None and prefs.local_news):
         raise ValidationError("choose at least one topic", {"topics": "required"})
+    check_alerts(prefs.alerts, municipality)
     subscriber = get_subscriber(subscriber_id)
+    alerts_before = (subscriber.alerts, subscriber.municipality_id)
     subscriber.municipality_id = municipality.id if municipality is not None else None
     subscriber.local_news = bool(prefs.local_news and municipality is not None)
+    subscriber.alerts = prefs.alerts
     set_topics(subscriber, prefs.topics)
     subscriber.frequency = prefs.frequency
     subscriber.locale = prefs.locale
     db.session.flush()
     cancel_queued_digests(subscriber.id)
+    if alerts_before[0] and alerts_before != (subscriber.alerts, subscriber.municipality_id):
+        # Alerts turned off, or meant for a comune that is no longer theirs: not sent.
+        outbox.cancel(subscriber.id, kinds=[DeliveryKind.ALERT])
     record_consent(subscriber, ConsentAction.PREFERENCES, channel, details=_settings(subscriber))
     db.session.commit()
     return subscriber
@@ -312,6 +334,51 @@ def unsubscribe(
     events.subscriber_left.send(subscriber.id, channel=str(channel), erased=False)
     db.session.commit()
     return True
+
+
+def set_alerts(
+    subscriber_id: int,
+    on: bool,
+    *,
+    channel: str = "web",
+    actor: Actor | None = None,
+    change: str = "alerts",
+) -> bool:
+    """Turn the subscriber's urgent alerts for their comune on or off; the digests are not
+    touched. True if this call changed anything (repeating is harmless). Commits.
+
+    Alerts need a comune (a field error otherwise). Turning them off cancels the alert mail
+    still queued; the consent ledger records the choice (``details.alerts``; ``change`` says
+    which door: the preferences, the alerts-only unsubscribe link). ``actor`` as for
+    unsubscribe: staff acting for the person (audited)."""
+    if actor is not None:
+        audit.record(actor, "subscriber.alerts", f"subscriber:{subscriber_id}", {"alerts": on})
+    subscriber = db.session.get(Subscriber, subscriber_id)
+    if subscriber is None or subscriber.alerts == on:
+        if actor is not None:
+            db.session.commit()
+        return False
+    check_alerts(on, subscriber.municipality)
+    subscriber.alerts = on
+    if not on:
+        outbox.cancel(subscriber.id, kinds=[DeliveryKind.ALERT], reason="alerts turned off")
+    record_consent(
+        subscriber,
+        ConsentAction.PREFERENCES,
+        channel,
+        actor=actor.name if actor is not None else None,
+        details={**_settings(subscriber), "alerts": on, "change": change},
+    )
+    db.session.commit()
+    return True
+
+
+def unsubscribe_alerts(
+    subscriber_id: int, *, channel: str = "web", actor: Actor | None = None
+) -> bool:
+    """The alerts-only unsubscribe (the link and RFC 8058 one-click of every alert mail):
+    no more urgent alerts, the newsletter keeps coming. True if this call changed anything."""
+    return set_alerts(subscriber_id, False, channel=channel, actor=actor, change="unsubscribe")
 
 
 def erase(subscriber_id: int, *, channel: str = "web", actor: Actor | None = None) -> None:
@@ -348,6 +415,7 @@ def export_data(subscriber_id: int) -> dict[str, Any]:
         "role": subscriber.role.value,
         "municipality": subscriber.municipality.name if subscriber.municipality else None,
         "local_news": subscriber.local_news,
+        "alerts": subscriber.alerts,
         "topics": subscriber.topic_slugs,
         "frequency": subscriber.frequency.value,
         "locale": subscriber.locale,

@@ -1,4 +1,4 @@
-"""Which channels get which article, the post's text, and the Bot API messenger."""
+"""Which channels get which article or alert, the post's text, and the Bot API messenger."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import requests
 import sqlalchemy as sa
@@ -24,15 +25,24 @@ from newsletter.exceptions import ConfigurationError
 from newsletter.extensions import db
 from newsletter.reference.models import Municipality
 
+if TYPE_CHECKING:
+    from newsletter.alerts.models import AlertNotice
+
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 1000  # characters of the post (Telegram allows 4096)
+MAX_PLACES = 12  # comuni named in an alert's post; more are counted ("e altri 5")
+ALERTS = "alerts"  # the route of a channel that carries every urgent alert
 
 
 @dataclass(frozen=True)
 class Route:
-    scope: str  # "all", a topic slug, or "comune:<slug>"
+    scope: str  # "all", a topic slug, "comune:<slug>", or "alerts"
     chat: str  # "@channel" or a numeric chat id
+
+    @property
+    def for_articles(self) -> bool:
+        return self.scope != ALERTS
 
 
 def parse_channels(value: str | None) -> list[Route]:
@@ -47,7 +57,7 @@ def parse_channels(value: str | None) -> list[Route]:
         if not sep or not scope or not (chat.startswith("@") or chat.lstrip("-").isdigit()):
             raise ConfigurationError(
                 f"NEWSLETTER_TELEGRAM_CHANNELS: {part!r} is not scope=@channel "
-                "(scope: all, a topic slug, or comune:<slug>)"
+                "(scope: all, a topic slug, comune:<slug>, or alerts)"
             )
         routes.append(Route(scope, chat))
     return routes
@@ -81,7 +91,8 @@ def enqueue_batch(period_key: str, articles: Sequence[Any]) -> int:
         chats = {
             r.chat
             for r in routes
-            if r.scope == "all" or r.scope in article.topics or r.scope in places
+            if r.for_articles
+            and (r.scope == "all" or r.scope in article.topics or r.scope in places)
         }
         for chat in sorted(chats):
             per_chat[chat].append(article)
@@ -104,6 +115,103 @@ def enqueue_batch(period_key: str, articles: Sequence[Any]) -> int:
     ]
     inserted = outbox.enqueue_keyed(DeliveryKind.TELEGRAM, rows)
     log.info("telegram batch %s: %d posts queued", period_key, inserted)
+    return inserted
+
+
+# --- urgent alerts ---------------------------------------------------------------------------
+
+# Channels are read in Italian (as the article posts): the alert's words are Italian here.
+SEVERITY_IT = {"minor": "minore", "moderate": "moderata", "severe": "grave", "extreme": "estrema"}
+
+
+def _rome(value: datetime) -> str:
+    local = value.astimezone(ZoneInfo(str(current_app.config["TIMEZONE"])))
+    return local.strftime("%d/%m/%Y %H:%M")
+
+
+def alert_post(notice: AlertNotice, places: Sequence[str]) -> str:
+    """An alert's post: the "⚠️ AVVISO" marker with the severity in words (an update or a
+    cancellation says so instead), the headline in bold, the whole text, the comuni, until
+    when, and the link to the alert's page. HTML for ``parse_mode=HTML``, everything escaped;
+    never cut (it stays far under Telegram's 4,096 characters: the text is at most 1,000)."""
+    kind = str(notice.msg_type)  # CAP's msgType: alert, update, cancel
+    severity = SEVERITY_IT.get(str(notice.severity), str(notice.severity))
+    if kind == "cancel":
+        heading = "✅ <b>AVVISO REVOCATO</b>"
+    elif kind == "update":
+        heading = f"⚠️ <b>AVVISO · AGGIORNAMENTO</b> · gravità {severity}"
+    else:
+        heading = f"⚠️ <b>AVVISO</b> · gravità {severity}"
+    headline = html.escape(" ".join(notice.headline.split()))
+    parts = [heading, f"<b>{headline}</b>"]
+    if kind == "cancel":
+        parts.append(
+            "L'avviso non è più in vigore"
+            + (f": {html.escape(' '.join(notice.note.split()))}" if notice.note else ".")
+        )
+    else:
+        if kind == "update" and notice.note:
+            parts.append(f"<i>{html.escape(' '.join(notice.note.split()))}</i>")
+        parts.append(html.escape(notice.text.strip()))
+        where = ", ".join(places[:MAX_PLACES])
+        if len(places) > MAX_PLACES:
+            where += f" e altri {len(places) - MAX_PLACES}"
+        if notice.all_municipalities:
+            where = "tutti i comuni dell'Area Omogenea Cremasca"
+        parts.append(
+            html.escape(f"Comuni: {where}") + "\n" + f"Valido fino al {_rome(notice.expires_at)}"
+        )
+    base = str(current_app.config["BASE_URL"]).rstrip("/")
+    links = [
+        f'<a href="{html.escape(f"{base}/avvisi/{notice.alert_id}", quote=True)}">'
+        f"Leggi l'avviso {notice.identifier}</a>"
+    ]
+    if notice.url and kind != "cancel":
+        links.append(f'<a href="{html.escape(notice.url, quote=True)}">Approfondimento</a>')
+    parts.append(" · ".join(links))
+    return "\n\n".join(parts)
+
+
+def enqueue_alert(notice: AlertNotice) -> int:
+    """ONE post per channel for a released alert message: the channels of its comuni
+    (``comune:<slug>`` routes) and those with the ``alerts`` route. A channel named by several
+    comuni still gets one post (key per message and channel). Priority lane, due now: an alert
+    is not spaced behind the channel's queued article posts."""
+    cfg = current_app.config
+    routes = parse_channels(cfg.get("TELEGRAM_CHANNELS"))
+    if not routes or not cfg.get("TELEGRAM_BOT_TOKEN"):
+        return 0
+    municipalities = db.session.execute(
+        sa.select(Municipality.id, Municipality.name, Municipality.slug).order_by(Municipality.name)
+    ).all()
+    ids = set(notice.municipality_ids)
+    concerned = [m for m in municipalities if notice.all_municipalities or m.id in ids]
+    scopes = {f"comune:{m.slug}" for m in concerned} | {ALERTS}
+    chats = sorted({r.chat for r in routes if r.scope in scopes})
+    text = alert_post(notice, [m.name for m in concerned])
+    rows = [
+        outbox.Keyed(
+            target=chat,
+            dedupe_key=f"telegram:{chat}:alert:{notice.message_id}",
+            payload={
+                "chat": chat,
+                "host": chat,
+                "alert_id": notice.alert_id,
+                "message_id": notice.message_id,
+                "expires_at": notice.expires_at.isoformat(),
+                "text": text,
+            },
+        )
+        for chat in chats
+    ]
+    inserted = outbox.enqueue_keyed(DeliveryKind.TELEGRAM, rows, priority=outbox.PRIORITY_ALERT)
+    log.info(
+        "telegram alert %s message %d (%s): %d posts queued",
+        notice.identifier,
+        notice.sequence,
+        notice.msg_type,
+        inserted,
+    )
     return inserted
 
 
@@ -135,6 +243,9 @@ class TelegramMessenger:
         if not token:
             return ChannelResult(ChannelOutcome.RETRY, "NEWSLETTER_TELEGRAM_BOT_TOKEN is not set")
         chat = str(row.payload["chat"])
+        expires = row.payload.get("expires_at")
+        if expires and datetime.fromisoformat(str(expires)) <= utcnow():
+            return ChannelResult(ChannelOutcome.FAILED, "alert expired before it could be posted")
         wait = self._wait(chat, float(cfg["TELEGRAM_POST_INTERVAL"]))
         if wait > 0:
             return ChannelResult(ChannelOutcome.LATER, "pacing", wait)

@@ -88,7 +88,7 @@ def test_editor_issues_a_severe_alert_and_a_second_person_approves_it(
 
     page.get_by_role("heading", name="Anteprima del nuovo avviso").wait_for()
     assert page.get_by_text("Attende l'approvazione di una seconda persona.").count() == 1
-    assert page.get_by_text(f"Avviso grave: {HEADLINE}").count() == 1
+    assert page.get_by_text(f"Avviso — gravità: grave · {HEADLINE}").count() == 1
     assert page.get_by_text("Crema, Offanengo").count() == 2  # Italian and English cards
     assert page.locator(".alert-text").first.inner_text().count("\n") == 1
     assert_accessible(page)

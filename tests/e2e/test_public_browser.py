@@ -133,6 +133,10 @@ def test_subscribe_confirm_preferences_unsubscribe(
     subscriber = subscriber_by_email(address)
     assert subscriber is not None
     assert subscriber.status is SubscriberStatus.UNSUBSCRIBED
+    # Not one cookie for the whole journey, forms included; in English only the language the
+    # person chose with ?lang= against the browser's Italian (the privacy notice says so).
+    cookies = page.context.cookies()
+    assert [c["name"] for c in cookies] == ([] if lang == "it" else ["session"])
 
 
 @pytest.mark.parametrize("lang", ["it", "en"])

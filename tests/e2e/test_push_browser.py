@@ -73,6 +73,7 @@ def test_the_control_subscribes_after_a_click(
         ".then(r => r && r.active && r.active.scriptURL)"
     )
     assert registered == live_server.url + "/sw.js"
+    assert page.context.cookies() == []  # the page's token needs no session
 
     stop = control.get_by_role("button", name="Disattiva le notifiche")
     stop.click()
@@ -125,6 +126,7 @@ def test_on_a_comune_page_the_control_offers_that_comunes_news(
     page.locator("#push-control").wait_for(state="visible")
     assert page.locator("#push-municipality").input_value() == "Offanengo"
     assert page.locator("#push-local-news").is_checked()
+    assert page.locator("#push-alerts").is_checked()  # that comune's urgent alerts too
     assert_accessible(page)
     page.locator("#push-control").get_by_role("button", name="Ricevi le notifiche").click()
     page.get_by_text("Le notifiche sono attive su questo browser.").wait_for()
@@ -132,5 +134,49 @@ def test_on_a_comune_page_the_control_offers_that_comunes_news(
     stored = db.session.scalar(sa.select(PushSubscription))
     assert stored is not None
     assert stored.local_news is True
+    assert stored.alerts is True
     assert stored.topics == []
     assert stored.municipality_id is not None
+
+
+def test_ticking_urgent_alerts_stores_them_for_the_chosen_comune(
+    app: Flask,
+    runner: FlaskCliRunner,
+    page: Any,
+    live_server: LiveServer,
+    push_service: PushService,
+) -> None:
+    assert runner.invoke(args=["push", "keys"]).exit_code == 0
+    browser = push_service.browser()
+    page.add_init_script(INSTRUMENT % json.dumps(browser.subscription()))
+    page.goto(live_server.url + "/")
+    control = page.locator("#push-control")
+    control.wait_for(state="visible")
+    alerts = page.get_by_label("Avvisi urgenti per il mio comune")
+    assert not alerts.is_checked()  # the home page names no comune: nothing pre-set
+    page.locator("label[for=push-alerts]").click()  # the kit's label covers the box
+    assert alerts.is_checked()
+    button = control.get_by_role("button", name="Ricevi le notifiche")
+    button.click()  # no comune yet: said on the page, nothing asked or sent
+    page.get_by_text("Gli avvisi urgenti riguardano un comune: scegli il tuo.").wait_for()
+    assert page.evaluate("window.__asks") == 0
+    page.locator("#push-municipality").select_option("Offanengo")
+    assert_accessible(page)
+    button.click()
+    page.get_by_text("Le notifiche sono attive su questo browser.").wait_for()
+    db.session.expire_all()
+    stored = db.session.scalar(sa.select(PushSubscription))
+    assert stored is not None
+    assert (stored.alerts, stored.topics, stored.local_news) == (True, [], False)
+    assert stored.municipality_id is not None
+
+    page.locator("label[for=push-alerts]").click()  # taken back: the subscription changes
+    assert not alerts.is_checked()
+    page.locator("label[for=push-topic-welfare]").click()
+    button.click()
+    page.wait_for_function("window.__asks === 2")
+    page.get_by_text("Le notifiche sono attive su questo browser.").wait_for()
+    db.session.expire_all()
+    stored = db.session.scalar(sa.select(PushSubscription))
+    assert stored is not None
+    assert (stored.alerts, stored.topics) == (False, ["welfare"])

@@ -110,7 +110,7 @@ def test_form_preview_and_issue(editor: FlaskClient, released: list[AlertNotice]
     assert form.status_code == 200
     page = form.get_data(as_text=True)
     assert page.count('type="checkbox" name="municipalities"') == 49  # 48 comuni and "all"
-    assert "Grave ed estremo" in page or "grave" in page
+    assert '<option value="severe">Grave</option>' in page
     assert 'name="override_reason"' not in page  # editors cannot release severe alerts alone
 
     preview = _post(editor, "/admin/alerts/new", _fields(), page)
@@ -118,7 +118,8 @@ def test_form_preview_and_issue(editor: FlaskClient, released: list[AlertNotice]
     shown = preview.get_data(as_text=True)
     assert "Anteprima" in shown
     assert "Crema, Offanengo" in shown
-    assert "Avviso moderato: Crema: via Mazzini chiusa dalle 14:00" in shown
+    # The e-mail's own subject (alerts.mail), with the severity in words.
+    assert "Avviso — gravità: moderata · Crema: via Mazzini chiusa dalle 14:00" in shown
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Alert)) == 0
     carried = _hidden(shown)
     assert carried["municipalities"] == ["Crema", "Offanengo"]
@@ -403,7 +404,7 @@ def test_english_pages(editor: FlaskClient) -> None:
     preview = _post(editor, "/admin/alerts/new", _fields(severity="severe"), page)
     shown = preview.get_data(as_text=True)
     assert "It waits for a second person" in shown
-    assert "Alert (severe): Crema: via Mazzini chiusa dalle 14:00" in shown
+    assert "Alert — severity: severe · Crema: via Mazzini chiusa dalle 14:00" in shown
 
 
 def test_alert_list(editor: FlaskClient) -> None:
@@ -418,7 +419,7 @@ def test_alert_list(editor: FlaskClient) -> None:
     assert "tutti i comuni" in listing
     assert "in vigore" in listing
     assert "in attesa di approvazione" in listing
-    assert "estremo" in listing
+    assert "estrema" in listing
     assert "Coda di approvazione" in listing
 
 

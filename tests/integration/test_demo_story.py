@@ -11,7 +11,10 @@ import sqlalchemy as sa
 from flask import Flask
 
 from newsletter.admin import dashboard as admin
+from newsletter.alerts import service as alert_service
+from newsletter.alerts.models import AlertState
 from newsletter.db import utcnow
+from newsletter.delivery.models import Delivery, DeliveryKind, DeliveryStatus
 from newsletter.digests import service as digests
 from newsletter.extensions import db
 from newsletter.ops import story
@@ -62,7 +65,26 @@ def test_the_story_fills_every_chart_and_the_archive(app: Flask, capsys: Any) ->
     ):
         for series in chart.series:
             assert sum(series.values) > 0, series.key
-    assert data.queue.queued == 0  # everything of the past was sent; nothing floods the relay
+    # Everything of the past was sent; only today's alerts wait for the demo's sender.
+    queued_now = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Delivery)
+        .where(Delivery.status == DeliveryStatus.QUEUED, Delivery.kind != DeliveryKind.ALERT)
+    )
+    assert queued_now == 0
+
+    # Urgent alerts: two in force (a severe one approved by a second person), one withdrawn.
+    active = alert_service.active_alerts()
+    assert [a.severity.value for a in active] == ["severe", "moderate"]
+    weather = active[0]
+    assert weather.all_municipalities
+    assert weather.messages[0].approved_by == story.ADMIN_EMAIL
+    assert weather.messages[0].issued_by != story.ADMIN_EMAIL
+    past = alert_service.past_alerts(1).items
+    assert [a.state for a in past] == [AlertState.CANCELLED]
+    assert all(m.alerts for m in mayors)
+    assert any(c.alerts for c in citizens)
+    assert not all(c.alerts for c in citizens)
 
     # The printed admin account signs in.
     line = next(x for x in printed.splitlines() if x.startswith("Demo admin"))

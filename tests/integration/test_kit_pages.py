@@ -34,6 +34,7 @@ PUBLIC_PAGES = [
     "/legal",
     "/comuni",
     "/comuni/crema",
+    "/avvisi",
 ]
 ADMIN_PAGES = ["/admin/", "/admin/articles", "/admin/subscribers", "/admin/digests", "/admin/audit"]
 
@@ -168,11 +169,18 @@ def test_privacy_notice_lists_the_cookie_and_push_data(app: Flask, client: Flask
     assert "Di prima parte, tecnico" in page
     assert "servizio push" in page
     assert "Quanto sono utili le informazioni in questa pagina?" in page
+    # When the cookie is set, truthfully (tests/integration/test_formguard.py checks the facts).
+    assert "Aprire le pagine di questo sito non imposta alcun cookie" in page
+    assert "Mai quando apri una pagina o invii un modulo." in page
+    assert "<code>newsletter-push-choice</code>" in page
+    english = client.get("/privacy?lang=en").get_data(as_text=True)
+    assert "Opening the pages of this site sets no cookie" in english
+    assert "Never when you just open a page or send a form." in english
 
 
-def test_pages_without_a_form_set_no_cookie(client: FlaskClient) -> None:
-    # (Home, subscribe and topic pages carry forms: the subscribe form, push notifications.)
-    for path in ("/archive", "/privacy", "/accessibility", "/legal"):
+def test_public_pages_set_no_cookie(client: FlaskClient) -> None:
+    # Forms included (subscribe, rating, push): their tokens need no session (formguard).
+    for path in PUBLIC_PAGES:
         response = client.get(path)
         assert response.status_code == 200
         assert "Set-Cookie" not in response.headers, path
@@ -184,24 +192,34 @@ def _feedback_form(client: FlaskClient, path: str) -> Any:
     return forms[0]
 
 
+def _rating_token(client: FlaskClient, path: str = "/archive") -> str:
+    fields = _feedback_form(client, path).xpath(".//input[@name='csrf_token']")
+    return str(fields[0].get("value"))
+
+
 def test_feedback_is_counted_per_page_and_rating_without_a_cookie(
     app: Flask, client: FlaskClient
 ) -> None:
     form = _feedback_form(client, "/topics/energy")
     assert form.get("action") == "/feedback"
     fields = {i.get("name"): i.get("value") for i in form.xpath(".//input[@type='hidden']")}
-    assert fields == {"page": "/topics/energy"}  # no CSRF token: nothing ties it to a session
+    # A signed token of the "rating" form, tied to no session (newsletter/formguard.py).
+    assert set(fields) == {"page", "csrf_token"}
+    assert fields["page"] == "/topics/energy"
+    token = fields["csrf_token"]
     labels = form.xpath(".//label[starts-with(@data-element, 'feedback-rate-')]")
     assert sorted(label.get("data-element") for label in labels) == [
         f"feedback-rate-{n}" for n in range(1, 6)
     ]
 
     for rating in (4, 4, 2):
-        response = client.post("/feedback", data={"page": "/topics/energy", "rating": rating})
+        response = client.post(
+            "/feedback", data={"page": "/topics/energy", "rating": rating, "csrf_token": token}
+        )
         assert response.status_code == 303
         assert response.headers["Location"] == "/topics/energy?feedback=thanks#feedback"
         assert "Set-Cookie" not in response.headers
-    client.post("/feedback", data={"page": "/privacy", "rating": "5"})
+    client.post("/feedback", data={"page": "/privacy", "rating": "5", "csrf_token": token})
 
     rows = db.session.execute(
         sa.select(PageRating.page, PageRating.rating, PageRating.count).order_by(
@@ -222,16 +240,26 @@ def test_feedback_is_counted_per_page_and_rating_without_a_cookie(
 
 
 def test_feedback_refuses_what_it_cannot_count(app: Flask, client: FlaskClient) -> None:
-    missing = client.post("/feedback", data={"page": "/archive"})
+    token = _rating_token(client)
+    missing = client.post("/feedback", data={"page": "/archive", "csrf_token": token})
     assert missing.status_code == 303
     assert missing.headers["Location"] == "/archive?feedback=missing#feedback"
     assert "Scegli da 1 a 5 stelle" in client.get("/archive?feedback=missing").get_data(
         as_text=True
     )
     for page in ("/preferences/some-token", "/admin/", "https://example.org/", "//evil", "x"):
-        response = client.post("/feedback", data={"page": page, "rating": "3"})
+        response = client.post("/feedback", data={"page": page, "rating": "3", "csrf_token": token})
         assert response.status_code == 400, page
-    assert client.post("/feedback", data={"page": "/", "rating": "9"}).status_code == 303
+    nine = client.post("/feedback", data={"page": "/", "rating": "9", "csrf_token": token})
+    assert nine.status_code == 303
+    # Without the form's token, or with another form's, nothing is counted either.
+    assert client.post("/feedback", data={"page": "/", "rating": "3"}).status_code == 400
+    subscribe_token = re.search(
+        r'name="csrf_token" value="([^"]+)"', client.get("/subscribe").get_data(as_text=True)
+    )
+    assert subscribe_token
+    wrong_form = {"page": "/", "rating": "3", "csrf_token": subscribe_token.group(1)}
+    assert client.post("/feedback", data=wrong_form).status_code == 400
     assert db.session.scalar(sa.select(sa.func.count()).select_from(PageRating)) == 0
     # Pages reached through personal links carry no rating form at all.
     bad_link = client.get("/unsubscribe/not-a-token").get_data(as_text=True)

@@ -129,3 +129,56 @@ def test_the_first_bad_row_is_named_by_its_line(bad_row: str, message: str) -> N
 def test_missing_columns_are_named() -> None:
     with pytest.raises(ValidationError, match=r"line 1: .*frequency, locale"):
         parse_roster_csv("email,role,municipality,topics\n")
+
+
+COMUNI = {"crema": "Crema", "offanengo": "Offanengo"}
+
+
+def test_urgent_alerts_need_a_comune_and_the_box_stays_ticked() -> None:
+    fields = {"email": "a@example.org", "topics": "welfare", "consent": "1", "alerts": "1"}
+    state, request = read_subscribe(
+        MultiDict({"frequency": "weekly", **fields}), TOPICS, "it", COMUNI
+    )
+    assert request is None
+    assert list(state.errors) == ["alerts"]
+    assert state.alerts  # shown ticked again: choosing a comune is the whole fix
+    state, request = read_subscribe(
+        MultiDict({"frequency": "weekly", "municipality": "Offanengo", **fields}),
+        TOPICS,
+        "it",
+        COMUNI,
+    )
+    assert state.errors == {}
+    assert request is not None
+    assert (request.municipality, request.alerts) == ("offanengo", True)
+
+
+def test_preferences_carry_alerts_and_the_same_rule() -> None:
+    form = {"topics": "welfare", "frequency": "weekly", "locale": "it", "alerts": "1"}
+    state, prefs = read_preferences(MultiDict(form), TOPICS, {"locale": "it"}, COMUNI)
+    assert prefs is None
+    assert list(state.errors) == ["alerts"]
+    _state, prefs = read_preferences(
+        MultiDict({**form, "municipality": "crema"}), TOPICS, {"locale": "it"}, COMUNI
+    )
+    assert prefs is not None
+    assert prefs.alerts
+    _state, prefs = read_preferences(
+        MultiDict({**form, "municipality": "crema", "alerts": ""}), TOPICS, {"locale": "it"}, COMUNI
+    )
+    assert prefs is not None
+    assert not prefs.alerts
+
+
+def test_roster_alerts_default_by_role_and_say_no_explicitly() -> None:
+    text = (
+        "email,role,municipality,topics,frequency,locale,alerts\n"
+        "m@example.org,mayor,Crema,welfare,weekly,it,\n"
+        "n@example.org,mayor,Crema,welfare,weekly,it,no\n"
+        "c@example.org,citizen,Crema,welfare,weekly,it,\n"
+        "d@example.org,citizen,Crema,welfare,weekly,it,1\n"
+    )
+    entries = parse_roster_csv(text)
+    assert [e.alerts_setting(new=True) for e in entries] == [True, False, False, True]
+    # A known address keeps what it had when the row does not say.
+    assert [e.alerts_setting(new=False) for e in entries] == [None, False, None, True]

@@ -1,4 +1,5 @@
 // "Ricevi le notifiche": shown only where Web Push works; asks permission only on a click.
+// The choice: topics, a comune, all its news, its urgent alerts (these need the comune).
 "use strict";
 
 (function () {
@@ -34,10 +35,12 @@
     const topics = Array.from(form.querySelectorAll('input[name="push-topics"]:checked')).map((i) => i.value);
     const place = form.querySelector('select[name="push-municipality"]');
     const local = form.querySelector('input[name="push-local-news"]');
+    const alerts = form.querySelector('input[name="push-alerts"]');
     return {
       topics: topics,
       municipality: place && place.value ? place.value : null,
       local_news: Boolean(local && local.checked),
+      alerts: Boolean(alerts && alerts.checked),
       locale: document.documentElement.lang || "it",
     };
   }
@@ -51,6 +54,8 @@
     if (place && current.municipality) place.value = current.municipality;
     const local = form.querySelector('input[name="push-local-news"]');
     if (local) local.checked = Boolean(current.local_news);
+    const alerts = form.querySelector('input[name="push-alerts"]');
+    if (alerts) alerts.checked = Boolean(current.alerts);
   }
 
   async function registration() {
@@ -74,7 +79,11 @@
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const wanted = choice();
-    if (!wanted.topics.length && !wanted.local_news) {
+    if (wanted.alerts && !wanted.municipality) {
+      say(box.dataset.textComune);
+      return;
+    }
+    if (!wanted.topics.length && !wanted.local_news && !wanted.alerts) {
       say(box.dataset.textChoose);
       return;
     }

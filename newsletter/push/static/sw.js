@@ -1,5 +1,7 @@
 // Service worker of the Area Omogenea Cremasca newsletter: shows the Web Push notifications
-// the server sends (JSON with title, body, url, tag) and opens their page on a tap.
+// the server sends (JSON with title, body, url, tag) and opens their page on a tap. Urgent
+// alerts also carry requireInteraction (they stay on screen until dismissed) and renotify
+// (an update of an alert replaces its notification and still rings).
 "use strict";
 
 self.addEventListener("install", () => self.skipWaiting());
@@ -18,6 +20,8 @@ self.addEventListener("push", (event) => {
       body: data.body || "",
       tag: data.tag || "news",
       lang: data.lang || "it",
+      requireInteraction: Boolean(data.requireInteraction),
+      renotify: Boolean(data.renotify && data.tag),
       icon: "/push/static/icon-192.png",
       badge: "/push/static/icon-192.png",
       data: { url: data.url || "/" },
