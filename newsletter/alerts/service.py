@@ -190,9 +190,7 @@ def municipality_names() -> dict[int, str]:
     return dict(db.session.execute(sa.select(Municipality.id, Municipality.name)).tuples().all())
 
 
-def message_area_names(
-    message: AlertMessage, names: dict[int, str] | None = None
-) -> list[str]:
+def message_area_names(message: AlertMessage, names: dict[int, str] | None = None) -> list[str]:
     """The names of the comuni a message concerns, alphabetical; ``["*"]`` for all of them."""
     if message.all_municipalities:
         return [ALL]
