@@ -80,13 +80,13 @@ class AlertForm(FlaskForm):  # type: ignore[misc]
     municipalities = SelectMultipleField(_l("Comuni concerned"))
     topic = SelectField(_l("Topic (optional)"), default="")
     starts_at = DateTimeLocalField(
-        _l("From (optional; empty: now)"),
+        _l("Starts (optional; empty: now)"),
         format=LOCAL_FORMATS,
         tz=_local_zone,
         validators=[Optional()],
     )
     expires_at = DateTimeLocalField(
-        _l("Until"), format=LOCAL_FORMATS, tz=_local_zone, validators=[InputRequired()]
+        _l("Ends"), format=LOCAL_FORMATS, tz=_local_zone, validators=[InputRequired()]
     )
     url = StringField(
         _l("Link with more information (optional)"),

@@ -44,10 +44,10 @@ EXAMPLE_TIME = "2026-12-01T14:00:00+01:00"
 
 def _text(value: str) -> str:
     """Trimmed, control characters replaced (NUL breaks PostgreSQL); never blank."""
-    cleaned = clean_control(value).strip(BLANK)
-    if not cleaned:
+    trimmed = value.strip(BLANK)  # first: \f and \v are blanks here, controls below
+    if not trimmed:
         raise ValueError("must not be blank")
-    return cleaned
+    return clean_control(trimmed)
 
 
 def _string(max_length: int, description: str, *, nullable: bool = False) -> Any:

@@ -79,7 +79,7 @@ def test_editor_issues_a_severe_alert_and_a_second_person_approves_it(
     page.get_by_label("Gravità").select_option("severe")
     page.get_by_label("Crema", exact=True).check()
     page.get_by_label("Offanengo", exact=True).check()
-    page.get_by_label("Fino alle").fill(until.strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_label("Fine", exact=True).fill(until.strftime("%Y-%m-%dT%H:%M"))
     page.get_by_text("Versione inglese (facoltativa)").click()
     page.get_by_label("Titolo in inglese (facoltativo)").fill(
         "Crema and Offanengo: the Serio floods, leave the ground floors"

@@ -67,6 +67,8 @@ def test_headline_is_trimmed_and_controls_replaced(app: Flask) -> None:
     assert data.text == "riga uno\ufffdriga due"
     with pytest.raises(ValueError, match="blank"):
         _alert(headline=" \t ")
+    with pytest.raises(ValueError, match="blank"):
+        _alert(headline="\v\f")  # blanks as JSON Schema's pattern has them, not controls
     with pytest.raises(ValueError, match="string"):
         _alert(expires_at=1_900_000_000)  # a number is not a date-time (the API says string)
 
