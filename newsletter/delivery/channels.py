@@ -186,6 +186,9 @@ class ChannelSender:
                 report,
             )
         busy: Counter[str] = Counter()
+        # One row per recipient at a time: two messages to one browser or chat (an alert's
+        # update, then its cancellation) arrive in the order they were queued.
+        sending: set[str] = set()
         done: list[store.Result] = []
         lock = threading.Condition()
 
@@ -195,6 +198,7 @@ class ChannelSender:
             result = self.result_for(claimed, future.result())
             with lock:
                 busy[host_of(row)] -= 1
+                sending.discard(row.target)
                 done.append(result)
                 lock.notify_all()
 
@@ -213,10 +217,11 @@ class ChannelSender:
                     in_flight -= len(flushed)
                     if in_flight - len(done) < self.workers:  # running, not unrecorded
                         for index, (claimed, row) in enumerate(pending):
-                            if busy[host_of(row)] < self.per_host:
+                            if busy[host_of(row)] < self.per_host and row.target not in sending:
                                 chosen = (claimed, row)
                                 del pending[index]
                                 busy[host_of(row)] += 1
+                                sending.add(row.target)
                                 in_flight += 1
                                 break
                     if chosen is None and not flushed and (pending or in_flight):
