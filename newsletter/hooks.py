@@ -2,6 +2,7 @@
 
 Each domain's ``init_app`` registers what it contributes: jobs for the worker's scheduler,
 loops for the worker (the sender), renderers for the service e-mails it writes to the outbox,
+loaders of mail rendered once for many (an alert's variants),
 handlers for non-mail outbox rows, sample content and processes for ``newsletter demo``.
 The owners (scheduling, delivery, ops) read the registry; nobody else needs to know who
 contributed what.
@@ -67,11 +68,37 @@ class ServiceMail:
     list_headers: bool = False  # service mail carries no List-* headers
 
 
+@dataclass(frozen=True)
+class MailVariant:
+    """A message rendered once and sent to many (an urgent alert in one language), with the
+    ``mailparts`` placeholders where each recipient's own links go. The sender builds its bytes
+    once and only splices in the address, the Message-ID and the personal links."""
+
+    subject: str
+    text: str
+    html: str
+    list_label: str  # List-Id ``<label.mail-domain>``: its own list, filtered on its own
+    unsubscribe_purpose: str  # the personal link of List-Unsubscribe and of the footer
+    preferences_purpose: str = "preferences"
+
+
+@dataclass(frozen=True)
+class VariantMail:
+    """How the sender delivers rows of a kind whose ``payload[payload_key]`` names a
+    MailVariant: ``load(id)`` reads it (None: it is gone, the row is dropped). With
+    ``needs_alerts`` the row is dropped once its subscriber turned urgent alerts off."""
+
+    load: Callable[[int], MailVariant | None]
+    payload_key: str
+    needs_alerts: bool = False
+
+
 @dataclass
 class Registry:
     jobs: list[ScheduledJob] = field(default_factory=list)
     service_mail: dict[str, Callable[[Delivery], ServiceMail | None]] = field(default_factory=dict)
     outbox_handlers: dict[str, Callable[[Delivery], None]] = field(default_factory=dict)
+    mail_variants: dict[str, VariantMail] = field(default_factory=dict)
     messengers: dict[str, Messenger] = field(default_factory=dict)
     worker_loops: list[tuple[str, Callable[[threading.Event], None]]] = field(default_factory=list)
     personal_url: Callable[[str, int, str], str] | None = None
@@ -98,6 +125,13 @@ def register_service_mail(
 ) -> None:
     """``renderer`` builds the message for a queued row of that kind; None means: drop it."""
     registry(app).service_mail[kind] = renderer
+
+
+def register_mail_variant(app: Flask, kind: str, variant: VariantMail) -> None:
+    """E-mail rendered once per variant by its domain (an alert per language), personalised
+    per recipient by the sender; rows name their variant in the payload. A row whose payload
+    has ``expires`` (ISO-8601) is dropped, not sent, once that time has passed."""
+    registry(app).mail_variants[kind] = variant
 
 
 def register_outbox_handler(app: Flask, kind: str, handler: Callable[[Delivery], None]) -> None:

@@ -1,4 +1,5 @@
-"""Language choice: ``?lang=`` sticks in the session, else Accept-Language, else Italian.
+"""Language choice: ``?lang=`` sticks in the session, else Accept-Language, else Italian;
+and packages' own catalogues for text made outside a request (mail rendered once per language).
 
 The session cookie is written only when the choice changes what the pages would be anyway (the
 ITA/ENG switch against the browser's language): a link that merely names the language the
@@ -6,9 +7,15 @@ visitor already gets sets no cookie (the privacy notice promises none before one
 
 from __future__ import annotations
 
+import io
 from datetime import datetime
+from functools import cache
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
 from flask import Flask, current_app, g, has_request_context, request, session
 from flask_babel import format_date, format_datetime, format_decimal
 
@@ -47,6 +54,22 @@ def _unchosen() -> str:
 def local_time(value: datetime, tz: str | None = None) -> datetime:
     """Stored UTC to the wall clock people read (Europe/Rome by default)."""
     return value.astimezone(ZoneInfo(tz or current_app.config["TIMEZONE"]))
+
+
+@cache
+def catalogue(folder: Path, locale: str) -> NullTranslations:
+    """A package's own catalogue (``<package>/translations``) for text made outside a request
+    (mail rendered once per language), read from the .po file so that a missing .mo cannot go
+    unnoticed."""
+    po = folder / locale / "LC_MESSAGES" / "messages.po"
+    if not po.exists():
+        return NullTranslations()
+    with po.open("rb") as fh:
+        found = read_po(fh, locale=locale)
+    buffer = io.BytesIO()
+    write_mo(buffer, found)
+    buffer.seek(0)
+    return Translations(buffer)
 
 
 def init_app(app: Flask) -> None:

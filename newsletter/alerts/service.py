@@ -14,10 +14,16 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.orm import selectinload
 
 from newsletter import audit, events
+from newsletter.alerts import cap
 from newsletter.alerts.models import (
     Alert,
     AlertArea,
@@ -33,7 +39,7 @@ from newsletter.db import utcnow
 from newsletter.exceptions import Conflict, Forbidden, NotFound, ValidationError
 from newsletter.extensions import db
 from newsletter.paging import Page, paginate
-from newsletter.reference.models import Municipality
+from newsletter.reference.models import Municipality, MunicipalityAlias, Topic
 from newsletter.reference.service import find_municipality, topics_by_slug
 
 log = logging.getLogger(__name__)
@@ -122,6 +128,7 @@ def recent_public(limit: int = 50, municipality_id: int | None = None) -> list[A
         .where(Alert.state.in_([AlertState.PUBLISHED, AlertState.CANCELLED]))
         .order_by(Alert.updated_at.desc(), Alert.id.desc())
         .limit(limit)
+        .options(selectinload(Alert.messages))  # each entry names its latest message
     )
     if municipality_id is not None:
         query = query.where(_in_area(municipality_id))
@@ -146,6 +153,64 @@ def list_alerts(page: int, per_page: int = 25) -> Page:
 
 def released_messages(alert: Alert) -> list[AlertMessage]:
     return [m for m in alert.messages if m.status is MessageStatus.RELEASED]
+
+
+PUBLIC_STATES = (AlertState.PUBLISHED, AlertState.CANCELLED)
+
+
+def public_state() -> tuple[sa.ScalarSelect[Any], ...]:
+    """What the alert feeds show depends on, as scalar subqueries for the feeds' one version
+    query: the newest change of a public alert (every release moves ``updated_at``), how many
+    there are, the newest id, and the number of former comune slugs (a rename changes the names
+    in the entries). Expiry is not in it: the feeds list past alerts too, unchanged."""
+    public = Alert.state.in_(PUBLIC_STATES)
+    return (
+        sa.select(sa.func.max(Alert.updated_at)).where(public).scalar_subquery(),
+        sa.select(sa.func.count(Alert.id)).where(public).scalar_subquery(),
+        sa.select(sa.func.max(Alert.id)).where(public).scalar_subquery(),
+        sa.select(sa.func.count()).select_from(MunicipalityAlias).scalar_subquery(),
+    )
+
+
+def message_area(message: AlertMessage) -> list[Municipality]:
+    """The comuni a message named, by name (every comune for an all-area message)."""
+    query = sa.select(Municipality).order_by(Municipality.name)
+    if not message.all_municipalities:
+        query = query.where(Municipality.id.in_(list(message.municipality_ids or [])))
+    return list(db.session.scalars(query))
+
+
+def alert_sender() -> str:
+    """CAP ``sender``: the site's host name, unique to this service and stable."""
+    return urlsplit(str(current_app.config["BASE_URL"])).hostname or "localhost"
+
+
+def cap_identifier(alert_id: int, sequence: int) -> str:
+    """The CAP ``identifier`` of an alert's message (unique, stable)."""
+    return cap.message_identifier(alert_sender(), alert_id, sequence)
+
+
+def cap_document(alert_id: int) -> bytes:
+    """The public alert's CAP 1.2 document (its latest released message); NotFound for an
+    alert the public may not see."""
+    alert = public_alert(alert_id)
+    messages = released_messages(alert)
+    latest = messages[-1]
+    topic = db.session.get(Topic, latest.topic_id) if latest.topic_id is not None else None
+    base_url = str(current_app.config["BASE_URL"]).rstrip("/")
+    source = cap.CapSource(
+        alert_id=alert.id,
+        messages=messages,
+        places=[cap.Place(m.name, m.istat_code) for m in message_area(latest)],
+        everywhere=latest.all_municipalities,
+        topic_slug=topic.slug if topic is not None else None,
+        topic_names=(topic.name_it, topic.name_en) if topic is not None else None,
+        sender=alert_sender(),
+        sender_name=f"{cap.ALL_AREA} – {current_app.config['ORGANISATION_NAME']}",
+        web=f"{base_url}/avvisi/{alert.id}",
+        tz=ZoneInfo(str(current_app.config["TIMEZONE"])),
+    )
+    return cap.build(source)
 
 
 # --- writing -------------------------------------------------------------------------------

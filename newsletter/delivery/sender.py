@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -49,7 +49,7 @@ from newsletter.delivery.transport import (
 from newsletter.digests.models import Digest
 from newsletter.exceptions import TransportError
 from newsletter.extensions import db
-from newsletter.hooks import registry
+from newsletter.hooks import VariantMail, registry
 from newsletter.signing import secret_keys
 
 log = logging.getLogger("newsletter.delivery")
@@ -122,6 +122,8 @@ class Sender:
         self.domain = domain_of(self.mail_from)
         self.verp = VerpSigner(secret_keys(cfg), bounce_domain(cfg))
         self.templates: dict[int, Template | None] = {}
+        self.variants: dict[tuple[str, int], Template | None] = {}  # (kind, variant id)
+        self.purposes: dict[tuple[str, int], tuple[str, str]] = {}  # its personal links
         # A sending thread holds up to two slots at once (a message on the wire and the next
         # one it admits), so the window must exceed the thread count or they could all wait.
         self.max_unrecorded = max(2 * self.concurrency, int(cfg.get("SEND_MAX_UNRECORDED", 64)))
@@ -187,7 +189,74 @@ class Sender:
             return self._prepare_digest(claimed)
         if claimed.kind is DeliveryKind.WEBSUB:
             return self._run_handler(claimed)
+        variant = registry(self.app).mail_variants.get(claimed.kind.value)
+        if variant is not None:
+            return self._prepare_variant(claimed, variant)
         return self._prepare_service(claimed)
+
+    def _prepare_variant(self, claimed: store.Claimed, spec: VariantMail) -> Job | store.Result:
+        """A row naming a mail rendered once for many (an alert in one language): dropped when
+        moot (the person left or turned it off, the message expired), else the variant's
+        cached template with this recipient's address and links."""
+        payload = claimed.payload or {}
+        reason = None
+        if not claimed.subscriber_active or claimed.email is None or claimed.link_key is None:
+            reason = "subscriber is no longer active"
+        elif spec.needs_alerts and not claimed.subscriber_alerts:
+            reason = "subscriber turned urgent alerts off"
+        elif _expired(payload.get("expires")):
+            reason = "expired before it could be sent"
+        if reason is not None:
+            return store.Result(claimed.id, DeliveryStatus.CANCELLED, attempted=False, error=reason)
+        variant_id = payload.get(spec.payload_key)
+        if not isinstance(variant_id, int):
+            return store.Result(claimed.id, DeliveryStatus.FAILED, error="no variant in payload")
+        loaded = self._variant_template(claimed, spec, variant_id)
+        if isinstance(loaded, store.Result):
+            return loaded
+        template, unsubscribe, preferences = loaded
+        assert claimed.email is not None
+        recipient = Recipient(
+            address=claimed.email,
+            message_id=self.message_id(claimed.id),
+            unsubscribe_url=self._personal_url(unsubscribe, claimed),
+            preferences_url=self._personal_url(preferences, claimed),
+        )
+        return self._job(claimed, template, recipient)
+
+    def _variant_template(
+        self, claimed: store.Claimed, spec: VariantMail, variant_id: int
+    ) -> tuple[Template, str, str] | store.Result:
+        """Built once per variant and kept (like ``_digest_template``), with its link purposes."""
+        key = (claimed.kind.value, variant_id)
+        if key not in self.variants:
+            try:
+                variant = spec.load(variant_id)
+                db.session.commit()
+            except Exception as exc:
+                db.session.rollback()
+                log.exception("loading %s variant %s failed", claimed.kind, variant_id)
+                return self._retry_result(claimed, f"loading the message failed: {exc}")
+            finally:
+                db.session.remove()
+            if len(self.variants) > 256:
+                self.variants.clear()
+            self.variants[key] = None
+            self.purposes[key] = ("", "")
+            if variant is not None:
+                self.variants[key] = build_template(
+                    mail_from=self.mail_from,
+                    subject=variant.subject,
+                    text=variant.text,
+                    html=variant.html,
+                    list_id_value=list_id(variant.list_label, self.domain),
+                    unsubscribe_mailto=self.config.get("MAIL_UNSUBSCRIBE_MAILTO"),
+                )
+                self.purposes[key] = (variant.unsubscribe_purpose, variant.preferences_purpose)
+        template = self.variants[key]
+        if template is None:
+            return store.Result(claimed.id, DeliveryStatus.CANCELLED, error="message is gone")
+        return (template, *self.purposes[key])
 
     def _prepare_digest(self, claimed: store.Claimed) -> Job | store.Result:
         if (
@@ -582,6 +651,19 @@ class _Counter:
         with self._cond:
             while self._value > 0 and not any(event.is_set() for event in events):
                 self._cond.wait(0.1)
+
+
+def _expired(value: object) -> bool:
+    """A payload's ``expires`` (ISO-8601) has passed; no or unreadable value: not expired."""
+    if not isinstance(value, str):
+        return False
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment <= utcnow()
 
 
 def serve_forever(app: Flask, transport: Transport, stop: threading.Event) -> None:

@@ -41,6 +41,7 @@ class Claimed:
     attempts: int
     first_attempt_at: datetime | None
     link_key: str | None = None  # the subscriber's, for the personal links
+    subscriber_alerts: bool = False  # the subscriber still wants urgent alerts
     payload: dict[str, Any] | None = None  # what the row carries (an alert's rendition)
     deadline: float = 0.0  # time.monotonic() by which it must be sent: its lease, less a margin
 
@@ -188,11 +189,14 @@ def claim(
                 subscriber_t.c.email,
                 subscriber_t.c.status,
                 subscriber_t.c.link_key,
+                subscriber_t.c.alerts,
                 delivery_t.c.attempts,
                 delivery_t.c.first_attempt_at,
                 delivery_t.c.payload,
             )
-            .select_from(delivery_t.outerjoin(subscriber_t))
+            .select_from(
+                delivery_t.outerjoin(subscriber_t, subscriber_t.c.id == delivery_t.c.subscriber_id)
+            )
             .where(delivery_t.c.id.in_(ids))
         ).all()
     # In the order claimed: the priority lane's rows first, so a batch starts with them.
@@ -210,6 +214,7 @@ def claim(
             attempts=row.attempts,
             first_attempt_at=row.first_attempt_at,
             link_key=row.link_key,
+            subscriber_alerts=bool(row.alerts),
             payload=row.payload,
             deadline=deadline,
         )

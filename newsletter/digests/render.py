@@ -6,7 +6,6 @@ placeholders of ``newsletter.mailparts``; the sender substitutes them per recipi
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,14 +17,13 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 from babel.dates import format_date
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.support import NullTranslations, Translations
+from babel.support import NullTranslations
 from markupsafe import escape
 from mjml import mjml2html
 
 from newsletter import mailparts
 from newsletter.digests.compose import MUNICIPALITY_SECTION, ArticleSnapshot, DigestContent
+from newsletter.i18n import catalogue
 from newsletter.vocabulary import AudienceKind, Frequency
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates" / "email"
@@ -51,18 +49,9 @@ class RenderedDigest:
     text: str
 
 
-@cache
 def translations(locale: str) -> NullTranslations:
     """This package's catalogue, read from the .po file so a missing .mo cannot go unnoticed."""
-    po = CATALOGUES / locale / "LC_MESSAGES" / "messages.po"
-    if not po.exists():
-        return NullTranslations()
-    with po.open("rb") as fh:
-        catalog = read_po(fh, locale=locale)
-    buffer = io.BytesIO()
-    write_mo(buffer, catalog)
-    buffer.seek(0)
-    return Translations(buffer)
+    return catalogue(CATALOGUES, locale)
 
 
 @cache

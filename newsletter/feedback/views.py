@@ -31,6 +31,8 @@ RATED_ENDPOINTS = frozenset(
         "public.comune",
         "digests.archive",
         "digests.edition",
+        "alerts.index",
+        "alerts.alert",
     }
 )
 

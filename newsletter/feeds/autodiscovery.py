@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from flask_babel import gettext
 from markupsafe import Markup
 
-from newsletter.feeds.service import ALL, FeedFormat, feed_urls
+from newsletter.feeds.alertfeeds import comune_alerts_name
+from newsletter.feeds.service import ALERTS, ALL, CAP_INDEX, MIMETYPES, FeedFormat, feed_urls
 
 FORMAT_LABELS = {FeedFormat.RSS: "RSS", FeedFormat.ATOM: "Atom", FeedFormat.JSON: "JSON Feed"}
 
@@ -46,15 +47,54 @@ def feed_links(topic: str | None = None, topic_name: str | None = None) -> list[
     return links
 
 
-def feed_link_tags(topic: str | None = None, topic_name: str | None = None) -> Markup:
-    """For a page's <head>: ``{{ feed_link_tags() }}``, on a topic's page
-    ``{{ feed_link_tags(topic.slug, topic.name(current_locale)) }}``."""
+def alert_feed_links(comune: str | None = None, comune_name: str | None = None) -> list[FeedLink]:
+    """The feeds of urgent alerts; on a comune's page, that comune's alerts feed (Atom)."""
+    urls = feed_urls()
+    if comune:
+        return [
+            FeedLink(
+                urls.feed(comune_alerts_name(comune), FeedFormat.ATOM),
+                FeedFormat.ATOM.mimetype,
+                gettext("Urgent alerts for %(name)s (Atom)", name=comune_name or comune),
+            )
+        ]
+    links = [
+        FeedLink(
+            urls.feed(ALERTS, fmt),
+            fmt.mimetype,
+            gettext("Urgent alerts (%(format)s)", format=FORMAT_LABELS[fmt]),
+        )
+        for fmt in FeedFormat
+    ]
+    links.append(
+        FeedLink(
+            urls.feed(ALERTS, CAP_INDEX),
+            MIMETYPES[FeedFormat.ATOM],
+            gettext("Urgent alerts (CAP 1.2 index)"),
+        )
+    )
+    return links
+
+
+def _tags(links: list[FeedLink]) -> Markup:
     return Markup("\n").join(
         Markup('<link rel="alternate" type="{}" title="{}" href="{}">').format(
             link.type, link.title, link.href
         )
-        for link in feed_links(topic, topic_name)
+        for link in links
     )
+
+
+def feed_link_tags(topic: str | None = None, topic_name: str | None = None) -> Markup:
+    """For a page's <head>: ``{{ feed_link_tags() }}``, on a topic's page
+    ``{{ feed_link_tags(topic.slug, topic.name(current_locale)) }}``."""
+    return _tags(feed_links(topic, topic_name))
+
+
+def alert_feed_link_tags(comune: str | None = None, comune_name: str | None = None) -> Markup:
+    """``{{ alert_feed_link_tags() }}`` on the alert pages and the home page; on a comune's
+    page ``{{ alert_feed_link_tags(town.slug, town.name) }}``."""
+    return _tags(alert_feed_links(comune, comune_name))
 
 
 def link_header() -> str:
@@ -65,4 +105,8 @@ def link_header() -> str:
 
 
 def template_context() -> dict[str, object]:
-    return {"feed_link_tags": feed_link_tags, "feed_links": feed_links}
+    return {
+        "feed_link_tags": feed_link_tags,
+        "feed_links": feed_links,
+        "alert_feed_link_tags": alert_feed_link_tags,
+    }

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from newsletter.feeds.service import RenderedFeed
 
 FEEDS_PREFIX = "/feeds/"
-FEED_PATH = re.compile(r"^/feeds/([^/.]+)\.(rss|atom|json)$")
+FEED_PATH = re.compile(r"^/feeds/([^/.]+)\.(rss|atom|json|cap)$")
 PER_RESPONSE = {"etag", "last-modified", "content-type", "content-length", "cache-control", "date"}
 StartResponse = Callable[..., Any]
 
@@ -100,7 +100,7 @@ class FeedFastPath:
     def _answer(
         self, name: str, fmt: str, environ: dict[str, Any], start_response: StartResponse
     ) -> Iterable[bytes] | None:
-        from newsletter.feeds.service import MIMETYPES, FeedFormat
+        from newsletter.feeds.service import mimetype_of
 
         extra = self.extra_headers
         known = self.app.extensions["newsletter.feeds.versions"].get(name)
@@ -115,7 +115,7 @@ class FeedFastPath:
             headers = [(key, value) for key, value in headers if key != "Last-Modified"]
             start_response("304 NOT MODIFIED", headers + extra)
             return [b""]
-        headers.append(("Content-Type", f"{MIMETYPES[FeedFormat(fmt)]}; charset=utf-8"))
+        headers.append(("Content-Type", f"{mimetype_of(fmt)}; charset=utf-8"))
         headers.append(("Content-Length", str(len(feed.body))))
         start_response("200 OK", headers + extra)
         return [b""] if environ["REQUEST_METHOD"] == "HEAD" else [feed.body]

@@ -25,6 +25,7 @@ from flask import current_app
 from lxml import etree
 from sqlalchemy.orm import selectinload
 
+from newsletter.alerts import service as alerts
 from newsletter.articles.models import Article, ArticleMunicipality, ArticleTopic
 from newsletter.articles.queries import visible_articles
 from newsletter.digests.models import Digest, DigestKind
@@ -40,6 +41,11 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # "updated" of a feed with nothing in 
 ALL = "all"
 DIGESTS = "digests"
 COMUNI = "comuni/"  # a comune's feed is named comuni/<slug>: /feeds/comuni/<slug>.rss
+ALERTS = "avvisi"  # urgent alerts: /feeds/avvisi.rss; a comune's: comuni/<slug>/avvisi (Atom)
+ALERTS_SUFFIX = "/" + ALERTS
+CAP_INDEX = "cap"  # /feeds/avvisi.cap: an Atom index of the alerts' CAP 1.2 documents
+CAP_MIMETYPE = "application/cap+xml"
+CAP_ABOUT = "https://docs.oasis-open.org/emergency/cap/v1.2/CAP-v1.2-os.html"  # JSON "_cap"
 
 SITE_NAME = "Area Omogenea Cremasca"
 ALL_TITLE = f"{SITE_NAME} – Tutte le notizie"
@@ -83,6 +89,7 @@ class FeedVersion:
     topic_description: str
     state: tuple[Any, ...]
     municipality_id: int | None = None  # a comune's feed: its articles (mentions)
+    alerts: bool = False  # a feed of urgent alerts (all, or a comune's): feeds.alertfeeds
 
 
 def body_etag(body: bytes) -> str:
@@ -100,6 +107,8 @@ class FeedItem:
     summary_html: str
     summary_text: str
     categories: tuple[tuple[str, str], ...] = ()  # (term, label)
+    cap_url: str | None = None  # an alert's CAP 1.2 document (Atom: a second alternate link)
+    cap_fields: tuple[tuple[str, str], ...] = ()  # CAP values (Atom CAP index, JSON "_cap")
 
 
 @dataclass(frozen=True)
@@ -118,8 +127,8 @@ class FeedUrls:
     base_url: str
     hub_url: str | None
 
-    def feed(self, name: str, fmt: FeedFormat) -> str:
-        return f"{self.base_url}/feeds/{name}.{fmt.value}"
+    def feed(self, name: str, fmt: str) -> str:
+        return f"{self.base_url}/feeds/{name}.{fmt}"
 
 
 def feed_urls() -> FeedUrls:
@@ -159,6 +168,10 @@ COMUNE_VERSION_SQL = sa.select(
     # an editor adding or removing a comune on an article changes the comune's feed
     sa.select(sa.func.count()).select_from(ArticleMunicipality).scalar_subquery(),
 ).where(Municipality.slug == sa.bindparam("slug"))
+ALERTS_VERSION_SQL = sa.select(*alerts.public_state())
+COMUNE_ALERTS_VERSION_SQL = sa.select(
+    Municipality.id, Municipality.name, *alerts.public_state()
+).where(Municipality.slug == sa.bindparam("slug"))
 DIGESTS_VERSION_SQL = sa.select(
     sa.func.max(Digest.id), sa.func.count(Digest.id), sa.func.max(Digest.created_at)
 ).where(Digest.kind == DigestKind.EDITION)
@@ -177,6 +190,18 @@ def feed_version(name: str) -> FeedVersion:
         if name == DIGESTS:
             row = conn.execute(DIGESTS_VERSION_SQL).one()
             return FeedVersion(name, None, "", "", tuple(row))
+        if name == ALERTS:
+            row = conn.execute(ALERTS_VERSION_SQL).one()
+            return FeedVersion(name, None, "", "", tuple(row), alerts=True)
+        if name.startswith(COMUNI) and name.endswith(ALERTS_SUFFIX):
+            slug = name[len(COMUNI) : -len(ALERTS_SUFFIX)]
+            town = conn.execute(COMUNE_ALERTS_VERSION_SQL, {"slug": slug}).first()
+            if town is None:
+                raise NotFound(f"no feed named {name!r}")
+            town_id, town_name, *town_state = town
+            return FeedVersion(
+                name, None, town_name, "", tuple(town_state), int(town_id), alerts=True
+            )
         if name.startswith(COMUNI):
             town = conn.execute(COMUNE_VERSION_SQL, {"slug": name[len(COMUNI) :]}).first()
             if town is None:
@@ -285,15 +310,20 @@ def feed_document(version: FeedVersion) -> FeedDocument:
 # --- serialisation ---
 
 
-def _feedgen(doc: FeedDocument, fmt: FeedFormat, urls: FeedUrls) -> FeedGenerator:
+def mimetype_of(fmt: str) -> str:
+    """The content type of a feed format (the CAP index is an Atom feed)."""
+    return MIMETYPES[FeedFormat.ATOM] if fmt == CAP_INDEX else FeedFormat(fmt).mimetype
+
+
+def feed_generator(doc: FeedDocument, fmt: str, urls: FeedUrls) -> FeedGenerator:
     fg = FeedGenerator()
     fg.id(doc.id)
     fg.title(doc.title)
     fg.subtitle(doc.description)
     fg.author(AUTHOR)
     fg.language("it")
-    fg.link(href=urls.feed(doc.name, fmt), rel="self", type=fmt.mimetype)
-    if urls.hub_url and fmt is FeedFormat.ATOM:
+    fg.link(href=urls.feed(doc.name, fmt), rel="self", type=mimetype_of(fmt))
+    if urls.hub_url and fmt in (FeedFormat.ATOM, CAP_INDEX):
         fg.link(href=urls.hub_url, rel="hub")
     fg.link(href=doc.home_url, rel="alternate", type="text/html")  # last: feedgen's RSS <link>
     fg.updated(doc.updated)  # feedgen defaults to "now": the bytes must not depend on the clock
@@ -311,7 +341,7 @@ def _feedgen(doc: FeedDocument, fmt: FeedFormat, urls: FeedUrls) -> FeedGenerato
 
 
 def render_rss(doc: FeedDocument, urls: FeedUrls) -> bytes:
-    fg = _feedgen(doc, FeedFormat.RSS, urls)
+    fg = feed_generator(doc, FeedFormat.RSS, urls)
     root, tree = fg._create_rss()
     if urls.hub_url:
         # feedgen writes only rel="self" into RSS; WebSub wants the hub beside it.
@@ -320,8 +350,25 @@ def render_rss(doc: FeedDocument, urls: FeedUrls) -> bytes:
     return bytes(etree.tostring(tree, encoding="UTF-8", xml_declaration=True))
 
 
+def atom_tree(doc: FeedDocument, fmt: str, urls: FeedUrls) -> etree._ElementTree:
+    """The Atom feed as a tree; an alert's entry gets a second alternate link, to its CAP
+    document (feedgen 1.0 drops the ``rel`` and ``type`` of entry links: set here)."""
+    feed, tree = feed_generator(doc, fmt, urls)._create_atom()
+    # feedgen's elements carry no namespace: the default one is declared on <feed> as text.
+    for entry, item in zip(feed.xpath("*[local-name()='entry']"), doc.items, strict=True):
+        if item.cap_url:
+            html = entry.find("link")
+            html.set("rel", "alternate")
+            html.set("type", "text/html")
+            html.addprevious(
+                etree.Element("link", href=item.cap_url, rel="alternate", type=CAP_MIMETYPE)
+            )
+    return tree
+
+
 def render_atom(doc: FeedDocument, urls: FeedUrls) -> bytes:
-    return bytes(_feedgen(doc, FeedFormat.ATOM, urls).atom_str(encoding="UTF-8"))
+    tree = atom_tree(doc, FeedFormat.ATOM, urls)
+    return bytes(etree.tostring(tree, encoding="UTF-8", xml_declaration=True))
 
 
 def render_json(doc: FeedDocument, urls: FeedUrls) -> bytes:
@@ -346,6 +393,11 @@ def render_json(doc: FeedDocument, urls: FeedUrls) -> bytes:
             "date_published": item.published.isoformat(),
             "date_modified": item.updated.isoformat(),
             **({"tags": [label for _term, label in item.categories]} if item.categories else {}),
+            **(
+                {"_cap": {"about": CAP_ABOUT, "url": item.cap_url, **dict(item.cap_fields)}}
+                if item.cap_url
+                else {}
+            ),
         }
         for item in doc.items
     ]

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, current_app, redirect, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from newsletter.exceptions import NotFound
-from newsletter.feeds import service
+from newsletter.feeds import alertfeeds, service
 from newsletter.feeds.cache import FeedCache
 from newsletter.feeds.fastpath import feed_headers, not_modified
 from newsletter.reference.service import municipality_by_slug
@@ -63,17 +63,37 @@ def comune_feed(slug: str, fmt: str) -> BaseResponse:
         return redirect(url_for("feeds.comune_feed", slug=municipality.slug, fmt=fmt), 301)
 
 
+@bp.get("/feeds/avvisi.<any(rss, atom, json, cap):fmt>")
+def alerts_feed(fmt: str) -> Response:
+    """Urgent alerts; ``.cap`` is the Atom index of their CAP 1.2 documents."""
+    return _serve(service.ALERTS, fmt)
+
+
+@bp.get("/feeds/comuni/<slug>/avvisi.atom")
+def comune_alerts_feed(slug: str) -> BaseResponse:
+    """A comune's alerts (and the all-area ones); a former slug redirects for good."""
+    try:
+        return _serve(alertfeeds.comune_alerts_name(slug), "atom")
+    except NotFound:
+        municipality, renamed = municipality_by_slug(slug)  # NotFound (404) when unknown
+        if not renamed:
+            raise
+        return redirect(url_for("feeds.comune_alerts_feed", slug=municipality.slug), 301)
+
+
 def _serve(name: str, fmt: str) -> Response:
-    feed_format = service.FeedFormat(fmt)
     version = current_version(name)  # NotFound (404) for an unknown topic
     cache = feed_cache()
     rendered = cache.get(name, fmt, version)
     if rendered is None:
-        rendered = service.render(version, feed_format)
+        if version.alerts:
+            rendered = alertfeeds.render(version, fmt)
+        else:
+            rendered = service.render(version, service.FeedFormat(fmt))
         cache.put(name, fmt, version, rendered)
     headers = feed_headers(rendered, CACHE_CONTROL)
     if not_modified(request.environ, rendered):
         return Response(status=304, headers=headers)
     return Response(
-        rendered.body, headers=headers, content_type=f"{feed_format.mimetype}; charset=utf-8"
+        rendered.body, headers=headers, content_type=f"{service.mimetype_of(fmt)}; charset=utf-8"
     )

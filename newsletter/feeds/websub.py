@@ -1,12 +1,12 @@
 """WebSub: tell the hub that feeds changed, through the outbox, never from the web request.
 
 Two ways in, both adding one ``websub`` outbox row to the same transaction, naming the feed URLs
-to ping: the domain events ``article_published`` and ``digest_built`` (sent by the operations
-that publish; ``digests build`` writes its rows with SQLAlchemy Core, which no session listener
-sees), and a session ``before_flush`` listener that catches article edits made through the ORM
-anywhere (an editor's change, a hidden article, a shell session). While an identical ping is
-still queued, no second one is added. The sender hands the row to :func:`deliver_ping`, which
-POSTs ``hub.mode=publish`` to the hub for each URL.
+to ping: the domain events ``article_published``, ``digest_built`` and ``alert_released`` (sent
+by the operations that publish; ``digests build`` writes its rows with SQLAlchemy Core, which no
+session listener sees), and a session ``before_flush`` listener that catches article edits made
+through the ORM anywhere (an editor's change, a hidden article, a shell session). While an
+identical ping is still queued, no second one is added. The sender hands the row to
+:func:`deliver_ping`, which POSTs ``hub.mode=publish`` to the hub for each URL.
 """
 
 from __future__ import annotations
@@ -14,19 +14,30 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+import sqlalchemy as sa
 from flask import current_app, has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from newsletter import events, fetch
+from newsletter.alerts.models import AlertNotice
 from newsletter.articles.models import Article, ArticleTopic
 from newsletter.delivery import outbox
 from newsletter.delivery.models import Delivery, DeliveryKind
 from newsletter.digests.models import Digest, DigestKind
 from newsletter.exceptions import TransportError
 from newsletter.extensions import db
-from newsletter.feeds.service import ALL, DIGESTS, FeedFormat, FeedUrls, feed_urls
-from newsletter.reference.models import Topic
+from newsletter.feeds.alertfeeds import comune_alerts_name
+from newsletter.feeds.service import (
+    ALERTS,
+    ALL,
+    CAP_INDEX,
+    DIGESTS,
+    FeedFormat,
+    FeedUrls,
+    feed_urls,
+)
+from newsletter.reference.models import Municipality, Topic
 
 PING_TIMEOUT = 10.0
 ENABLED_KEY = "newsletter.feeds.websub"
@@ -88,10 +99,10 @@ def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
         outbox.enqueue(DeliveryKind.WEBSUB, payload={"topic_urls": wanted}, session=session)
 
 
-def _queue_ping(names: set[str]) -> None:
+def _queue_ping(names: set[str], wanted: list[str] | None = None) -> None:
     if not current_app.extensions.get(ENABLED_KEY) or not current_app.config.get("WEBSUB_HUB_URL"):
         return
-    wanted = urls_for(names, feed_urls())
+    wanted = wanted if wanted is not None else urls_for(names, feed_urls())
     with db.session.no_autoflush:
         if not _already_queued(db.session(), wanted):
             outbox.enqueue(DeliveryKind.WEBSUB, payload={"topic_urls": wanted})
@@ -110,12 +121,27 @@ def on_article_published(article: Article, **_: Any) -> None:
     _queue_ping({ALL, *slugs})
 
 
+def on_alert_released(notice: AlertNotice, **_: Any) -> None:
+    """A released alert message changes the alert feeds (every format, the CAP index) and the
+    Atom feed of each comune it concerns: readers of urgent alerts should not wait for a poll."""
+    urls = feed_urls()
+    wanted = [urls.feed(ALERTS, fmt) for fmt in (*FeedFormat, CAP_INDEX)]
+    towns = sa.select(Municipality.slug)
+    if not notice.all_municipalities:
+        towns = towns.where(Municipality.id.in_(notice.municipality_ids))
+    with db.session.no_autoflush:
+        slugs = sorted(db.session.scalars(towns))
+    wanted += [urls.feed(comune_alerts_name(slug), FeedFormat.ATOM) for slug in slugs]
+    _queue_ping(set(), sorted(wanted))
+
+
 def listen() -> None:
     """Register the listener once per process, for every session (apps opt in by config)."""
     if not event.contains(Session, "before_flush", _before_flush):
         event.listen(Session, "before_flush", _before_flush)
     events.digest_built.connect(on_digest_built, weak=False)
     events.article_published.connect(on_article_published, weak=False)
+    events.alert_released.connect(on_alert_released, weak=False)
 
 
 def deliver_ping(delivery: Delivery) -> None:

@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from newsletter.alerts import service as alerts
+from newsletter.alerts.models import Alert
 from newsletter.articles.models import Article, ArticleMunicipality
 from newsletter.articles.queries import is_visible, visible_articles
 from newsletter.db import utcnow
@@ -20,6 +22,7 @@ from newsletter.reference.service import list_municipalities, list_topics
 class HomeContent:
     topics: list[Topic]
     latest: list[Article]
+    alerts: list[Alert]  # in force now, the most serious first (the banner)
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,7 @@ class TopicContent:
 
 def home_content(limit: int = 6) -> HomeContent:
     latest = list(db.session.scalars(visible_articles().limit(limit)))
-    return HomeContent(topics=list_topics(), latest=latest)
+    return HomeContent(topics=list_topics(), latest=latest, alerts=alerts.active_alerts())
 
 
 def topic_content(slug: str, limit: int = 20) -> TopicContent:
@@ -53,6 +56,7 @@ class ComuneContent:
     articles: list[Article]
     topic: Topic | None  # the topic filter, when one is chosen
     topics: list[Topic]
+    alerts: list[Alert]  # in force now for this comune (its own and the all-area ones)
 
 
 def comuni_overview(days: int, now: datetime | None = None) -> list[ComuneSummary]:
@@ -89,7 +93,8 @@ def comune_content(slug: str, topic: str | None = None, limit: int = 30) -> Comu
         )
     )
     articles = list(db.session.scalars(query.limit(limit)))
-    return ComuneContent(municipality, articles, chosen, list_topics())
+    in_force = alerts.active_alerts(municipality_id=municipality.id)
+    return ComuneContent(municipality, articles, chosen, list_topics(), in_force)
 
 
 def topics() -> list[Topic]:

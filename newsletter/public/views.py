@@ -54,7 +54,9 @@ def _form_context(state: forms.FormState | None = None) -> dict[str, Any]:
 @bp.get("/")
 def home() -> str:
     content = service.home_content(int(current_app.config["PUBLIC_LATEST_ARTICLES"]))
-    return render_template("public/home.html", latest=content.latest, **_form_context())
+    return render_template(
+        "public/home.html", latest=content.latest, alerts=content.alerts, **_form_context()
+    )
 
 
 @bp.get("/topics/<slug>")
@@ -322,6 +324,41 @@ def unsubscribe(token: str) -> Page:
 
 
 csrf.exempt(unsubscribe)  # RFC 8058: mail clients post without cookies or a CSRF token
+
+
+@bp.get("/unsubscribe/alerts/<token>")
+def unsubscribe_alerts_page(token: str) -> Page:
+    """Stop the urgent alerts only (the link in every alert mail); one button, as above."""
+    try:
+        subscriber = subscriber_for(Purpose.UNSUBSCRIBE_ALERTS, token)
+    except InvalidToken as exc:
+        return _bad_link(exc)
+    if subscriber is not None:
+        _speak_their_language(subscriber)
+    done = subscriber is None or not subscriber.alerts
+    return render_template("public/unsubscribe_alerts.html", token=token, done=done)
+
+
+@bp.post("/unsubscribe/alerts/<token>")
+def unsubscribe_alerts(token: str) -> Page:
+    """The page's button and the alert mails' RFC 8058 one-click: alerts off, digests kept."""
+    one_click = request.form.get("List-Unsubscribe") == "One-Click"
+    try:
+        subscriber = subscriber_for(Purpose.UNSUBSCRIBE_ALERTS, token)
+    except InvalidToken as exc:
+        if one_click:
+            return _plain(exc.message, 400)
+        return _bad_link(exc)
+    if subscriber is not None:
+        if not one_click:
+            _speak_their_language(subscriber)
+        subscriptions.unsubscribe_alerts(subscriber.id, channel="one-click" if one_click else "web")
+    if one_click:
+        return _plain("unsubscribed from alerts", 200)
+    return render_template("public/unsubscribe_alerts.html", token=token, done=True, just_now=True)
+
+
+csrf.exempt(unsubscribe_alerts)
 
 
 def _plain(text: str, status: int) -> Response:

@@ -1,4 +1,5 @@
-"""A subscriber's personal links (confirm, preferences, unsubscribe, export), built in one place.
+"""A subscriber's personal links (confirm, preferences, unsubscribe, export, unsubscribe from
+urgent alerts only), built in one place.
 
 Service mail, the digests' headers and footers (through the sender) and the pages all call
 :func:`personal_url`. The token is signed here (``tokens``); the path comes from the public
@@ -23,6 +24,7 @@ ENDPOINTS = {
     Purpose.PREFERENCES: "public.preferences",
     Purpose.UNSUBSCRIBE: "public.unsubscribe_page",
     Purpose.EXPORT: "public.export",
+    Purpose.UNSUBSCRIBE_ALERTS: "public.unsubscribe_alerts_page",
 }
 
 

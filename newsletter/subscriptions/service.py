@@ -336,15 +336,60 @@ def unsubscribe(
     return True
 
 
+def set_alerts(
+    subscriber_id: int,
+    on: bool,
+    *,
+    channel: str = "web",
+    actor: Actor | None = None,
+    change: str = "alerts",
+) -> bool:
+    """Turn the subscriber's urgent alerts for their comune on or off; the digests are not
+    touched. True if this call changed anything (repeating is harmless). Commits.
+
+    Alerts need a comune (a field error otherwise). Turning them off cancels the alert mail
+    still queued; the consent ledger records the choice (``details.alerts``; ``change`` says
+    which door: the preferences, the alerts-only unsubscribe link). ``actor`` as for
+    unsubscribe: staff acting for the person (audited)."""
+    if actor is not None:
+        audit.record(actor, "subscriber.alerts", f"subscriber:{subscriber_id}", {"alerts": on})
+    subscriber = db.session.get(Subscriber, subscriber_id)
+    if subscriber is None or subscriber.alerts == on:
+        if actor is not None:
+            db.session.commit()
+        return False
+    check_alerts(on, subscriber.municipality)
+    subscriber.alerts = on
+    if not on:
+        outbox.cancel(subscriber.id, kinds=[DeliveryKind.ALERT], reason="alerts turned off")
+    record_consent(
+        subscriber,
+        ConsentAction.PREFERENCES,
+        channel,
+        actor=actor.name if actor is not None else None,
+        details={**_settings(subscriber), "alerts": on, "change": change},
+    )
+    db.session.commit()
+    return True
+
+
+def unsubscribe_alerts(
+    subscriber_id: int, *, channel: str = "web", actor: Actor | None = None
+) -> bool:
+    """The alerts-only unsubscribe (the link and RFC 8058 one-click of every alert mail):
+    no more urgent alerts, the newsletter keeps coming. True if this call changed anything."""
+    return set_alerts(subscriber_id, False, channel=channel, actor=actor, change="unsubscribe")
+
+
 def erase(subscriber_id: int, *, channel: str = "web", actor: Actor | None = None) -> None:
     """Delete the person and everything that names them; keep one anonymous ledger entry
     saying that an erasure happened (and under which notice). ``actor`` as for unsubscribe."""
     subscriber = get_subscriber(subscriber_id)
     if actor is not None:
         audit.record(actor, "subscriber.erase", f"subscriber:{subscriber_id}")
-    cancel_queued_digests(subscriber.id)
     db.session.delete(subscriber)
     db.session.flush()
+    outbox.forget([subscriber_id])  # every delivery row that names them (no cascade there)
     record_consent(None, ConsentAction.ERASE, channel)
     events.subscriber_left.send(subscriber_id, channel=str(channel), erased=True)
     db.session.commit()
@@ -470,12 +515,14 @@ def purge_pending(now: datetime | None = None) -> int:
             )
         )
     )
-    if ids:
+    for start in range(0, len(ids), 5_000):
         db.session.execute(
             sa.delete(Subscriber)
-            .where(Subscriber.id.in_(ids))
+            .where(Subscriber.id.in_(ids[start : start + 5_000]))
             .execution_options(synchronize_session=False)
         )
+    if ids:
+        outbox.forget(ids)  # their confirmation mails (the outbox has no cascade)
     db.session.commit()
     return len(ids)
 

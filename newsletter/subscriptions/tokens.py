@@ -21,6 +21,7 @@ class Purpose(enum.StrEnum):
     PREFERENCES = "preferences"
     UNSUBSCRIBE = "unsubscribe"
     EXPORT = "export"
+    UNSUBSCRIBE_ALERTS = "unsubscribe-alerts"  # urgent alerts only; the digests stay
 
 
 def _max_age(purpose: Purpose) -> int | None:

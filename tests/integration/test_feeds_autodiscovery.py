@@ -50,7 +50,16 @@ def test_home_and_topic_pages_carry_the_link_tags(client: FlaskClient) -> None:
     site = "https://newsletter.example.org/feeds"
     home = html.fromstring(client.get("/").get_data(as_text=True))
     hrefs = [el.get("href") for el in home.xpath("//head/link[@rel='alternate']")]
-    assert hrefs == [f"{site}/all.rss", f"{site}/all.atom", f"{site}/all.json"]
+    assert hrefs == [
+        f"{site}/all.rss",
+        f"{site}/all.atom",
+        f"{site}/all.json",
+        # urgent alerts, announced on the home page like its banner
+        f"{site}/avvisi.rss",
+        f"{site}/avvisi.atom",
+        f"{site}/avvisi.json",
+        f"{site}/avvisi.cap",
+    ]
     topic = html.fromstring(client.get("/topics/mobility").get_data(as_text=True))
     hrefs = [el.get("href") for el in topic.xpath("//head/link[@rel='alternate']")]
     assert f"{site}/mobility.atom" in hrefs

@@ -34,6 +34,7 @@ PUBLIC_PAGES = [
     "/legal",
     "/comuni",
     "/comuni/crema",
+    "/avvisi",
 ]
 ADMIN_PAGES = ["/admin/", "/admin/articles", "/admin/subscribers", "/admin/digests", "/admin/audit"]
 

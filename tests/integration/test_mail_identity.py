@@ -24,6 +24,7 @@ from newsletter.delivery.sender import Sender
 from newsletter.delivery.transport import SmtpRelayTransport
 from newsletter.digests import service as digests
 from newsletter.extensions import db
+from tests.fixtures.alert_mail import alert_reader, issue_alert
 from tests.fixtures.delivery import Relay
 from tests.fixtures.digests import WEEKLY_FIRE, add_article, add_subscriber
 from tests.fixtures.subscriptions import post_subscribe
@@ -42,7 +43,8 @@ def app_overrides() -> dict[str, Any]:
 
 def every_kind_of_mail(app: Flask, client: FlaskClient, relay: Relay) -> dict[str, EmailMessage]:
     """A weekly digest (Italian and English citizens, a mayor), a confirmation and a
-    preferences mail, each delivered once through the real sender."""
+    preferences mail, an urgent alert (Italian and English), each delivered once through the
+    real sender."""
     relay.configure(app)
     app.config["RETRY_SCHEDULE_SECONDS"] = (0.0,)
     published = WEEKLY_FIRE - timedelta(days=2)
@@ -66,6 +68,9 @@ def every_kind_of_mail(app: Flask, client: FlaskClient, relay: Relay) -> dict[st
     digests.build_digests("weekly", at=WEEKLY_FIRE)
     post_subscribe(client, email="nuova@example.org", topics=["energy"])
     post_subscribe(client, email="gia.iscritta@example.org", topics=["energy"])
+    alert_reader("avvisi@example.org", "Crema")
+    alert_reader("alerts@example.org", "Offanengo", locale="en")
+    issue_alert()
     db.session.remove()
     Sender(app, SmtpRelayTransport.from_config(app.config)).run(threading.Event(), until_idle=True)
     by_recipient = {}
@@ -79,6 +84,8 @@ def every_kind_of_mail(app: Flask, client: FlaskClient, relay: Relay) -> dict[st
         "digest-mayor": by_recipient["sindaco@example.org"],
         "confirm": by_recipient["nuova@example.org"],
         "preferences": by_recipient["gia.iscritta@example.org"],
+        "alert-it": by_recipient["avvisi@example.org"],
+        "alert-en": by_recipient["alerts@example.org"],
     }
 
 
