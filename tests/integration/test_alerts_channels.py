@@ -233,9 +233,9 @@ def test_an_alert_that_expired_while_queued_is_not_sent(
     assert _subscribe(client, browser, municipality="Crema", alerts=True).status_code == 201
     _issue(expires_at=(utcnow() + timedelta(hours=1)).isoformat())
     with time_machine.travel(datetime.now(UTC) + timedelta(hours=2), tick=True):
-        _send(runner)
+        assert "channels: 0 sent, 0 to retry, 0 failed, 1 dropped" in _send(runner)
     (row,) = _rows(DeliveryKind.PUSH)
-    assert row.status is DeliveryStatus.FAILED
+    assert row.status is DeliveryStatus.CANCELLED
     assert row.last_error == "alert expired before it could be sent"
     assert push_service.received == []
 
@@ -372,3 +372,15 @@ def test_the_alerts_route_is_a_channel_setting() -> None:
         ("alerts", False),
         ("comune:crema", True),
     ]
+
+
+def test_a_post_whose_alert_expired_while_queued_is_dropped(
+    app: Flask, runner: FlaskCliRunner, channels: TelegramApi
+) -> None:
+    _issue(expires_at=(utcnow() + timedelta(hours=1)).isoformat())
+    with time_machine.travel(datetime.now(UTC) + timedelta(hours=2), tick=True):
+        _send(runner)
+    rows = _rows(DeliveryKind.TELEGRAM)
+    assert {r.status for r in rows} == {DeliveryStatus.CANCELLED}
+    assert {r.last_error for r in rows} == {"alert expired before it could be posted"}
+    assert channels.posts == []
