@@ -245,7 +245,7 @@ class TelegramMessenger:
         chat = str(row.payload["chat"])
         expires = row.payload.get("expires_at")
         if expires and datetime.fromisoformat(str(expires)) <= utcnow():
-            return ChannelResult(ChannelOutcome.FAILED, "alert expired before it could be posted")
+            return ChannelResult(ChannelOutcome.DROPPED, "alert expired before it could be posted")
         wait = self._wait(chat, float(cfg["TELEGRAM_POST_INTERVAL"]))
         if wait > 0:
             return ChannelResult(ChannelOutcome.LATER, "pacing", wait)
