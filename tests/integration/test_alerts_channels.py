@@ -384,3 +384,24 @@ def test_a_post_whose_alert_expired_while_queued_is_dropped(
     assert {r.status for r in rows} == {DeliveryStatus.CANCELLED}
     assert {r.last_error for r in rows} == {"alert expired before it could be posted"}
     assert channels.posts == []
+
+
+def test_keyed_rows_are_counted_once_each_across_chunks(app: Flask) -> None:
+    """``enqueue_keyed`` (one statement run for many rows) reports only the rows it wrote."""
+
+    def keyed(numbers: range) -> list[outbox.Keyed]:
+        return [
+            outbox.Keyed(target=f"push:{n}", dedupe_key=f"push:{n}:alert:1", payload={"n": n})
+            for n in numbers
+        ]
+
+    assert outbox.enqueue_keyed(DeliveryKind.PUSH, keyed(range(0, 2500))) == 2500
+    again = outbox.enqueue_keyed(
+        DeliveryKind.PUSH, keyed(range(2000, 4500)), priority=outbox.PRIORITY_ALERT
+    )
+    assert again == 2000
+    db.session.commit()
+    rows = _rows(DeliveryKind.PUSH)
+    assert len(rows) == 4500
+    assert sum(r.priority == outbox.PRIORITY_ALERT for r in rows) == 2000
+    assert next(r for r in rows if r.target == "push:4499").payload == {"n": 4499}
