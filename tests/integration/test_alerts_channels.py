@@ -205,7 +205,7 @@ def test_update_and_cancellation_follow_to_every_browser_the_alert_reached(
             "Avviso revocato: Crema: via Mazzini riaperta a senso unico",
         ]
         assert {p["tag"] for p in got} == {f"alert-{alert_id}"}  # each replaces the last
-        assert got[1]["body"].startswith("Gravità: minore. Una corsia riaperta")
+        assert got[1]["body"].startswith("Gravità: lieve. Una corsia riaperta")
         assert got[2]["body"] == "Non più in vigore: lavori finiti"
         assert got[2]["requireInteraction"] is False
     assert len(received) == 6
