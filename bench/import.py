@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from newsletter import create_app  # noqa: E402
+from newsletter.audit import Actor  # noqa: E402
 
 TOPICS = ("welfare", "mobility", "energy", "governance")
 COMUNI = ("Crema", "Offanengo", "Pandino", "Spino d'Adda", "Vaiano Cremasco")
@@ -125,7 +126,7 @@ def bench(db: str, n: int, postgres_url: str) -> None:
             ):
                 started = time.perf_counter()
                 cpu_started = time.process_time()
-                report = import_roster(text, actor="cli:bench", dry_run=dry_run)
+                report = import_roster(text, actor=Actor("cli:bench"), dry_run=dry_run)
                 took = time.perf_counter() - started
                 cpu = time.process_time() - cpu_started
                 print(

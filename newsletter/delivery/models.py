@@ -69,19 +69,37 @@ class Delivery(db.Model):  # type: ignore[name-defined,misc]
             postgresql_where=sa.text("sent_at IS NOT NULL"),
             sqlite_where=sa.text("sent_at IS NOT NULL"),
         ),
+        # Only channel rows (push, Telegram) have a target and a once-only key: e-mail rows,
+        # the 100,000 of a digest, stay out of both indexes.
+        sa.Index(
+            "ix_delivery_target",
+            "target",
+            postgresql_where=sa.text("target IS NOT NULL"),
+            sqlite_where=sa.text("target IS NOT NULL"),
+        ),
+        sa.Index(
+            "uq_delivery_dedupe_key",
+            "dedupe_key",
+            unique=True,
+            postgresql_where=sa.text("dedupe_key IS NOT NULL"),
+            sqlite_where=sa.text("dedupe_key IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[DeliveryKind] = mapped_column(str_enum(DeliveryKind, "delivery_kind"))
-    digest_id: Mapped[int | None] = mapped_column(sa.ForeignKey("digest.id", ondelete="CASCADE"))
-    subscriber_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("subscriber.id", ondelete="CASCADE"), index=True
-    )
+    # No foreign keys on the two columns a digest build fills 100,000 times at once, on
+    # purpose: their per-row checks were over half of the insert's time (issue 16). Digests are
+    # never deleted (a row whose digest is gone is cancelled by the sender); subscriptions
+    # deletes a person's rows itself, through ``outbox.forget`` (erase, purge of pending),
+    # under a lock that enqueueing shares, so no row of an erased person can appear later.
+    digest_id: Mapped[int | None]
+    subscriber_id: Mapped[int | None] = mapped_column(index=True)
     to_address: Mapped[str | None] = mapped_column(sa.String(320))  # only for TEST sends
     # Channels beyond e-mail: who receives it ("push:<id>", "@channel") and the key that makes
     # the same notification or post happen once, whoever enqueues it and however often.
-    target: Mapped[str | None] = mapped_column(sa.String(300), index=True)
-    dedupe_key: Mapped[str | None] = mapped_column(sa.String(300), unique=True)
+    target: Mapped[str | None] = mapped_column(sa.String(300))
+    dedupe_key: Mapped[str | None] = mapped_column(sa.String(300))
     payload: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     status: Mapped[DeliveryStatus] = mapped_column(
         str_enum(DeliveryStatus, "delivery_status"), default=DeliveryStatus.QUEUED
@@ -99,8 +117,12 @@ class Delivery(db.Model):  # type: ignore[name-defined,misc]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
 
-    digest: Mapped[Digest | None] = relationship()
-    subscriber: Mapped[Subscriber | None] = relationship()
+    digest: Mapped[Digest | None] = relationship(
+        primaryjoin="foreign(Delivery.digest_id) == Digest.id", viewonly=True
+    )
+    subscriber: Mapped[Subscriber | None] = relationship(
+        primaryjoin="foreign(Delivery.subscriber_id) == Subscriber.id", viewonly=True
+    )
 
 
 class HoldResolution(enum.StrEnum):

@@ -194,7 +194,9 @@ def claim(
                 delivery_t.c.first_attempt_at,
                 delivery_t.c.payload,
             )
-            .select_from(delivery_t.outerjoin(subscriber_t))
+            .select_from(
+                delivery_t.outerjoin(subscriber_t, subscriber_t.c.id == delivery_t.c.subscriber_id)
+            )
             .where(delivery_t.c.id.in_(ids))
         ).all()
     # In the order claimed: the priority lane's rows first, so a batch starts with them.

@@ -387,9 +387,9 @@ def erase(subscriber_id: int, *, channel: str = "web", actor: Actor | None = Non
     subscriber = get_subscriber(subscriber_id)
     if actor is not None:
         audit.record(actor, "subscriber.erase", f"subscriber:{subscriber_id}")
-    cancel_queued_digests(subscriber.id)
     db.session.delete(subscriber)
     db.session.flush()
+    outbox.forget([subscriber_id])  # every delivery row that names them (no cascade there)
     record_consent(None, ConsentAction.ERASE, channel)
     events.subscriber_left.send(subscriber_id, channel=str(channel), erased=True)
     db.session.commit()
@@ -515,12 +515,14 @@ def purge_pending(now: datetime | None = None) -> int:
             )
         )
     )
-    if ids:
+    for start in range(0, len(ids), 5_000):
         db.session.execute(
             sa.delete(Subscriber)
-            .where(Subscriber.id.in_(ids))
+            .where(Subscriber.id.in_(ids[start : start + 5_000]))
             .execution_options(synchronize_session=False)
         )
+    if ids:
+        outbox.forget(ids)  # their confirmation mails (the outbox has no cascade)
     db.session.commit()
     return len(ids)
 

@@ -3,13 +3,18 @@ reaching subscriptions through one function."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from sqlalchemy.orm import Session
 
 from newsletter.delivery import outbox
 from newsletter.delivery.models import Delivery, DeliveryKind, DeliveryStatus
 from newsletter.extensions import db
+from newsletter.subscriptions import service
 from newsletter.subscriptions.models import (
     ConsentAction,
     ConsentChannel,
@@ -62,6 +67,59 @@ def test_enqueue_many_applies_the_callers_condition_inside_the_insert(app: Flask
     db.session.commit()
     assert inserted == 3
     assert sorted(d.subscriber_id for d in deliveries()) == active
+
+
+def test_enqueue_many_is_one_statement_for_a_digest(app: Flask) -> None:
+    """The ids travel as one parameter: 3,000 rows, one INSERT (plus the lock on PostgreSQL)."""
+    digest = make_digest()
+    ids = add_subscribers(3_000)
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement.split()[0].upper())
+
+    sa.event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        assert outbox.enqueue_many(DeliveryKind.DIGEST, digest.id, ids) == 3_000
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", seen)
+    db.session.commit()
+    assert statements.count("INSERT") == 1
+    assert len(deliveries()) == 3_000
+
+
+@pytest.mark.postgres
+def test_an_erasure_waits_for_a_build_inserting_rows_for_the_person_then_deletes_them(
+    app: Flask,
+) -> None:
+    """Without a foreign key, the lock shared by enqueueing and taken by ``forget`` is what
+    keeps an erasure complete while a build is writing rows for the same person."""
+    digest = make_digest()
+    [anna] = add_subscribers(1, "anna")
+    db.session.commit()
+    build = Session(db.engine)
+    assert outbox.enqueue_many(DeliveryKind.DIGEST, digest.id, [anna], session=build) == 1
+    erased = threading.Event()
+    errors: list[BaseException] = []
+
+    def erase() -> None:
+        try:
+            with app.app_context():
+                service.erase(anna)
+                erased.set()
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    eraser = threading.Thread(target=erase)
+    eraser.start()
+    time.sleep(1.0)
+    assert not erased.is_set()  # waiting for the build's transaction
+    build.commit()
+    build.close()
+    eraser.join(30)
+    assert errors == []
+    assert erased.is_set()
+    assert [d.subscriber_id for d in deliveries()] == []
 
 
 def test_unregistered_kinds_and_rows_without_their_subscriber_are_refused(app: Flask) -> None:

@@ -138,7 +138,12 @@ def test_timestamps_come_back_as_aware_utc(app: object) -> None:
     assert loaded.created_at.tzinfo is not None
 
 
-def test_deleting_a_subscriber_cascades_in_the_database(app: object) -> None:
+def test_deleting_a_subscriber_cascades_to_subscriptions_but_not_to_the_outbox(
+    app: object,
+) -> None:
+    """The outbox has no foreign keys (a digest build inserts 100,000 rows at once, and their
+    checks were over half of its time): subscriptions' erase deletes the rows through
+    ``outbox.forget`` (tests/integration/test_subscriptions_service.py), not the database."""
     subscriber = Subscriber(email="c@example.org")
     topic = db.session.scalar(sa.select(Topic).where(Topic.slug == "welfare"))
     subscriber.subscriptions.append(Subscription(topic=topic))
@@ -149,4 +154,6 @@ def test_deleting_a_subscriber_cascades_in_the_database(app: object) -> None:
     db.session.execute(sa.delete(Subscriber).where(Subscriber.id == subscriber.id))
     db.session.commit()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Subscription)) == 0
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(Delivery)) == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Delivery)) == 1
+    foreign = sa.inspect(db.engine).get_foreign_keys("delivery")
+    assert [fk["constrained_columns"] for fk in foreign] == []

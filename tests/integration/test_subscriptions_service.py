@@ -204,6 +204,35 @@ def test_erase_leaves_no_trace_of_the_address(
     assert subscriber_by_email("bruno@example.org") is not None
 
 
+def test_erase_deletes_every_delivery_row_of_the_person_sent_ones_too(
+    app: Flask,
+    make_subscriber: Callable[..., Subscriber],
+    queued_digest: Callable[[Subscriber], Delivery],
+) -> None:
+    """The outbox has no foreign key to cascade from (bulk speed): erase deletes the rows
+    itself, whatever their kind or status, and nobody else's."""
+    anna = make_subscriber("anna@example.org")
+    bruno = make_subscriber("bruno@example.org")
+    sent = queued_digest(anna)
+    queued_digest(bruno)
+    db.session.execute(
+        sa.update(Delivery).where(Delivery.id == sent.id).values(status=DeliveryStatus.SENT)
+    )
+    db.session.commit()
+    assert [d.status for d in outbox(subscriber_id=anna.id, kind=DeliveryKind.DIGEST)] == [
+        DeliveryStatus.SENT
+    ]
+    assert len(outbox(subscriber_id=anna.id)) == 2  # and the confirmation mail
+
+    service.erase(anna.id)
+
+    assert outbox(subscriber_id=anna.id) == []
+    assert [d.kind for d in outbox(subscriber_id=bruno.id)] == [
+        DeliveryKind.CONFIRM,
+        DeliveryKind.DIGEST,
+    ]
+
+
 def test_export_holds_everything_about_the_person(
     app: Flask, make_subscriber: Callable[..., Subscriber]
 ) -> None:
