@@ -34,6 +34,7 @@ from newsletter.alerts.models import (
     MessageType,
 )
 from newsletter.alerts.schemas import ALL, AlertIn
+from newsletter.alerts.words import severity_word
 from newsletter.db import utcnow
 from newsletter.exceptions import NewsletterError, ValidationError
 from newsletter.extensions import db
@@ -63,7 +64,7 @@ HIDDEN_FIELDS = (*FORM_FIELDS, "override_reason", "note")
 def severity_label(value: AlertSeverity | str) -> str:
     """The severity in words (never by colour alone), in the page's language and in the
     words the alert's e-mail uses."""
-    return alert_mail.severity_word(AlertSeverity(value), select_locale())
+    return severity_word(value, select_locale())
 
 
 def state_label(alert: Alert) -> str:
