@@ -126,19 +126,23 @@ def _wipe(app: Flask) -> None:
 
 
 def _reseed_municipalities(conn: sa.Connection, table: sa.Table) -> None:
-    """Back to the 48 comuni that migration 0002 seeds (tests may rename or add some)."""
+    """Back to the 48 comuni that migrations 0002 and 0012 seed (tests may rename or add some)."""
     from newsletter.db import utcnow
     from newsletter.reference.names import slugify
     from newsletter.reference.service import BUNDLED_MUNICIPALITIES
 
-    names = [
-        line.split(",")[0].strip()
+    rows = [
+        line.split(",")
         for line in BUNDLED_MUNICIPALITIES.read_text(encoding="utf-8").splitlines()[1:]
         if line.strip()
     ]
     now = utcnow()
     conn.execute(
-        table.insert(), [{"name": n, "slug": slugify(n), "created_at": now} for n in names]
+        table.insert(),
+        [
+            {"name": name, "slug": slugify(name), "istat_code": code or None, "created_at": now}
+            for name, code in rows
+        ],
     )
 
 

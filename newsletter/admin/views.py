@@ -57,9 +57,13 @@ def _admin_context() -> dict[str, Any]:
     # navigation and forms.
     if not has_request_context() or not request.path.startswith(bp.url_prefix or "/admin"):
         return {}
+    from newsletter.admin.alerts import nav_badges
+    from newsletter.alerts.service import awaiting_count
+
     user = auth.current_user()
     nav = [
         (_("Dashboard"), "admin.dashboard", EDITOR),
+        (_("Alerts"), "admin.alerts", EDITOR),
         (_("Articles"), "admin.articles", EDITOR),
         (_("Sources"), "admin.sources", EDITOR),
         (_("Subscribers"), "admin.subscribers", ADMIN),
@@ -75,6 +79,7 @@ def _admin_context() -> dict[str, Any]:
     return {
         "admin_user": user,
         "admin_nav": visible,
+        "admin_nav_badges": nav_badges() if user is not None else {},
         "admin_actions": lambda kind: [
             a for a in registry().actions[kind] if auth.has_role(user, a.role)
         ],
@@ -82,6 +87,7 @@ def _admin_context() -> dict[str, Any]:
         # the sign-in page (or a 404 under /admin) must not set a cookie.
         "action_form": ActionForm() if user is not None else None,
         "value_label": _value_label,
+        "alerts_awaiting": awaiting_count,
     }
 
 
@@ -353,4 +359,5 @@ def attempt(operation: Callable[[], T], failure: Any = None) -> tuple[T | None, 
 
 # The other pages join ``bp`` from their own modules.
 from newsletter.admin import actions as _actions  # noqa: E402,F401
+from newsletter.admin import alerts as _alerts  # noqa: E402,F401
 from newsletter.admin import people as _people  # noqa: E402,F401

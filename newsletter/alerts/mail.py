@@ -23,6 +23,7 @@ from mjml import mjml2html
 
 from newsletter import mailparts
 from newsletter.alerts.models import AlertNotice, MessageType
+from newsletter.alerts.words import severity_word
 from newsletter.i18n import catalogue
 from newsletter.vocabulary import AlertSeverity
 
@@ -61,18 +62,6 @@ def _environment(templates_dir: str, locale: str, html: bool) -> jinja2.Environm
     )
     env.install_gettext_translations(catalogue(CATALOGUES, locale), newstyle=True)  # type: ignore[attr-defined]
     return env
-
-
-def severity_word(severity: AlertSeverity, locale: str) -> str:
-    """The severity in words ("grave", "severe"): never colour alone."""
-    t = catalogue(CATALOGUES, locale)
-    words = {
-        AlertSeverity.MINOR: t.pgettext("severity", "minor"),
-        AlertSeverity.MODERATE: t.pgettext("severity", "moderate"),
-        AlertSeverity.SEVERE: t.pgettext("severity", "severe"),
-        AlertSeverity.EXTREME: t.pgettext("severity", "extreme"),
-    }
-    return str(words[severity])
 
 
 def local_moment(value: datetime, locale: str, timezone: str) -> str:

@@ -13,7 +13,8 @@ never waits: withdrawing a warning must be as fast as possible.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -33,14 +34,14 @@ from newsletter.alerts.models import (
     MessageStatus,
     MessageType,
 )
-from newsletter.alerts.schemas import AlertIn
+from newsletter.alerts.schemas import ALL, AlertIn, AlertMessageOut, AlertOut, PublicStatus
 from newsletter.audit import Actor
 from newsletter.db import utcnow
 from newsletter.exceptions import Conflict, Forbidden, NotFound, ValidationError
 from newsletter.extensions import db
 from newsletter.paging import Page, paginate
 from newsletter.reference.models import Municipality, MunicipalityAlias, Topic
-from newsletter.reference.service import find_municipality, topics_by_slug
+from newsletter.reference.service import find_municipality, list_topics
 
 log = logging.getLogger(__name__)
 
@@ -146,9 +147,55 @@ def awaiting_approval() -> list[AlertMessage]:
     )
 
 
+def awaiting_count() -> int:
+    """How many messages wait for a second person (the admin navigation shows it)."""
+    return int(
+        db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(AlertMessage)
+            .where(AlertMessage.status == MessageStatus.AWAITING_APPROVAL)
+        )
+        or 0
+    )
+
+
+def waiting_alert_ids(alert_ids: list[int]) -> set[int]:
+    """Which of these alerts have a message awaiting approval (one query for a list page)."""
+    if not alert_ids:
+        return set()
+    return set(
+        db.session.scalars(
+            sa.select(AlertMessage.alert_id)
+            .where(
+                AlertMessage.alert_id.in_(alert_ids),
+                AlertMessage.status == MessageStatus.AWAITING_APPROVAL,
+            )
+            .distinct()
+        )
+    )
+
+
 def list_alerts(page: int, per_page: int = 25) -> Page:
     """Every alert for the admin area, newest first."""
     return paginate(sa.select(Alert).order_by(Alert.id.desc()), page, per_page)
+
+
+def recent_alerts(limit: int) -> list[Alert]:
+    """The newest alerts whatever their state (API clients following up on theirs)."""
+    return list(db.session.scalars(sa.select(Alert).order_by(Alert.id.desc()).limit(limit)))
+
+
+def municipality_names() -> dict[int, str]:
+    """Every comune's name by id: a message keeps ids, people read names."""
+    return dict(db.session.execute(sa.select(Municipality.id, Municipality.name)).tuples().all())
+
+
+def message_area_names(message: AlertMessage, names: dict[int, str] | None = None) -> list[str]:
+    """The names of the comuni a message concerns, alphabetical; ``["*"]`` for all of them."""
+    if message.all_municipalities:
+        return [ALL]
+    names = municipality_names() if names is None else names
+    return sorted(names[i] for i in message.municipality_ids or [] if i in names)
 
 
 def released_messages(alert: Alert) -> list[AlertMessage]:
@@ -216,7 +263,7 @@ def cap_document(alert_id: int) -> bytes:
 # --- writing -------------------------------------------------------------------------------
 
 
-def _resolve(data: AlertIn) -> tuple[list[Municipality], int | None]:
+def _resolve(data: AlertIn) -> tuple[list[Municipality], Topic | None]:
     """The comuni and topic an alert names; unknown names are one error listing them all."""
     municipalities: list[Municipality] = []
     if not data.everywhere:
@@ -228,30 +275,83 @@ def _resolve(data: AlertIn) -> tuple[list[Municipality], int | None]:
             elif found not in municipalities:
                 municipalities.append(found)
         if unknown:
-            raise ValidationError(
-                f"unknown municipality: {', '.join(unknown)}", {"municipalities": unknown}
-            )
-    topic_id = topics_by_slug([data.topic])[0].id if data.topic else None
-    return municipalities, topic_id
+            message = f"unknown municipality: {', '.join(unknown)}"
+            raise ValidationError(message, {"municipalities": message})
+    topic = None
+    if data.topic is not None:
+        # Compared in Python, exactly: the slug is never sent to the database as typed.
+        topic = next((t for t in list_topics() if t.slug == data.topic), None)
+        if topic is None:
+            message = f"unknown topic: {data.topic}"
+            raise ValidationError(message, {"topic": message})
+    return municipalities, topic
 
 
 def _check_times(data: AlertIn, now: datetime) -> tuple[datetime, datetime]:
     starts = data.starts_at or now
     if data.expires_at <= now:
-        raise ValidationError("expires_at is in the past", {"expires_at": "in the past"})
+        raise ValidationError("expires_at is in the past", {"expires_at": "must be in the future"})
     if data.expires_at <= starts:
-        raise ValidationError("expires_at must be after starts_at", {"expires_at": "too early"})
+        raise ValidationError(
+            "expires_at must be after starts_at", {"expires_at": "must be after starts_at"}
+        )
     return starts, data.expires_at
 
 
-def _approval(data: AlertIn, actor: Actor, may_override: bool, override_reason: str | None) -> bool:
-    """True when the message may go out now; False when it waits for a second person."""
+def _approval(
+    data: AlertIn, may_override: bool, override_reason: str | None
+) -> tuple[bool, str | None]:
+    """Whether the message may go out now (False: it waits for a second person), and the
+    override reason that lets it (None when it needs none or has none)."""
     reason = (override_reason or "").strip() or None
     if reason is not None and not may_override:
         raise Forbidden("only an administrator may release a severe alert alone")
     if not data.severity.needs_approval:
-        return True
-    return reason is not None
+        return True, None
+    return reason is not None, reason
+
+
+@dataclass(frozen=True)
+class Draft:
+    """An alert as it would go out, checked as issuing checks it, before anything is written:
+    the admin area's preview."""
+
+    municipalities: tuple[str, ...]  # names, alphabetical; empty when ``everywhere``
+    everywhere: bool
+    topic: Topic | None
+    starts_at: datetime
+    starts_now: bool
+    expires_at: datetime
+    releases_now: bool  # False: it waits for a second person's approval
+    override_reason: str | None  # an administrator releases it alone, and why
+
+
+def check(
+    data: AlertIn,
+    *,
+    alert_id: int | None = None,
+    may_override: bool = False,
+    override_reason: str | None = None,
+    now: datetime | None = None,
+) -> Draft:
+    """What ``issue`` (or ``update`` of ``alert_id``) would do with ``data``: the same errors,
+    nothing written."""
+    now = now or utcnow()
+    if alert_id is not None:
+        _updatable(get_alert(alert_id))
+    municipalities, topic = _resolve(data)
+    starts, expires = _check_times(data, now)
+    releases_now, reason = _approval(data, may_override, override_reason)
+    return Draft(
+        municipalities=tuple(sorted(m.name for m in municipalities)),
+        everywhere=data.everywhere,
+        topic=topic,
+        starts_at=starts,
+        starts_now=data.starts_at is None,
+        expires_at=expires,
+        releases_now=releases_now,
+        override_reason=reason,
+    )
 
 
 def _new_message(
@@ -261,7 +361,7 @@ def _new_message(
     *,
     actor: Actor,
     municipalities: list[Municipality],
-    topic_id: int | None,
+    topic: Topic | None,
     starts: datetime,
     expires: datetime,
     now: datetime,
@@ -279,7 +379,7 @@ def _new_message(
         headline_en=data.headline_en,
         text_en=data.text_en,
         severity=data.severity,
-        topic_id=topic_id,
+        topic_id=topic.id if topic else None,
         all_municipalities=data.everywhere,
         municipality_ids=[m.id for m in municipalities],
         starts_at=starts,
@@ -289,10 +389,26 @@ def _new_message(
         issued_by=actor.name,
         issued_by_user_id=actor.user_id,
         issued_at=now,
-        override_reason=(override_reason or "").strip() or None,
+        override_reason=override_reason,
     )
     db.session.add(message)
     return message
+
+
+def _record_override(message: AlertMessage, actor: Actor) -> None:
+    """An administrator released a severe or extreme message without a second person: its
+    own audit row, so the log can be filtered for exactly these."""
+    if message.override_reason:
+        audit.record(
+            actor,
+            "alert.override",
+            message.alert.identifier,
+            {
+                "sequence": message.sequence,
+                "severity": message.severity.value,
+                "reason": message.override_reason,
+            },
+        )
 
 
 def issue(
@@ -305,9 +421,9 @@ def issue(
 ) -> AlertMessage:
     """A new alert. Released at once, or left awaiting approval (severe, extreme)."""
     now = now or utcnow()
-    municipalities, topic_id = _resolve(data)
+    municipalities, topic = _resolve(data)
     starts, expires = _check_times(data, now)
-    release_now = _approval(data, actor, may_override, override_reason)
+    release_now, reason = _approval(data, may_override, override_reason)
     alert = Alert(
         state=AlertState.PENDING,
         headline=data.headline,
@@ -315,7 +431,7 @@ def issue(
         headline_en=data.headline_en,
         text_en=data.text_en,
         severity=data.severity,
-        topic_id=topic_id,
+        topic_id=topic.id if topic else None,
         all_municipalities=data.everywhere,
         starts_at=starts,
         expires_at=expires,
@@ -330,11 +446,11 @@ def issue(
         MessageType.ALERT,
         actor=actor,
         municipalities=municipalities,
-        topic_id=topic_id,
+        topic=topic,
         starts=starts,
         expires=expires,
         now=now,
-        override_reason=override_reason,
+        override_reason=reason,
         note=None,
     )
     db.session.flush()
@@ -350,6 +466,7 @@ def issue(
     )
     log.info("%s issued alert %s (%s)", actor.name, alert.identifier, data.severity.value)
     if release_now:
+        _record_override(message, actor)
         _release(message, approved_by=None, now=now)
     return message
 
@@ -368,23 +485,22 @@ def update(
     The same approval rule as issuing applies to the new severity."""
     now = now or utcnow()
     alert = get_alert(alert_id)
-    if alert.state is not AlertState.PUBLISHED:
-        raise Conflict(f"alert {alert.identifier} is {alert.state.value}: it cannot be updated")
-    _no_message_waiting(alert)
-    municipalities, topic_id = _resolve(data)
+    _updatable(alert)
+    municipalities, topic = _resolve(data)
     starts, expires = _check_times(data, now)
-    release_now = _approval(data, actor, may_override, override_reason)
+    release_now, reason = _approval(data, may_override, override_reason)
+    note = (note or "").strip() or None
     message = _new_message(
         alert,
         data,
         MessageType.UPDATE,
         actor=actor,
         municipalities=municipalities,
-        topic_id=topic_id,
+        topic=topic,
         starts=starts,
         expires=expires,
         now=now,
-        override_reason=override_reason,
+        override_reason=reason,
         note=note,
     )
     db.session.flush()
@@ -393,6 +509,7 @@ def update(
     )
     log.info("%s updated alert %s (message %d)", actor.name, alert.identifier, message.sequence)
     if release_now:
+        _record_override(message, actor)
         _release(message, approved_by=None, now=now)
     return message
 
@@ -451,7 +568,7 @@ def approve(message_id: int, *, actor: Actor, now: datetime | None = None) -> Al
     """The second person's yes: the message is released. Its issuer cannot approve it."""
     now = now or utcnow()
     message = _waiting(message_id)
-    if _same_person(message, actor):
+    if same_person(message, actor):
         raise Forbidden("a second person must approve: you issued this alert")
     audit.record(actor, "alert.approve", message.alert.identifier, {"sequence": message.sequence})
     log.info(
@@ -497,6 +614,12 @@ def _waiting(message_id: int) -> AlertMessage:
     return message
 
 
+def _updatable(alert: Alert) -> None:
+    if alert.state is not AlertState.PUBLISHED:
+        raise Conflict(f"alert {alert.identifier} is {alert.state.value}: it cannot be updated")
+    _no_message_waiting(alert)
+
+
 def _no_message_waiting(alert: Alert) -> None:
     if any(m.status is MessageStatus.AWAITING_APPROVAL for m in alert.messages):
         raise Conflict(
@@ -504,7 +627,8 @@ def _no_message_waiting(alert: Alert) -> None:
         )
 
 
-def _same_person(message: AlertMessage, actor: Actor) -> bool:
+def same_person(message: AlertMessage, actor: Actor) -> bool:
+    """Whether ``actor`` issued ``message`` (by account when both are accounts)."""
     if actor.user_id is not None and message.issued_by_user_id is not None:
         return actor.user_id == message.issued_by_user_id
     return actor.name.lower() == message.issued_by.lower()
@@ -569,3 +693,75 @@ def notice_of(message: AlertMessage) -> AlertNotice:
         note=message.note,
         released_at=message.released_at,
     )
+
+
+# --- the API's view of an alert ---------------------------------------------------------
+
+
+def public_status(message: AlertMessage) -> PublicStatus:
+    """A message's status in the API's words: released is what the contract calls "sent"."""
+    return {
+        MessageStatus.RELEASED: "sent",
+        MessageStatus.AWAITING_APPROVAL: "awaiting_approval",
+        MessageStatus.REJECTED: "rejected",
+    }[message.status]  # type: ignore[return-value]
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _iso_or_none(value: datetime | None) -> str | None:
+    return _iso(value) if value is not None else None
+
+
+def describe(alerts: list[Alert], now: datetime | None = None) -> list[AlertOut]:
+    """Alerts with their messages, as the API answers them (one query for the names)."""
+    now = now or utcnow()
+    names = municipality_names()
+    return [
+        AlertOut(
+            id=alert.id,
+            identifier=alert.identifier,
+            state=alert.state.value,
+            active=alert.is_active(now),
+            headline=alert.headline,
+            text=alert.text,
+            headline_en=alert.headline_en,
+            text_en=alert.text_en,
+            severity=alert.severity,
+            municipalities=[ALL]
+            if alert.all_municipalities
+            else [m.name for m in alert.municipalities],
+            topic=alert.topic.slug if alert.topic else None,
+            starts_at=_iso(alert.starts_at),
+            expires_at=_iso(alert.expires_at),
+            url=alert.url,
+            created_at=_iso(alert.created_at),
+            published_at=_iso_or_none(alert.published_at),
+            updated_at=_iso_or_none(alert.updated_at),
+            cancelled_at=_iso_or_none(alert.cancelled_at),
+            messages=[
+                AlertMessageOut(
+                    sequence=m.sequence,
+                    type=m.msg_type.value,
+                    status=public_status(m),
+                    headline=m.headline,
+                    severity=m.severity,
+                    municipalities=message_area_names(m, names),
+                    starts_at=_iso(m.starts_at),
+                    expires_at=_iso(m.expires_at),
+                    note=m.note,
+                    issued_by=m.issued_by,
+                    issued_at=_iso(m.issued_at),
+                    approved_by=m.approved_by,
+                    approved_at=_iso_or_none(m.approved_at),
+                    override_reason=m.override_reason,
+                    rejected_by=m.rejected_by,
+                    released_at=_iso_or_none(m.released_at),
+                )
+                for m in alert.messages
+            ],
+        )
+        for alert in alerts
+    ]

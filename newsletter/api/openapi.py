@@ -14,14 +14,38 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from newsletter.api.schemas import ArticleList, ArticleQuery, ErrorOut, TopicList
+from newsletter.alerts.schemas import (
+    AlertAccepted,
+    AlertIn,
+    AlertList,
+    AlertOut,
+    AlertUpdateIn,
+    ReasonIn,
+)
+from newsletter.api.schemas import AlertQuery, ArticleList, ArticleQuery, ErrorOut, TopicList
 from newsletter.articles.schemas import ArticleIn, ArticleOut
 from newsletter.subscriptions.schemas import SubscriberIn, SubscriberOut
 
 REF = "#/components/schemas/{model}"
 Mode = Literal["validation", "serialization"]
-INPUTS: tuple[type[BaseModel], ...] = (ArticleIn, SubscriberIn)
-OUTPUTS: tuple[type[BaseModel], ...] = (ArticleOut, SubscriberOut, TopicList, ArticleList, ErrorOut)
+INPUTS: tuple[type[BaseModel], ...] = (ArticleIn, SubscriberIn, AlertIn, AlertUpdateIn, ReasonIn)
+OUTPUTS: tuple[type[BaseModel], ...] = (
+    ArticleOut,
+    SubscriberOut,
+    TopicList,
+    ArticleList,
+    ErrorOut,
+    AlertAccepted,
+    AlertOut,
+    AlertList,
+)
+# A path's ``{id}``: the ids a route can match (larger numbers are a 404, see web.IdConverter).
+ID_PARAMETER = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+}
 
 
 @dataclass(frozen=True)
@@ -38,6 +62,7 @@ class Operation:
     query: type[BaseModel] | None = None
     public: bool = False
     errors: tuple[int, ...] = field(default=(401,))
+    description: str | None = None
 
 
 OPERATIONS = (
@@ -65,6 +90,42 @@ OPERATIONS = (
         "active with proof of consent, pending (confirmation mail) without",
         {200: ("updated", SubscriberOut), 201: ("created", SubscriberOut)},
         scope="subscribers", body=SubscriberIn, errors=(400, 401, 403, 409, 422),
+    ),
+    Operation(
+        "/api/v1/alerts", "post", "issueAlert",
+        "Issue an urgent alert: sent at once, or (severe, extreme) awaiting a second person's "
+        "approval in the admin area",
+        {201: ("issued: status sent or awaiting_approval", AlertAccepted)},
+        scope="alerts", body=AlertIn, errors=(400, 401, 403, 422),
+        description="A token never releases a severe or extreme alert alone. Unknown comuni, "
+        "an expiry in the past or before the start: 422 naming the field.",
+    ),
+    Operation(
+        "/api/v1/alerts", "get", "listAlerts", "The newest alerts, whatever their state",
+        {200: ("the alerts, newest first", AlertList)},
+        scope="alerts", query=AlertQuery, errors=(400, 401, 403),
+    ),
+    Operation(
+        "/api/v1/alerts/{id}", "get", "getAlert", "One alert with its messages",
+        {200: ("the alert", AlertOut)}, scope="alerts", errors=(401, 403, 404),
+    ),
+    Operation(
+        "/api/v1/alerts/{id}/update", "post", "updateAlert",
+        "A follow-up with the alert's whole new content; severe and extreme ones await "
+        "approval again",
+        {201: ("the follow-up: status sent or awaiting_approval", AlertAccepted)},
+        scope="alerts", body=AlertUpdateIn, errors=(400, 401, 403, 404, 409, 422),
+        description="409 when the alert is not published (pending, cancelled, rejected) or "
+        "has a message awaiting approval.",
+    ),
+    Operation(
+        "/api/v1/alerts/{id}/cancel", "post", "cancelAlert",
+        "Cancel an alert: the cancellation goes out at once (no approval); an alert still "
+        "awaiting approval is withdrawn",
+        {200: ("status sent (cancellation), or withdrawn (nothing had been sent)",
+               AlertAccepted)},
+        scope="alerts", body=ReasonIn, errors=(400, 401, 403, 404, 409, 422),
+        description="409 when the alert is cancelled or rejected already.",
     ),
 )  # fmt: skip
 
@@ -119,8 +180,13 @@ def _operation(op: Operation) -> dict[str, Any]:
     if op.scope:
         out["description"] = f"Needs a token with the `{op.scope}` scope (403 otherwise)."
         out["x-token-scope"] = op.scope
+    if op.description:
+        out["description"] = " ".join(filter(None, (out.get("description"), op.description)))
+    parameters = [ID_PARAMETER] if "{id}" in op.path else []
     if op.query is not None:
-        out["parameters"] = _parameters(op.query)
+        parameters += _parameters(op.query)
+    if parameters:
+        out["parameters"] = parameters
     if op.body is not None:
         ref = {"$ref": REF.format(model=op.body.__name__)}
         out["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref}}}
@@ -141,8 +207,8 @@ def document(
             "version": version,
             "description": (
                 "Articles in (upsert by source and external id) and out; topics; subscribers "
-                "added by operators. Tokens carry scopes: `articles` (the default), "
-                "`subscribers`, `alerts`."
+                "added by operators; urgent alerts issued and followed up. Tokens carry "
+                "scopes: `articles` (the default), `subscribers`, `alerts`."
             ),
         },
         "components": {

@@ -15,6 +15,14 @@ from newsletter.articles.service import parse_datetime
 
 _INTEGER = re.compile(r"-?[0-9]{1,9}")
 DEFAULT_LIMIT = 20
+MAX_ALERTS = 100
+
+
+def _check_limit(value: str | None, maximum: int) -> str | None:
+    """``limit`` as a query string gives it: digits, from 1 to ``maximum``."""
+    if value is not None and (not _INTEGER.fullmatch(value) or not 1 <= int(value) <= maximum):
+        raise ValueError(f"must be an integer from 1 to {maximum}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -95,14 +103,31 @@ class ArticleQuery(BaseModel):
     @classmethod
     def _limit(cls, value: str | None, info: ValidationInfo) -> str | None:
         context = info.context
-        maximum = context.max_limit if isinstance(context, QueryContext) else 200
-        if value is not None and (not _INTEGER.fullmatch(value) or not 1 <= int(value) <= maximum):
-            raise ValueError(f"must be an integer from 1 to {maximum}")
-        return value
+        return _check_limit(value, context.max_limit if isinstance(context, QueryContext) else 200)
 
     @property
     def since_time(self) -> datetime | None:
         return parse_datetime(self.since) if self.since is not None else None
+
+    @property
+    def limit_value(self) -> int:
+        return int(self.limit) if self.limit is not None else DEFAULT_LIMIT
+
+
+class AlertQuery(BaseModel):
+    """``GET /api/v1/alerts?limit=``: the newest alerts, whatever their state."""
+
+    limit: Annotated[
+        str | None,
+        WithJsonSchema(
+            {"type": "integer", "minimum": 1, "maximum": MAX_ALERTS, "default": DEFAULT_LIMIT}
+        ),
+    ] = None
+
+    @field_validator("limit")
+    @classmethod
+    def _limit(cls, value: str | None) -> str | None:
+        return _check_limit(value, MAX_ALERTS)
 
     @property
     def limit_value(self) -> int:

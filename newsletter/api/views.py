@@ -10,12 +10,22 @@ from typing import Any, TypeVar
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from newsletter import schemas
+from newsletter.alerts import service as alerts
+from newsletter.alerts.schemas import (
+    AlertAccepted,
+    AlertIn,
+    AlertList,
+    AlertUpdateIn,
+    PublicStatus,
+    ReasonIn,
+)
 from newsletter.api import openapi
 from newsletter.api import service as tokens
-from newsletter.api.schemas import ArticleQuery, QueryContext, TopicList
+from newsletter.api.schemas import AlertQuery, ArticleQuery, QueryContext, TopicList
 from newsletter.articles import service as articles
 from newsletter.audit import Actor
 from newsletter.exceptions import ValidationError
+from newsletter.extensions import db
 from newsletter.reference.service import list_topics, municipality_names
 from newsletter.subscriptions import roster
 from newsletter.subscriptions.schemas import SubscriberOut
@@ -144,3 +154,65 @@ def add_subscriber() -> tuple[Response, int]:
         status=subscriber.status,
     )
     return jsonify(schemas.dump(out)), 201 if created else 200
+
+
+# --- alerts: issued here, approved (when severe) by a second person in the admin area ---------
+
+
+def _accepted(alert_id: int, message: int | None, status: PublicStatus, code: int) -> Any:
+    out = AlertAccepted(id=alert_id, identifier=f"AOC-{alert_id}", message=message, status=status)
+    return jsonify(schemas.dump(out)), code
+
+
+def _token_actor() -> Actor:
+    return Actor.of_token(g.api_token.name)
+
+
+@bp.post("/alerts")
+@token_required("alerts")
+def issue_alert() -> Any:
+    """201 ``sent``, or ``awaiting_approval`` for severe and extreme alerts: a token never
+    releases those alone (no override through the API)."""
+    data = schemas.validate(AlertIn, _json_body())
+    message = alerts.issue(data, actor=_token_actor())
+    db.session.commit()
+    return _accepted(message.alert_id, message.sequence, alerts.public_status(message), 201)
+
+
+@bp.get("/alerts")
+@token_required("alerts")
+def list_alerts() -> Response:
+    try:
+        query = schemas.validate(AlertQuery, request.args.to_dict())
+    except ValidationError as exc:
+        raise BadRequest(exc.message, exc.details) from None
+    listed = AlertList(alerts=alerts.describe(alerts.recent_alerts(query.limit_value)))
+    return jsonify(schemas.dump(listed))
+
+
+@bp.get("/alerts/<int:id>")
+@token_required("alerts")
+def get_alert(id: int) -> Response:
+    return jsonify(schemas.dump(alerts.describe([alerts.get_alert(id)])[0]))
+
+
+@bp.post("/alerts/<int:id>/update")
+@token_required("alerts")
+def update_alert(id: int) -> Any:
+    """A follow-up with the alert's whole new content (and ``note``: what changed)."""
+    data = schemas.validate(AlertUpdateIn, _json_body())
+    message = alerts.update(id, data, actor=_token_actor(), note=data.note)
+    db.session.commit()
+    return _accepted(id, message.sequence, alerts.public_status(message), 201)
+
+
+@bp.post("/alerts/<int:id>/cancel")
+@token_required("alerts")
+def cancel_alert(id: int) -> Any:
+    """Goes out at once; an alert still awaiting approval is withdrawn (nothing was sent)."""
+    reason = schemas.validate(ReasonIn, _json_body()).reason
+    message = alerts.cancel(id, actor=_token_actor(), note=reason)
+    db.session.commit()
+    if message is None:
+        return _accepted(id, None, "withdrawn", 200)
+    return _accepted(id, message.sequence, alerts.public_status(message), 200)

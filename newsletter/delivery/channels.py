@@ -45,6 +45,7 @@ class ChannelOutcome(enum.StrEnum):
     FAILED = "failed"  # permanent: the service refused this message (400, 413, 403)
     GONE = "gone"  # the recipient no longer exists (push 404/410): never again
     LATER = "later"  # not attempted (a channel's own pace): due again after ``retry_after``
+    DROPPED = "dropped"  # not attempted, never will be: moot (an alert that has expired)
 
 
 @dataclass(frozen=True)
@@ -72,10 +73,12 @@ class ChannelReport:
     sent: int = 0
     retried: int = 0
     failed: int = 0
+    dropped: int = 0  # moot, never attempted (an expired alert, a row deleted under us)
     by_kind: Counter[str] = field(default_factory=Counter)
 
     def summary(self) -> str:
-        return f"channels: {self.sent} sent, {self.retried} to retry, {self.failed} failed"
+        text = f"channels: {self.sent} sent, {self.retried} to retry, {self.failed} failed"
+        return text + (f", {self.dropped} dropped" if self.dropped else "")
 
 
 def host_of(row: ChannelRow) -> str:
@@ -123,6 +126,10 @@ class ChannelSender:
         now = utcnow()
         if answer.outcome is ChannelOutcome.SENT:
             return store.Result(claimed.id, DeliveryStatus.SENT)
+        if answer.outcome is ChannelOutcome.DROPPED:
+            return store.Result(
+                claimed.id, DeliveryStatus.CANCELLED, error=answer.detail, attempted=False
+            )
         if answer.outcome is ChannelOutcome.LATER:
             return store.Result(
                 claimed.id,
@@ -173,6 +180,8 @@ class ChannelSender:
                 report.sent += 1
             elif result.status is DeliveryStatus.QUEUED:
                 report.retried += 1
+            elif result.status is DeliveryStatus.CANCELLED:
+                report.dropped += 1
             else:
                 report.failed += 1
 
@@ -186,6 +195,9 @@ class ChannelSender:
                 report,
             )
         busy: Counter[str] = Counter()
+        # One row per recipient at a time: two messages to one browser or chat (an alert's
+        # update, then its cancellation) arrive in the order they were queued.
+        sending: set[str] = set()
         done: list[store.Result] = []
         lock = threading.Condition()
 
@@ -195,6 +207,7 @@ class ChannelSender:
             result = self.result_for(claimed, future.result())
             with lock:
                 busy[host_of(row)] -= 1
+                sending.discard(row.target)
                 done.append(result)
                 lock.notify_all()
 
@@ -213,10 +226,11 @@ class ChannelSender:
                     in_flight -= len(flushed)
                     if in_flight - len(done) < self.workers:  # running, not unrecorded
                         for index, (claimed, row) in enumerate(pending):
-                            if busy[host_of(row)] < self.per_host:
+                            if busy[host_of(row)] < self.per_host and row.target not in sending:
                                 chosen = (claimed, row)
                                 del pending[index]
                                 busy[host_of(row)] += 1
+                                sending.add(row.target)
                                 in_flight += 1
                                 break
                     if chosen is None and not flushed and (pending or in_flight):

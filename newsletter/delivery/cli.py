@@ -80,7 +80,12 @@ def run_send(app: Flask, transport: Transport, *, until_idle: bool, stop: thread
             report = sender.run(stop, until_idle=True, progress=step)
         beside.join()
     summary = report.summary()
-    if channel_report.sent or channel_report.retried or channel_report.failed:
+    if (
+        channel_report.sent
+        or channel_report.retried
+        or channel_report.failed
+        or channel_report.dropped
+    ):
         summary += f"; {channel_report.summary()}"
     if report.relay_error is not None:
         raise click.ClickException(f"{report.relay_error} ({summary})")
@@ -98,6 +103,7 @@ def _run_channels(app: Flask, stop: threading.Event, into: Any) -> None:
 
     found = ChannelSender(app).run(stop, until_idle=True)
     into.sent, into.retried, into.failed = found.sent, found.retried, found.failed
+    into.dropped = found.dropped
 
 
 @click.command("send")

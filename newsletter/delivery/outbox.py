@@ -377,7 +377,9 @@ def enqueue_keyed(
     now = utcnow()
     dialect = target.get_bind().dialect.name
     inserted = 0
-    chunk_size = 2_000  # 9 parameters a row: under SQLite's 32,767
+    # One statement run for many parameter sets (compiled once: a 2,000-row VALUES list took
+    # SQLAlchemy ~0.5 s to compile per chunk, 20,000 alert notifications 10 s), in chunks.
+    chunk_size = 2_000
     for offset in range(0, len(rows), chunk_size):
         values = [
             {
@@ -393,14 +395,13 @@ def enqueue_keyed(
             }
             for row in rows[offset : offset + chunk_size]
         ]
-        statement = (
-            _insert(dialect)
-            .values(values)
-            .on_conflict_do_nothing(
-                index_elements=["dedupe_key"], index_where=delivery_t.c.dedupe_key.is_not(None)
-            )
+        statement = _insert(dialect).on_conflict_do_nothing(
+            index_elements=["dedupe_key"], index_where=delivery_t.c.dedupe_key.is_not(None)
         )
-        inserted += _rowcount(target, statement)
+        result = target.connection().execute(
+            statement.execution_options(preserve_rowcount=True), values
+        )
+        inserted += max(int(result.rowcount or 0), 0)
     return inserted
 
 

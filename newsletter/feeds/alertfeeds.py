@@ -20,6 +20,7 @@ from lxml import etree
 from newsletter.alerts import service as alerts
 from newsletter.alerts.cap import ALL_AREA, CAP_NS, MSG_TYPES, SEVERITIES, cap_time
 from newsletter.alerts.models import Alert, AlertState, MessageStatus
+from newsletter.alerts.words import severity_word
 from newsletter.feeds.service import (
     ALERTS,
     CAP_INDEX,
@@ -38,19 +39,12 @@ from newsletter.feeds.service import (
     feed_urls,
     tag_uri,
 )
-from newsletter.vocabulary import AlertSeverity
 
 ALERTS_TITLE = f"{SITE_NAME} – Avvisi urgenti"
 ALERTS_DESCRIPTION = (
     "Gli avvisi urgenti dei 48 comuni dell'Area Omogenea Cremasca: strade chiuse, allerte "
     "meteo, interruzioni dei servizi."
 )
-SEVERITY_IT = {
-    AlertSeverity.MINOR: "lieve",
-    AlertSeverity.MODERATE: "moderata",
-    AlertSeverity.SEVERE: "grave",
-    AlertSeverity.EXTREME: "estrema",
-}
 WHEN = "d MMMM y, HH:mm"
 
 
@@ -71,7 +65,7 @@ def _alert_item(alert: Alert, base_url: str, tz: ZoneInfo) -> FeedItem:
         else ", ".join(m.name for m in alert.municipalities)
     )
     facts = (
-        f"Avviso {alert.identifier} · gravità {SEVERITY_IT[alert.severity]} · {area} · "
+        f"Avviso {alert.identifier} · gravità {severity_word(alert.severity, 'it')} · {area} · "
         f"dal {_when(alert.starts_at, tz)} al {_when(alert.expires_at, tz)}"
     )
     if cancelled and alert.cancelled_at is not None:

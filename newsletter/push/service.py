@@ -33,9 +33,9 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import force_locale, gettext
-from flask_babel import lazy_gettext as _l
 
 from newsletter import fetch
+from newsletter.alerts.words import severity_word
 from newsletter.db import utcnow
 from newsletter.delivery import outbox
 from newsletter.delivery.models import DeliveryKind
@@ -46,7 +46,7 @@ from newsletter.reference.models import Topic
 from newsletter.reference.service import find_municipality
 from newsletter.subscriptions.models import ConsentAction, ConsentChannel
 from newsletter.subscriptions.service import record_consent
-from newsletter.vocabulary import AlertSeverity, Locale
+from newsletter.vocabulary import Locale
 
 if TYPE_CHECKING:
     from newsletter.alerts.models import AlertNotice
@@ -432,13 +432,6 @@ def batch_articles(snapshots: Iterable[Any]) -> list[BatchArticle]:
 MAX_ALERT_TTL = 28 * 24 * 3600
 MAX_ALERT_BODY = 300  # characters: what a notification shows without being cut by the system
 
-SEVERITY_WORDS = {
-    AlertSeverity.MINOR: _l("Severity: minor"),
-    AlertSeverity.MODERATE: _l("Severity: moderate"),
-    AlertSeverity.SEVERE: _l("Severity: severe"),
-    AlertSeverity.EXTREME: _l("Severity: extreme"),
-}
-
 
 def shorten(text: str, limit: int) -> str:
     """Whitespace folded, and cut at a word boundary with "…" when longer than ``limit``."""
@@ -476,7 +469,8 @@ def alert_notification(notice: AlertNotice, locale: str) -> dict[str, Any]:
                 title = gettext("Alert update: %(headline)s", headline=headline)
             else:
                 title = gettext("Alert: %(headline)s", headline=headline)
-            body = f"{SEVERITY_WORDS[notice.severity]}. {notice.text_in(locale)}"
+            level = severity_word(notice.severity, locale)
+            body = f"{gettext('Severity: %(level)s', level=level)}. {notice.text_in(locale)}"
     return {
         "title": title,
         "body": shorten(body, MAX_ALERT_BODY),

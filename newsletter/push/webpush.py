@@ -173,7 +173,7 @@ class WebPushMessenger:
                 return ChannelResult(ChannelOutcome.FAILED, "endpoint address not allowed")
         ttl = service.alert_ttl(row.payload, utcnow())
         if ttl == 0:  # an alert that expired while it waited (a push service down for hours)
-            return ChannelResult(ChannelOutcome.FAILED, "alert expired before it could be sent")
+            return ChannelResult(ChannelOutcome.DROPPED, "alert expired before it could be sent")
         message = notification(row.payload, self._topic_names(), str(cfg["BASE_URL"]))
         headers = self.authorization(found.endpoint)
         headers["Urgency"] = str(row.payload.get("urgency") or "normal")

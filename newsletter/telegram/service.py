@@ -17,6 +17,7 @@ import requests
 import sqlalchemy as sa
 from flask import current_app
 
+from newsletter.alerts.words import severity_word
 from newsletter.db import utcnow
 from newsletter.delivery import outbox
 from newsletter.delivery.channels import ChannelOutcome, ChannelResult, ChannelRow
@@ -121,7 +122,6 @@ def enqueue_batch(period_key: str, articles: Sequence[Any]) -> int:
 # --- urgent alerts ---------------------------------------------------------------------------
 
 # Channels are read in Italian (as the article posts): the alert's words are Italian here.
-SEVERITY_IT = {"minor": "minore", "moderate": "moderata", "severe": "grave", "extreme": "estrema"}
 
 
 def _rome(value: datetime) -> str:
@@ -135,7 +135,7 @@ def alert_post(notice: AlertNotice, places: Sequence[str]) -> str:
     when, and the link to the alert's page. HTML for ``parse_mode=HTML``, everything escaped;
     never cut (it stays far under Telegram's 4,096 characters: the text is at most 1,000)."""
     kind = str(notice.msg_type)  # CAP's msgType: alert, update, cancel
-    severity = SEVERITY_IT.get(str(notice.severity), str(notice.severity))
+    severity = severity_word(notice.severity, "it")
     if kind == "cancel":
         heading = "✅ <b>AVVISO REVOCATO</b>"
     elif kind == "update":
@@ -245,7 +245,7 @@ class TelegramMessenger:
         chat = str(row.payload["chat"])
         expires = row.payload.get("expires_at")
         if expires and datetime.fromisoformat(str(expires)) <= utcnow():
-            return ChannelResult(ChannelOutcome.FAILED, "alert expired before it could be posted")
+            return ChannelResult(ChannelOutcome.DROPPED, "alert expired before it could be posted")
         wait = self._wait(chat, float(cfg["TELEGRAM_POST_INTERVAL"]))
         if wait > 0:
             return ChannelResult(ChannelOutcome.LATER, "pacing", wait)

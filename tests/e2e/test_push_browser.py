@@ -152,7 +152,7 @@ def test_ticking_urgent_alerts_stores_them_for_the_chosen_comune(
     page.goto(live_server.url + "/")
     control = page.locator("#push-control")
     control.wait_for(state="visible")
-    alerts = page.get_by_label("Avvisi urgenti per il mio comune")
+    alerts = control.get_by_label("Avvisi urgenti per il mio comune")
     assert not alerts.is_checked()  # the home page names no comune: nothing pre-set
     page.locator("label[for=push-alerts]").click()  # the kit's label covers the box
     assert alerts.is_checked()

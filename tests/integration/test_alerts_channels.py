@@ -86,6 +86,13 @@ def _quiet_hours_around_now() -> str:
     return f"{start:%H:%M}-{end:%H:%M}"
 
 
+def _minutes_into_a_batch(ago: timedelta) -> datetime:
+    """Five minutes into the ten-minute batch window of ``ago`` before now: an article made a
+    minute earlier is in the window the build at +10 minutes takes."""
+    at = utcnow() - ago
+    return at.replace(minute=at.minute - at.minute % 10 + 5, second=0, microsecond=0)
+
+
 def _rows(kind: DeliveryKind) -> list[Delivery]:
     db.session.expire_all()
     return list(db.session.scalars(sa.select(Delivery).where(Delivery.kind == kind)))
@@ -111,7 +118,7 @@ def test_an_alert_reaches_its_comuni_opted_in_browsers_once_urgently_and_first(
         assert answer.get_json()["subscription"]["alerts"] is bool(choice.get("alerts"))
 
     # A batch of news queued and due (built three hours ago, outside the quiet hours) ...
-    past = utcnow() - timedelta(hours=3)
+    past = _minutes_into_a_batch(timedelta(hours=3))
     add_article(
         "Nuova ciclabile tra Crema e Ricengo",
         ["mobility"],
@@ -183,10 +190,10 @@ def test_update_and_cancellation_follow_to_every_browser_the_alert_reached(
         actor=EDITOR,
         note="una corsia riaperta",
     )
-    db.session.commit()
-    _send(runner)
     alerts.cancel(alert_id, actor=EDITOR, note="lavori finiti")
     db.session.commit()
+    # queued together, sent by one sender with a slow push service: still in their order
+    push_service.delay = 0.2
     _send(runner)
     received = push_service.wait_for(6)
     assert not push_service.errors
@@ -198,7 +205,7 @@ def test_update_and_cancellation_follow_to_every_browser_the_alert_reached(
             "Avviso revocato: Crema: via Mazzini riaperta a senso unico",
         ]
         assert {p["tag"] for p in got} == {f"alert-{alert_id}"}  # each replaces the last
-        assert got[1]["body"].startswith("Gravità: minore. Una corsia riaperta")
+        assert got[1]["body"].startswith("Gravità: lieve. Una corsia riaperta")
         assert got[2]["body"] == "Non più in vigore: lavori finiti"
         assert got[2]["requireInteraction"] is False
     assert len(received) == 6
@@ -226,9 +233,9 @@ def test_an_alert_that_expired_while_queued_is_not_sent(
     assert _subscribe(client, browser, municipality="Crema", alerts=True).status_code == 201
     _issue(expires_at=(utcnow() + timedelta(hours=1)).isoformat())
     with time_machine.travel(datetime.now(UTC) + timedelta(hours=2), tick=True):
-        _send(runner)
+        assert "channels: 0 sent, 0 to retry, 0 failed, 1 dropped" in _send(runner)
     (row,) = _rows(DeliveryKind.PUSH)
-    assert row.status is DeliveryStatus.FAILED
+    assert row.status is DeliveryStatus.CANCELLED
     assert row.last_error == "alert expired before it could be sent"
     assert push_service.received == []
 
@@ -338,7 +345,7 @@ def test_one_post_per_channel_even_when_two_comuni_share_it(
 def test_an_alert_goes_ahead_of_queued_article_posts_and_articles_skip_the_alerts_channel(
     app: Flask, runner: FlaskCliRunner, channels: TelegramApi
 ) -> None:
-    past = utcnow() - timedelta(hours=1)
+    past = _minutes_into_a_batch(timedelta(hours=1))
     for n in range(3):
         add_article(
             f"Notizia {n} <su Crema>",
@@ -365,3 +372,36 @@ def test_the_alerts_route_is_a_channel_setting() -> None:
         ("alerts", False),
         ("comune:crema", True),
     ]
+
+
+def test_a_post_whose_alert_expired_while_queued_is_dropped(
+    app: Flask, runner: FlaskCliRunner, channels: TelegramApi
+) -> None:
+    _issue(expires_at=(utcnow() + timedelta(hours=1)).isoformat())
+    with time_machine.travel(datetime.now(UTC) + timedelta(hours=2), tick=True):
+        _send(runner)
+    rows = _rows(DeliveryKind.TELEGRAM)
+    assert {r.status for r in rows} == {DeliveryStatus.CANCELLED}
+    assert {r.last_error for r in rows} == {"alert expired before it could be posted"}
+    assert channels.posts == []
+
+
+def test_keyed_rows_are_counted_once_each_across_chunks(app: Flask) -> None:
+    """``enqueue_keyed`` (one statement run for many rows) reports only the rows it wrote."""
+
+    def keyed(numbers: range) -> list[outbox.Keyed]:
+        return [
+            outbox.Keyed(target=f"push:{n}", dedupe_key=f"push:{n}:alert:1", payload={"n": n})
+            for n in numbers
+        ]
+
+    assert outbox.enqueue_keyed(DeliveryKind.PUSH, keyed(range(0, 2500))) == 2500
+    again = outbox.enqueue_keyed(
+        DeliveryKind.PUSH, keyed(range(2000, 4500)), priority=outbox.PRIORITY_ALERT
+    )
+    assert again == 2000
+    db.session.commit()
+    rows = _rows(DeliveryKind.PUSH)
+    assert len(rows) == 4500
+    assert sum(r.priority == outbox.PRIORITY_ALERT for r in rows) == 2000
+    assert next(r for r in rows if r.target == "push:4499").payload == {"n": 4499}

@@ -18,7 +18,7 @@ import time_machine
 from flask import Flask
 from flask.testing import FlaskClient
 from itsdangerous import URLSafeTimedSerializer
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import AnyConverter, BaseConverter, IntegerConverter
 from werkzeug.test import TestResponse
 
 from newsletter import formguard
@@ -26,7 +26,7 @@ from newsletter.db import utcnow
 from newsletter.extensions import db
 from newsletter.feedback.models import PageRating
 from newsletter.push.models import PushSubscription
-from newsletter.subscriptions.links import personal_url_for
+from newsletter.subscriptions.links import ENDPOINTS, personal_url_for
 from newsletter.subscriptions.models import Frequency, Subscriber, SubscriberStatus
 from newsletter.subscriptions.tokens import Purpose
 from tests.fixtures.admin import ADMIN_EMAIL, FAST_HASHING, PASSWORD
@@ -69,14 +69,23 @@ def people(make_subscriber: Callable[..., Subscriber]) -> dict[str, Subscriber]:
     }
 
 
+def _sample(converter: BaseConverter) -> Any:
+    """A value the route accepts: an id, one of its fixed choices, else a comune's slug."""
+    if isinstance(converter, IntegerConverter):
+        return 1
+    if isinstance(converter, AnyConverter):
+        return sorted(converter.items)[0]
+    return "crema"
+
+
 def _public_get_urls(app: Flask, people: dict[str, Subscriber]) -> dict[str, str]:
     """One URL for every public GET route, with real personal links where a route needs one."""
     active, pending = people["active"], people["pending"]
-    links = {
-        "public.confirm_page": personal_url_for(Purpose.CONFIRM, pending, external=False),
-        "public.preferences": personal_url_for(Purpose.PREFERENCES, active, external=False),
-        "public.unsubscribe_page": personal_url_for(Purpose.UNSUBSCRIBE, active, external=False),
-        "public.export": personal_url_for(Purpose.EXPORT, active, external=False),
+    links = {  # every kind of personal link (the confirm link of someone who has not yet)
+        endpoint: personal_url_for(
+            purpose, pending if purpose is Purpose.CONFIRM else active, external=False
+        )
+        for purpose, endpoint in ENDPOINTS.items()
     }
     links["public.erase_page"] = links["public.preferences"] + "/erase"
     samples: dict[str, dict[str, Any]] = {
@@ -94,8 +103,7 @@ def _public_get_urls(app: Flask, people: dict[str, Subscriber]) -> dict[str, str
             urls[rule.endpoint] = links[rule.endpoint]
             continue
         values = samples.get(rule.endpoint) or {
-            name: 1 if isinstance(rule._converters[name], IntegerConverter) else "crema"
-            for name in rule.arguments
+            name: _sample(rule._converters[name]) for name in rule.arguments
         }
         urls[rule.endpoint] = adapter.build(rule.endpoint, values)
     return urls

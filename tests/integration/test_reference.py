@@ -48,7 +48,8 @@ def test_a_renamed_municipality_keeps_its_old_slug_as_an_alias(runner: FlaskCliR
 
 def test_import_cli_upserts_by_name(runner: FlaskCliRunner, tmp_path: Path) -> None:
     csv_file = tmp_path / "m.csv"
-    csv_file.write_text("name,istat_code\nCrema,019035\nPandino,\n", encoding="utf-8")
+    # A corrected code for Crema; an empty one keeps Pandino's (019067, seeded by 0012).
+    csv_file.write_text("name,istat_code\nCrema,019935\nPandino,\n", encoding="utf-8")
     result = runner.invoke(args=["municipalities", "import", str(csv_file)])
     assert result.exit_code == 0, result.output
     assert "created 0, updated 1, unchanged 1" in result.output
@@ -56,7 +57,8 @@ def test_import_cli_upserts_by_name(runner: FlaskCliRunner, tmp_path: Path) -> N
     result = runner.invoke(args=["municipalities", "import", str(csv_file)])
     assert "created 1, updated 0" in result.output
     assert service.municipality_by_name("nuovo comune").slug == "nuovo-comune"
-    assert service.municipality_by_name("CREMA").istat_code == "019035"
+    assert service.municipality_by_name("CREMA").istat_code == "019935"
+    assert service.municipality_by_name("Pandino").istat_code == "019067"
 
 
 def test_a_bad_row_rejects_the_whole_file(runner: FlaskCliRunner, tmp_path: Path) -> None:

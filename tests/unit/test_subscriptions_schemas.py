@@ -109,3 +109,14 @@ def test_the_document_is_generated_from_the_schema_classes() -> None:
         if p["name"] == "limit"
     ]
     assert limit["schema"]["maximum"] == 50
+
+
+def test_consent_source_is_blank_only_as_the_document_says() -> None:
+    """The pattern's blanks are space, tab, CR, LF, FF, VT: a no-break space is text (the
+    schemathesis test sent one and saw it refused)."""
+    body = {"email": "a@example.org", "role": "official", "consent_at": "2024-03-01T10:00:00Z"}
+    kept = SubscriberIn.model_validate({**body, "consent_source": "\u00a0sportello\u00a0"})
+    assert kept.consent_source == "\u00a0sportello\u00a0"
+    assert SubscriberIn.model_validate({**body, "consent_source": "\u00a0"}).consent_source
+    with pytest.raises(ValueError, match="empty"):
+        SubscriberIn.model_validate({**body, "consent_source": " \t\v"})
