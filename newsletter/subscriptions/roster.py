@@ -358,6 +358,7 @@ class _Writer:
     topic_ids: dict[str, int] = field(default_factory=dict)
     municipality_ids: dict[str, int] = field(default_factory=dict)
     canonical: dict[str, tuple[str, int]] = field(default_factory=dict)
+    shapes: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # see ``prepare``
 
     @classmethod
     def open(cls, vocabulary: Lookups, *, actor: str, channel: str, reactivate: bool) -> _Writer:
@@ -533,12 +534,23 @@ class _Writer:
     def prepare(self, entry: RosterEntry, link_key: str) -> _Row:
         """What can be worked out for a row before the database is asked (on PostgreSQL,
         while it writes the previous batch): its comune and topics, and its row and ledger
-        details should the address be new. Unknown comune: NotFound; topic: ValidationError."""
-        _resolve(entry, self.vocabulary)
-        name, municipality_id = self.municipality(entry)
-        slugs = self.vocabulary.topics if entry.all_topics else entry.topics
-        status = _target_status(entry, None)
-        alerts = entry.alerts_setting(new=True)
+        details should the address be new. Unknown comune: NotFound; topic: ValidationError.
+        What depends only on the row's settings is worked out once per kind of row."""
+        shape = (
+            entry.role,
+            entry.municipality,
+            entry.topics,
+            entry.all_topics,
+            entry.frequency,
+            entry.locale,
+            entry.local_news,
+            entry.alerts,
+            entry.has_consent,
+        )
+        common = self.shapes.get(shape)
+        if common is None:
+            common = self.shapes[shape] = self._common(entry)
+        municipality_id, topic_ids, status, alerts, details = common
         new_row = (
             entry.email,
             entry.name,
@@ -553,6 +565,25 @@ class _Writer:
             status is SubscriberStatus.ACTIVE,
             status is SubscriberStatus.PENDING,
         )
+        if entry.has_consent:
+            assert entry.consent_at is not None
+            details = {
+                **details,
+                "consent_at": entry.consent_at.isoformat(),
+                "consent_source": entry.consent_source,
+            }
+        return _Row(entry, municipality_id, topic_ids, status, new_row, details)
+
+    def _common(
+        self, entry: RosterEntry
+    ) -> tuple[int | None, tuple[int, ...], SubscriberStatus, bool | None, dict[str, Any]]:
+        """The part of ``prepare`` that rows with the same settings share (not changed after:
+        the ledger details are copied before a row adds its own)."""
+        _resolve(entry, self.vocabulary)
+        name, municipality_id = self.municipality(entry)
+        slugs = self.vocabulary.topics if entry.all_topics else entry.topics
+        status = _target_status(entry, None)
+        alerts = entry.alerts_setting(new=True)
         details: dict[str, Any] = {
             "role": entry.role,
             "municipality": name,
@@ -565,12 +596,8 @@ class _Writer:
             details["local_news"] = bool(entry.local_news and entry.municipality)
         if alerts is not None:
             details["alerts"] = alerts
-        if entry.has_consent:
-            assert entry.consent_at is not None
-            details["consent_at"] = entry.consent_at.isoformat()
-            details["consent_source"] = entry.consent_source
         topic_ids = tuple(self.topic_ids[slug] for slug in slugs)
-        return _Row(entry, municipality_id, topic_ids, status, new_row, details)
+        return municipality_id, topic_ids, status, alerts, details
 
     def apply(self, rows: Sequence[_Row]) -> tuple[RosterReport, list[int]]:
         """Write a batch of prepared rows. Returns the report and the ids in the order of
