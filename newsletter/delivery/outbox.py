@@ -317,18 +317,28 @@ def enqueue_service_mails(
 ) -> int:
     """One service mail of ``kind`` per subscriber, set-based (the confirmation mails of a
     roster import): like :func:`enqueue` for each, the subscribers' queued service mails are
-    superseded first, in one UPDATE per chunk instead of one per person. Returns how many
-    rows were queued."""
+    superseded first, in one UPDATE instead of one per person. Returns how many rows were
+    queued."""
     if not kind_spec(kind).service_mail:
         raise ValueError(f"{kind.value} is not a service mail")
     target = session if session is not None else db.session
+    if not subscriber_ids:
+        return 0
     kinds = [k.value for k in service_mail_kinds()]
-    for offset in range(0, len(subscriber_ids), 500):
-        chunk = [int(i) for i in subscriber_ids[offset : offset + 500]]
+    dialect = target.get_bind().dialect.name
+    for offset in range(0, len(subscriber_ids), CHUNK):
+        chunk = [int(i) for i in subscriber_ids[offset : offset + CHUNK]]
+        if dialect == "postgresql":  # "= ANY(array)": walks ix_delivery_subscriber_id
+            named = delivery_t.c.subscriber_id == sa.any_(
+                sa.literal(chunk, postgresql.ARRAY(sa.Integer()))
+            )
+        else:
+            ids, subscriber = _id_rows(dialect, chunk)
+            named = delivery_t.c.subscriber_id.in_(sa.select(subscriber).select_from(ids))
         target.execute(
             sa.update(delivery_t)
             .where(
-                delivery_t.c.subscriber_id.in_(chunk),
+                named,
                 delivery_t.c.status == DeliveryStatus.QUEUED,
                 delivery_t.c.kind.in_(kinds),
             )

@@ -172,20 +172,6 @@ def _enqueue_service_mail(subscriber: Subscriber, kind: DeliveryKind, now: datet
     subscriber.confirmation_sent_at = now  # the last request: purge_pending counts from it
 
 
-def enqueue_confirmations(subscriber_ids: list[int], now: datetime) -> None:
-    """Confirmation mails for people an operator imported without proof of consent, in bulk
-    through the outbox (the sender delivers them at the configured rate); queued service mails
-    they had are superseded."""
-    outbox.enqueue_service_mails(DeliveryKind.CONFIRM, subscriber_ids, now=now)
-    for start in range(0, len(subscriber_ids), 500):
-        db.session.execute(
-            sa.update(Subscriber)
-            .where(Subscriber.id.in_(subscriber_ids[start : start + 500]))
-            .values(confirmation_sent_at=now)
-            .execution_options(synchronize_session=False)
-        )
-
-
 def subscribe(
     request: SubscribeRequest, *, channel: str = "web", now: datetime | None = None
 ) -> None:

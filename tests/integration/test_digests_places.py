@@ -98,7 +98,7 @@ def test_a_comune_and_no_topic_is_local_news_only(app: Flask) -> None:
         db.session.scalar(
             sa.select(sa.func.count())
             .select_from(Delivery)
-            .join(Subscriber)
+            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
             .where(Subscriber.email == "nothing@example.org")
         )
         == 0

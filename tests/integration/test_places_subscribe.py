@@ -226,7 +226,7 @@ def test_csv_import_with_comune_and_local_news(runner: FlaskCliRunner, tmp_path:
     carlo = db.session.scalar(
         sa.select(sa.func.count())
         .select_from(Delivery)
-        .join(Subscriber)
+        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .where(Subscriber.email == "carlo@example.org")
     )
     assert carlo == 0  # energy only, and nothing about Offanengo on energy this week

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import csv
 import io
 import json
@@ -137,6 +138,61 @@ def test_dry_run_reports_every_bad_row_and_commits_nothing(
     clean = roster.import_roster(GOOD, actor=Actor("cli:ops"), dry_run=True)
     assert clean.errors == ()
     assert _count() == 0
+
+
+def _people(count: int, start: int = 0) -> str:
+    return "".join(
+        f"p{i}@example.org,official,Crema,welfare;energy,weekly,it,\n"
+        for i in range(start, start + count)
+    )
+
+
+def test_a_bad_row_after_batches_were_written_leaves_nothing(
+    app: Flask, municipalities: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows are written in batches (on PostgreSQL while the next batch is read): a bad row in
+    a later batch still rejects the whole file, with its line, and nothing stays."""
+    monkeypatch.setattr(roster, "BATCH", 3)
+    bad = GOOD + _people(7) + "x@example.org,mayor,Atlantide,welfare,weekly,it,\n" + _people(2, 7)
+    with pytest.raises(ValidationError, match=r"^line 11: unknown municipality: Atlantide"):
+        roster.import_roster(bad, actor=Actor("cli:ops"))
+    assert _count() == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ConsentEvent)) == 0
+
+    report = roster.import_roster(bad, actor=Actor("cli:ops"), dry_run=True)
+    assert (report.created, report.updated, len(report.errors)) == (11, 0, 1)
+    assert _count() == 0
+
+    report = roster.import_roster(GOOD + _people(9), actor=Actor("cli:ops"))
+    assert (report.created, report.updated, report.errors) == (11, 0, ())
+    assert _count() == 11
+    report = roster.import_roster(GOOD + _people(12), actor=Actor("cli:ops"))
+    assert (report.created, report.updated) == (3, 11)
+    events = db.session.scalars(sa.select(ConsentEvent.subscriber_id))
+    assert sorted(collections.Counter(events).values()) == [1] * 3 + [2] * 11
+
+
+def test_a_batch_the_database_refuses_rolls_back_the_batches_before_it(
+    app: Flask, municipalities: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A constraint only this test adds (names unique) makes the third batch fail in the
+    database, after two were written: the error comes through, and nothing stays."""
+    monkeypatch.setattr(roster, "BATCH", 2)
+    roster.import_roster(GOOD, actor=Actor("cli:ops"))
+    rows = [f"p{i}@example.org,official,Crema,welfare,weekly,it,Ufficio {i}\n" for i in range(6)]
+    rows[5] = "p5@example.org,official,Crema,welfare,weekly,it,Ufficio 0\n"
+    text = GOOD.splitlines(keepends=True)[0] + "".join(rows)
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("CREATE UNIQUE INDEX test_unique_name ON subscriber (name)"))
+    try:
+        with pytest.raises(sa.exc.IntegrityError):
+            roster.import_roster(text, actor=Actor("cli:ops"))
+    finally:
+        db.session.rollback()
+        with db.engine.begin() as conn:
+            conn.execute(sa.text("DROP INDEX test_unique_name"))
+    assert _count() == 2
+    assert subscriber_by_email("p0@example.org") is None
 
 
 def test_export_round_trips_through_import(app: Flask, municipalities: None) -> None:
