@@ -9,11 +9,12 @@ nothing; its page carries everything typed in hidden fields, so going back loses
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from flask import flash, redirect, render_template, request, url_for
-from flask_babel import force_locale, format_datetime
+from flask import flash, g, redirect, render_template, request, url_for
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
@@ -243,9 +244,6 @@ def _draft(
     return data, draft
 
 
-LONG_DATE = "EEEE d MMMM yyyy, HH:mm"
-
-
 def _notice(data: AlertIn, draft: service.Draft, alert: Alert | None) -> AlertNotice:
     """The message as the channels will get it once released (nothing is stored)."""
     return AlertNotice(
@@ -268,40 +266,57 @@ def _notice(data: AlertIn, draft: service.Draft, alert: Alert | None) -> AlertNo
     )
 
 
-def _card(notice: AlertNotice, draft: service.Draft, locale: str) -> dict[str, Any]:
-    """The alert as people will read it in ``locale``: the e-mail's own first line and
-    subject (``alerts.mail``), the text, where and when."""
-    end = format_datetime(draft.expires_at, LONG_DATE)
-    if draft.starts_now:
-        when = _("from now until %(end)s (Italian time)", end=end)
-    else:
-        start = format_datetime(draft.starts_at, LONG_DATE)
-        when = _("from %(start)s until %(end)s (Italian time)", start=start, end=end)
-    return {
-        "lang": locale if locale != select_locale() else None,
-        "marker": alert_mail.status_line(notice, locale),
-        "severity": notice.severity.value,
-        "headline": notice.headline_in(locale),
-        "text": notice.text_in(locale),
-        "where": _("all the comuni of the area")
-        if draft.everywhere
-        else ", ".join(draft.municipalities),
-        "when": when,
-        "topic": draft.topic.name(locale) if draft.topic else None,
-        "url": notice.url,
-        "subject": alert_mail.subject_of(notice, locale),
-        "labels": {"where": _("Where"), "when": _("When"), "topic": _("Topic"), "link": _("More")},
+@contextmanager
+def _page_language(locale: str) -> Iterator[None]:
+    """Render as if the page were in ``locale`` (the public macros read ``current_locale``)."""
+    if locale == select_locale():
+        yield
+        return
+    previous = g.get("force_locale")
+    g.force_locale = locale
+    try:
+        with force_locale(locale):
+            yield
+    finally:
+        g.force_locale = previous
+
+
+def _card(
+    data: AlertIn, draft: service.Draft, notice: AlertNotice, alert: Alert | None, locale: str
+) -> dict[str, Any]:
+    """The alert as people will read it in ``locale``: the public page's own block (its
+    macros, its styles) and the e-mail's own subject (``alerts.mail``)."""
+    item = {
+        "headline": data.headline,
+        "headline_en": data.headline_en,
+        "text": data.text,
+        "text_en": data.text_en,
+        "severity": data.severity.value,
+        "all_municipalities": draft.everywhere,
+        "municipalities": [{"name": name} for name in draft.municipalities],
+        "starts_at": draft.starts_at,
+        "expires_at": draft.expires_at,
+        "topic": draft.topic,
+        "url": data.url,
     }
+    with _page_language(locale):
+        html = render_template(
+            "admin/_alert_public.html",
+            item=item,
+            identifier=alert.identifier if alert else None,
+            lang=locale if locale != select_locale() else None,
+        )
+        subject = alert_mail.subject_of(notice, locale)
+    return {"html": html, "subject": subject, "lang": locale}
 
 
 def _cards(data: AlertIn, draft: service.Draft, alert: Alert | None) -> list[dict[str, Any]]:
     """The page's language first; English too when the alert has an English version."""
     notice = _notice(data, draft, alert)
     locale = select_locale()
-    cards = [_card(notice, draft, locale)]
+    cards = [_card(data, draft, notice, alert, locale)]
     if (data.headline_en or data.text_en) and locale != "en":
-        with force_locale("en"):
-            cards.append(_card(notice, draft, "en"))
+        cards.append(_card(data, draft, notice, alert, "en"))
     return cards
 
 

@@ -53,6 +53,7 @@ def test_editor_hides_and_restores_an_article(
     assert rows.count() == 1
     assert_accessible(page)
     rows.get_by_role("button", name="Nascondi").click()
+    page.get_by_role("status").get_by_text("Nascosto").wait_for()  # the redirect's answer
     assert page.get_by_role("status").get_by_text("Nascosto").count() == 1
     assert "bilancio" in page.url  # back on the filtered list
     assert page.locator("tbody tr.is-hidden").count() == 1
@@ -62,6 +63,7 @@ def test_editor_hides_and_restores_an_article(
     page.locator("tbody tr a").first.click()
     assert page.get_by_role("heading", level=1).inner_text().startswith("Assemblea dei sindaci")
     page.get_by_role("button", name="Ripristina").click()
+    page.get_by_role("status").get_by_text("Ripristinato").wait_for()
     assert page.get_by_role("status").get_by_text("Ripristinato").count() == 1
     assert_accessible(page)
 

@@ -154,6 +154,7 @@ def test_form_preview_and_issue(editor: FlaskClient, released: list[AlertNotice]
     assert [n.alert_id for n in released] == [alert.id]
     detail = editor.get(sent.headers["Location"]).get_data(as_text=True)
     assert f"AOC-{alert.id} inviato." in detail
+    assert f'href="/avvisi/{alert.id}"' in detail  # its public page
     assert EDITOR_EMAIL in detail
     entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "alert.issue"))
     assert entry is not None
