@@ -185,6 +185,10 @@ def test_topics_and_openapi(client: FlaskClient, auth: dict[str, str]) -> None:
         "/api/v1/topics",
         "/api/v1/articles",
         "/api/v1/subscribers",
+        "/api/v1/alerts",
+        "/api/v1/alerts/{id}",
+        "/api/v1/alerts/{id}/update",
+        "/api/v1/alerts/{id}/cancel",
     }
     assert set(document["paths"]["/api/v1/articles"]) == {"get", "post"}
 
