@@ -70,7 +70,7 @@ def _alert_item(alert: Alert, base_url: str, tz: ZoneInfo) -> FeedItem:
     )
     if cancelled and alert.cancelled_at is not None:
         facts = f"Revocato il {_when(alert.cancelled_at, tz)}. " + facts
-    paragraphs = [p.strip() for p in alert.text.split("\n\n") if p.strip()]
+    paragraphs = [p.strip() for p in alert.text.split("\n") if p.strip()]  # a line each
     html = f"<p><strong>{escape(facts)}</strong></p>" + "".join(
         f"<p>{escape(p)}</p>" for p in paragraphs
     )

@@ -30,6 +30,7 @@ from typing import Any
 
 import pydantic
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from newsletter import audit, csvsafe
@@ -269,13 +270,25 @@ def parse_roster_csv(text: str, vocabulary: Lookups | None = None) -> list[Roste
 # --- writing ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Row:
+    """A checked entry with what ``_Writer.prepare`` worked out for it."""
+
+    entry: RosterEntry
+    municipality_id: int | None
+    topic_ids: tuple[int, ...]
+    status: SubscriberStatus  # should the address be new
+    new_row: tuple[Any, ...]  # its subscriber row, should it be new (``_NEW_COLUMNS``)
+    details: dict[str, Any]  # its ledger details, should it be new
+
+
 @dataclass
 class _Plan:
-    """What a batch of entries does, decided before anything is written."""
+    """What a batch of rows does, decided before anything is written."""
 
-    new: list[RosterEntry] = field(default_factory=list)
-    changed: list[tuple[int, RosterEntry, SubscriberStatus]] = field(default_factory=list)
-    left_alone: list[tuple[RosterEntry, SubscriberStatus]] = field(default_factory=list)
+    new: list[_Row] = field(default_factory=list)
+    changed: list[tuple[int, _Row, SubscriberStatus]] = field(default_factory=list)
+    left_alone: list[tuple[_Row, SubscriberStatus]] = field(default_factory=list)
 
 
 def _canonical(name: str, vocabulary: Lookups) -> str | None:
@@ -345,6 +358,7 @@ class _Writer:
     topic_ids: dict[str, int] = field(default_factory=dict)
     municipality_ids: dict[str, int] = field(default_factory=dict)
     canonical: dict[str, tuple[str, int]] = field(default_factory=dict)
+    shapes: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # see ``prepare``
 
     @classmethod
     def open(cls, vocabulary: Lookups, *, actor: str, channel: str, reactivate: bool) -> _Writer:
@@ -376,27 +390,27 @@ class _Writer:
             found = self.canonical[entry.municipality] = (name, self.municipality_ids[name])
         return found
 
-    def plan(self, entries: Sequence[RosterEntry]) -> _Plan:
+    def plan(self, rows: Sequence[_Row]) -> _Plan:
         plan = _Plan()
         emails = rows_table(
-            self.dialect, "emails", [("email", sa.String())], [(e.email,) for e in entries]
+            self.dialect, "emails", [("email", sa.String())], [(r.entry.email,) for r in rows]
         )
         found = self.session.execute(
             sa.select(SUBSCRIBER.c.email, SUBSCRIBER.c.id, SUBSCRIBER.c.status).where(
                 SUBSCRIBER.c.email.in_(sa.select(emails.c.email))
             )
         )
-        existing = {email: (sid, SubscriberStatus(status)) for email, sid, status in found}
-        for entry in entries:
-            known = existing.get(entry.email)
+        existing = {email: (sid, status) for email, sid, status in found}
+        for row in rows:
+            known = existing.get(row.entry.email)
             if known is None:
-                plan.new.append(entry)
+                plan.new.append(row)
                 continue
             sid, status = known
-            if status not in ACTIVE_OR_PENDING and not (self.reactivate or entry.reactivate):
-                plan.left_alone.append((entry, status))
+            if status not in ACTIVE_OR_PENDING and not (self.reactivate or row.entry.reactivate):
+                plan.left_alone.append((row, status))
                 continue
-            plan.changed.append((sid, entry, status))
+            plan.changed.append((sid, row, status))
         return plan
 
     def insert_new(self, rows: list[tuple[Any, ...]]) -> dict[str, int]:
@@ -422,56 +436,76 @@ class _Writer:
         return {email: sid for email, sid in self.session.execute(statement)}
 
     def update_changed(self, rows: list[tuple[Any, ...]]) -> None:
-        """UPDATE ... FROM: the known addresses."""
+        """UPDATE ... FROM: the known addresses whose row changes (re-importing the same
+        file rewrites only the pending ones, whose confirmation mail goes again)."""
         if not rows:
             return
         changed = rows_table(self.dialect, "changed", _CHANGED_COLUMNS, rows)
         stamp = sa.literal(self.now, UTCDateTime())
         row = SUBSCRIBER.c
+        values: dict[str, sa.ColumnElement[Any]] = {
+            "name": sa.func.coalesce(changed.c.name, row.name),
+            "locale": changed.c.locale,
+            "status": changed.c.status,
+            "role": changed.c.role,
+            "frequency": changed.c.frequency,
+            "municipality_id": changed.c.municipality_id,
+            "local_news": sa.func.coalesce(changed.c.local_news, row.local_news),
+            "alerts": sa.func.coalesce(changed.c.alerts, row.alerts),
+            "confirmed_at": sa.case((changed.c.active, stamp), else_=row.confirmed_at),
+            "unsubscribed_at": sa.case(
+                (sa.or_(changed.c.active, changed.c.returns), sa.null()),
+                else_=row.unsubscribed_at,
+            ),
+            "confirmation_sent_at": sa.case(
+                (changed.c.pending, stamp), else_=row.confirmation_sent_at
+            ),
+        }
+        differs = sa.tuple_(*(row[name] for name in values)).is_distinct_from(
+            sa.tuple_(*values.values())
+        )
         self.session.execute(
             sa.update(SUBSCRIBER)
-            .where(row.id == changed.c.id)
-            .values(
-                name=sa.func.coalesce(changed.c.name, row.name),
-                locale=changed.c.locale,
-                status=changed.c.status,
-                role=changed.c.role,
-                frequency=changed.c.frequency,
-                municipality_id=changed.c.municipality_id,
-                local_news=sa.func.coalesce(changed.c.local_news, row.local_news),
-                alerts=sa.func.coalesce(changed.c.alerts, row.alerts),
-                confirmed_at=sa.case((changed.c.active, stamp), else_=row.confirmed_at),
-                unsubscribed_at=sa.case(
-                    (sa.or_(changed.c.active, changed.c.returns), sa.null()),
-                    else_=row.unsubscribed_at,
-                ),
-                confirmation_sent_at=sa.case(
-                    (changed.c.pending, stamp), else_=row.confirmation_sent_at
-                ),
-            )
+            .where(row.id == changed.c.id, differs)
+            .values(values)
             .execution_options(synchronize_session=False)
         )
 
     def replace_links(self, known: list[int], pairs: list[tuple[int, int]]) -> None:
-        """The topics of these subscribers: the known ones' old links go, all are written."""
+        """The topics of these subscribers are ``pairs``: a known subscriber's links that are
+        not among them go, the missing ones are added, the others stay as they are (with
+        the date they were made)."""
+
+        def wanted() -> sa.FromClause:
+            columns = [("subscriber_id", sa.Integer()), ("topic_id", sa.Integer())]
+            return rows_table(self.dialect, "wanted", columns, pairs)
+
+        link = SUBSCRIPTION.c
         if known:
             ids = rows_table(self.dialect, "known", [("id", sa.Integer())], [(i,) for i in known])
+            keep = wanted()
+            if self.dialect == "postgresql":  # an anti-join
+                unwanted: sa.ColumnElement[bool] = ~sa.exists().where(
+                    keep.c.subscriber_id == link.subscriber_id, keep.c.topic_id == link.topic_id
+                )
+            else:  # SQLite looks (a, b) IN (SELECT ...) up in a temporary index
+                unwanted = sa.tuple_(link.subscriber_id, link.topic_id).not_in(
+                    sa.select(keep.c.subscriber_id, keep.c.topic_id)
+                )
             self.session.execute(
-                sa.delete(SUBSCRIPTION).where(SUBSCRIPTION.c.subscriber_id.in_(sa.select(ids.c.id)))
+                sa.delete(SUBSCRIPTION).where(link.subscriber_id.in_(sa.select(ids.c.id)), unwanted)
             )
         if not pairs:
             return
-        links = rows_table(
-            self.dialect,
-            "links",
-            [("subscriber_id", sa.Integer()), ("topic_id", sa.Integer())],
-            pairs,
-        )
+        add = wanted()
         select = sa.select(
-            links.c.subscriber_id, links.c.topic_id, sa.literal(self.now, UTCDateTime())
-        )
+            add.c.subscriber_id, add.c.topic_id, sa.literal(self.now, UTCDateTime())
+        ).where(sa.true())  # SQLite would read "FROM t ON CONFLICT" as a join
+        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         self.session.execute(
-            SUBSCRIPTION.insert().from_select(["subscriber_id", "topic_id", "created_at"], select)
+            insert(SUBSCRIPTION)
+            .from_select(["subscriber_id", "topic_id", "created_at"], select)
+            .on_conflict_do_nothing(index_elements=["subscriber_id", "topic_id"])
         )
 
     def insert_events(self, events: list[tuple[int, dict[str, Any]]]) -> None:
@@ -497,38 +531,84 @@ class _Writer:
         columns = ["subscriber_id", "action", "occurred_at", "notice_version", "channel", "actor"]
         self.session.execute(CONSENT_EVENT.insert().from_select([*columns, "details"], select))
 
-    def apply(self, entries: Sequence[RosterEntry]) -> tuple[RosterReport, list[int]]:
-        """Write a checked batch. Returns the report and the ids in the order of ``entries``
-        (0 for an address left alone)."""
-        for entry in entries:
-            _resolve(entry, self.vocabulary)
-        plan = self.plan(entries)
-        statuses: dict[str, SubscriberStatus] = {}
-        new_rows = []
-        keys = iter(new_link_keys(len(plan.new)))
-        for entry in plan.new:
-            status = _target_status(entry, None)
-            statuses[entry.email] = status
-            new_rows.append(
-                (
-                    entry.email,
-                    entry.name,
-                    entry.locale,
-                    status,  # str enums: JSON writes their value
-                    entry.role,
-                    entry.frequency,
-                    self.municipality(entry)[1],
-                    bool(entry.local_news and entry.municipality),  # a comune's news: a comune
-                    entry.alerts_setting(new=True),
-                    next(keys),
-                    status is SubscriberStatus.ACTIVE,
-                    status is SubscriberStatus.PENDING,
-                )
-            )
-        ids = self.insert_new(new_rows)
+    def prepare(self, entry: RosterEntry, link_key: str) -> _Row:
+        """What can be worked out for a row before the database is asked (on PostgreSQL,
+        while it writes the previous batch): its comune and topics, and its row and ledger
+        details should the address be new. Unknown comune: NotFound; topic: ValidationError.
+        What depends only on the row's settings is worked out once per kind of row."""
+        shape = (
+            entry.role,
+            entry.municipality,
+            entry.topics,
+            entry.all_topics,
+            entry.frequency,
+            entry.locale,
+            entry.local_news,
+            entry.alerts,
+            entry.has_consent,
+        )
+        common = self.shapes.get(shape)
+        if common is None:
+            common = self.shapes[shape] = self._common(entry)
+        municipality_id, topic_ids, status, alerts, details = common
+        new_row = (
+            entry.email,
+            entry.name,
+            entry.locale,
+            status,  # str enums: JSON writes their value
+            entry.role,
+            entry.frequency,
+            municipality_id,
+            bool(entry.local_news and entry.municipality),  # a comune's news needs a comune
+            alerts,
+            link_key,
+            status is SubscriberStatus.ACTIVE,
+            status is SubscriberStatus.PENDING,
+        )
+        if entry.has_consent:
+            assert entry.consent_at is not None
+            details = {
+                **details,
+                "consent_at": entry.consent_at.isoformat(),
+                "consent_source": entry.consent_source,
+            }
+        return _Row(entry, municipality_id, topic_ids, status, new_row, details)
 
+    def _common(
+        self, entry: RosterEntry
+    ) -> tuple[int | None, tuple[int, ...], SubscriberStatus, bool | None, dict[str, Any]]:
+        """The part of ``prepare`` that rows with the same settings share (not changed after:
+        the ledger details are copied before a row adds its own)."""
+        _resolve(entry, self.vocabulary)
+        name, municipality_id = self.municipality(entry)
+        slugs = self.vocabulary.topics if entry.all_topics else entry.topics
+        status = _target_status(entry, None)
+        alerts = entry.alerts_setting(new=True)
+        details: dict[str, Any] = {
+            "role": entry.role,
+            "municipality": name,
+            "topics": sorted(slugs),
+            "frequency": entry.frequency,
+            "locale": entry.locale,
+            "status": status,
+        }
+        if entry.local_news is not None:
+            details["local_news"] = bool(entry.local_news and entry.municipality)
+        if alerts is not None:
+            details["alerts"] = alerts
+        topic_ids = tuple(self.topic_ids[slug] for slug in slugs)
+        return municipality_id, topic_ids, status, alerts, details
+
+    def apply(self, rows: Sequence[_Row]) -> tuple[RosterReport, list[int]]:
+        """Write a batch of prepared rows. Returns the report and the ids in the order of
+        ``rows`` (0 for an address left alone)."""
+        plan = self.plan(rows)
+        ids = self.insert_new([row.new_row for row in plan.new])
+
+        statuses = {row.entry.email: row.status for row in plan.new}
         changed_rows = []
-        for sid, entry, current in plan.changed:
+        for sid, row, current in plan.changed:
+            entry = row.entry
             status = _target_status(entry, current)
             statuses[entry.email] = status
             ids[entry.email] = sid
@@ -543,7 +623,7 @@ class _Writer:
                     status,
                     entry.role,
                     entry.frequency,
-                    self.municipality(entry)[1],
+                    row.municipality_id,
                     local_news,
                     entry.alerts_setting(new=False),
                     status is SubscriberStatus.ACTIVE and current is not SubscriberStatus.ACTIVE,
@@ -553,40 +633,25 @@ class _Writer:
             )
         self.update_changed(changed_rows)
 
-        every_topic = tuple(self.vocabulary.topics)
-        written = [*plan.new, *(e for _sid, e, _st in plan.changed)]
+        written = [*plan.new, *(row for _sid, row, _st in plan.changed)]
         self.replace_links(
-            [sid for sid, _entry, _status in plan.changed],
-            [
-                (ids[entry.email], self.topic_ids[slug])
-                for entry in written
-                for slug in (every_topic if entry.all_topics else entry.topics)
-            ],
+            [sid for sid, _row, _status in plan.changed],
+            [(ids[row.entry.email], topic) for row in written for topic in row.topic_ids],
         )
 
-        previous = {entry.email: current for _sid, entry, current in plan.changed}
-        events: list[tuple[int, dict[str, Any]]] = []
-        for entry in written:
-            details: dict[str, Any] = {
-                "role": entry.role,
-                "municipality": self.municipality(entry)[0],
-                "topics": sorted(every_topic if entry.all_topics else entry.topics),
-                "frequency": entry.frequency,
-                "locale": entry.locale,
-                "status": statuses[entry.email],
-            }
-            if entry.local_news is not None:
-                details["local_news"] = bool(entry.local_news and entry.municipality)
-            if (alerts := entry.alerts_setting(new=entry.email not in previous)) is not None:
+        events: list[tuple[int, dict[str, Any]]] = [
+            (ids[row.entry.email], row.details) for row in plan.new
+        ]
+        for sid, row, current in plan.changed:
+            details = {**row.details, "status": statuses[row.entry.email]}
+            alerts = row.entry.alerts_setting(new=False)
+            if alerts is None:
+                details.pop("alerts", None)
+            else:
                 details["alerts"] = alerts
-            if entry.has_consent:
-                assert entry.consent_at is not None
-                details["consent_at"] = entry.consent_at.isoformat()
-                details["consent_source"] = entry.consent_source
-            was = previous.get(entry.email)
-            if was is not None and was not in ACTIVE_OR_PENDING:
-                details["reactivated_from"] = was  # the operator's explicit override
-            events.append((ids[entry.email], details))
+            if current not in ACTIVE_OR_PENDING:
+                details["reactivated_from"] = current  # the operator's explicit override
+            events.append((sid, details))
         self.insert_events(events)
 
         pending = [
@@ -602,9 +667,9 @@ class _Writer:
             dry_run=False,
             pending=len(pending),
             left_alone=len(plan.left_alone),
-            reactivated=sum(1 for st in previous.values() if st not in ACTIVE_OR_PENDING),
+            reactivated=sum(1 for _s, _r, st in plan.changed if st not in ACTIVE_OR_PENDING),
         )
-        return report, [ids.get(entry.email, 0) for entry in entries]
+        return report, [ids.get(row.entry.email, 0) for row in rows]
 
 
 def _apply(
@@ -617,7 +682,8 @@ def _apply(
 ) -> tuple[RosterReport, list[int]]:
     """Write a checked batch in the current transaction (see ``_Writer``)."""
     writer = _Writer.open(vocabulary, actor=actor, channel=channel, reactivate=reactivate)
-    result = writer.apply(entries)
+    keys = new_link_keys(len(entries))
+    result = writer.apply([writer.prepare(e, k) for e, k in zip(entries, keys, strict=True)])
     db.session.expire_all()  # the ORM objects of this session no longer match the rows
     return result
 
@@ -720,7 +786,8 @@ def _import_roster(
     in_flight: Future[tuple[RosterReport, list[int]]] | None = None
     reports: list[RosterReport] = []
     errors: list[str] = []
-    batch: list[RosterEntry] = []
+    batch: list[_Row] = []
+    keys: list[str] = []
 
     def settle() -> None:
         """Wait for the batch being written (the session is free again after)."""
@@ -729,7 +796,7 @@ def _import_roster(
         if done is not None:
             reports.append(done.result()[0])
 
-    def write(entries: list[RosterEntry]) -> None:
+    def write(entries: list[_Row]) -> None:
         nonlocal in_flight
         settle()
         if pool is None:
@@ -748,7 +815,9 @@ def _import_roster(
                     raise ValidationError(item, {"line": line})
                 errors.append(item)
                 continue
-            batch.append(item)
+            if not keys:
+                keys = new_link_keys(BATCH)
+            batch.append(writer.prepare(item, keys.pop()))
             if len(batch) == BATCH:
                 write(batch)
                 batch = []

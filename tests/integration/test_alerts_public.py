@@ -463,3 +463,15 @@ def test_cap_document_is_cacheable(app: Flask, client: FlaskClient) -> None:
 @pytest.mark.parametrize("path", ["/avvisi/abc.cap", "/avvisi/99999999999999999999"])
 def test_bad_alert_urls_are_404(client: FlaskClient, path: str) -> None:
     assert client.get(path).status_code == 404
+
+
+def test_each_line_the_issuer_typed_is_its_own_paragraph(app: Flask, client: FlaskClient) -> None:
+    alert_id = issue(
+        text="Strada chiusa dalle 14:00.\r\nDeviazione per via Cavour.\n\nInfo: 0373 1"
+    )
+    page = tree(client, f"/avvisi/{alert_id}")
+    paragraphs = texts(page.xpath("//main//p"))
+    assert "Strada chiusa dalle 14:00." in paragraphs
+    assert "Deviazione per via Cavour." in paragraphs
+    feed = client.get("/feeds/avvisi.atom").get_data(as_text=True)
+    assert "&lt;p&gt;Deviazione per via Cavour.&lt;/p&gt;" in feed

@@ -16,6 +16,7 @@ from flask.testing import FlaskCliRunner
 from newsletter.audit import Actor
 from newsletter.exceptions import NotFound, ValidationError
 from newsletter.extensions import db
+from newsletter.reference.models import Topic
 from newsletter.reference.service import import_bundled_municipalities
 from newsletter.subscriptions import roster
 from newsletter.subscriptions.models import (
@@ -25,6 +26,7 @@ from newsletter.subscriptions.models import (
     Role,
     Subscriber,
     SubscriberStatus,
+    Subscription,
 )
 from newsletter.subscriptions.roster import RosterEntry
 from tests.fixtures.subscriptions import outbox, subscriber_by_email
@@ -113,6 +115,38 @@ def test_import_counts_created_and_updated(app: Flask, municipalities: None) -> 
     assert official is not None
     assert official.role is Role.OFFICIAL
     assert official.locale == "en"
+
+
+def test_importing_again_changes_only_what_changed(app: Flask, municipalities: None) -> None:
+    """A re-import keeps the links that stay (with the date they were made), drops the topics
+    left out and adds the new ones."""
+    roster.import_roster(GOOD, actor=Actor("cli:ops"))
+
+    def links(email: str) -> dict[str, object]:
+        db.session.expire_all()
+        rows = db.session.execute(
+            sa.select(Topic.slug, Subscription.created_at)
+            .join(Subscription, Subscription.topic_id == Topic.id)
+            .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+            .where(Subscriber.email == email)
+        )
+        return {slug: created for slug, created in rows}
+
+    mayor, official = links("sindaco@crema.example.org"), links("ufficio@offanengo.example.org")
+    assert sorted(mayor) == ["energy", "governance", "mobility", "welfare"]
+    changed = GOOD.replace("welfare;mobility;energy;governance", "welfare;energy").replace(
+        "offanengo,energy,", "offanengo,energy;mobility,"
+    )
+    report = roster.import_roster(changed, actor=Actor("cli:ops"))
+    assert (report.created, report.updated) == (0, 2)
+    assert links("sindaco@crema.example.org") == {
+        "welfare": mayor["welfare"],
+        "energy": mayor["energy"],
+    }
+    again = links("ufficio@offanengo.example.org")
+    assert again["energy"] == official["energy"]
+    assert sorted(again) == ["energy", "mobility"]
+    assert again["mobility"] > official["energy"]  # type: ignore[operator]
 
 
 def test_a_bad_row_rejects_the_whole_file(app: Flask, municipalities: None) -> None:
