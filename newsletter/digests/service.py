@@ -222,7 +222,9 @@ def audience_of(
     group: RecipientGroup, frequency: str, all_topics: tuple[str, ...], names: dict[int, str]
 ) -> Audience | None:
     """The variant a group of readers reads before the period is looked at (see
-    ``compose.effective_audience``); None for citizens with nothing chosen."""
+    ``compose.effective_audience``); None for citizens with nothing to read: no topic and no
+    comune's news (e.g. someone who asked only for their comune's urgent alerts, which go out
+    as alerts, never as a digest; ``subscriptions.rules.gets_a_digest`` says the same)."""
     role, locale, municipality_id, topics, local_news = group
     if role in (Role.MAYOR, Role.OFFICIAL):
         if role == Role.MAYOR and municipality_id in names:
@@ -238,7 +240,7 @@ def audience_of(
     kind = citizen_kind(frequency)
     if municipality_id in names:
         if not topics and not local_news:
-            return None
+            return None  # alerts only: no digest, not even an empty one
         return Audience(
             kind,
             frequency,

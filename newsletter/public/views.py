@@ -135,8 +135,12 @@ def subscribe() -> Page:
     if wanted is None:
         return render_template("public/subscribe.html", **_form_context(state)), 400
     subscriptions.subscribe(wanted, channel="web")
-    # The same page for a new, pending, active or unsubscribed address: no enumeration.
-    return render_template("public/subscribe_done.html")
+    # The same page for a new, pending, active or unsubscribed address: no enumeration. It
+    # may repeat what was typed (only the comune's alerts), never what the address holds.
+    alerts_only = None
+    if wanted.alerts_only and wanted.municipality:
+        alerts_only = service.municipality_choices().get(wanted.municipality)
+    return render_template("public/subscribe_done.html", alerts_only=alerts_only)
 
 
 def _bad_link(exc: InvalidToken | None = None) -> tuple[str, int]:
@@ -198,10 +202,16 @@ def confirm(subscriber: Subscriber, token: str) -> Page:
     return _confirmed(subscriptions.confirm(subscriber.id, channel="web"))
 
 
+def _comune_name(subscriber: Subscriber) -> str | None:
+    return subscriber.municipality.name if subscriber.municipality is not None else None
+
+
 def _confirmed(subscriber: Subscriber) -> str:
     return render_template(
         "public/confirmed.html",
         preferences_url=personal_url_for(Purpose.PREFERENCES, subscriber, external=False),
+        alerts_for=_comune_name(subscriber) if subscriber.alerts else None,
+        alerts_only=subscriptions.alerts_are_all(subscriber),
     )
 
 
@@ -214,6 +224,8 @@ def _preferences_page(subscriber: Subscriber, token: str, state: forms.FormState
         topics=service.topics(),
         municipalities=service.municipalities(),
         saved=request.args.get("saved") == "1",
+        alerts_only=subscriptions.alerts_are_all(subscriber),
+        comune_name=_comune_name(subscriber),
         export_url=personal_url_for(Purpose.EXPORT, subscriber, external=False),
         unsubscribe_url=personal_url_for(Purpose.UNSUBSCRIBE, subscriber, external=False),
     )
@@ -336,7 +348,18 @@ def unsubscribe_alerts_page(token: str) -> Page:
     if subscriber is not None:
         _speak_their_language(subscriber)
     done = subscriber is None or not subscriber.alerts
-    return render_template("public/unsubscribe_alerts.html", token=token, done=done)
+    return render_template(
+        "public/unsubscribe_alerts.html",
+        token=token,
+        done=done,
+        left=_left(subscriber),
+        only_alerts=subscriber is not None and subscriptions.alerts_are_all(subscriber),
+    )
+
+
+def _left(subscriber: Subscriber | None) -> bool:
+    """Receives nothing from us any more (unsubscribed, bounced, erased...)."""
+    return subscriber is None or subscriber.status is not SubscriberStatus.ACTIVE
 
 
 @bp.post("/unsubscribe/alerts/<token>")
@@ -352,10 +375,14 @@ def unsubscribe_alerts(token: str) -> Page:
     if subscriber is not None:
         if not one_click:
             _speak_their_language(subscriber)
+        # Someone whose only choice was the alerts is unsubscribed altogether.
         subscriptions.unsubscribe_alerts(subscriber.id, channel="one-click" if one_click else "web")
+    left = _left(subscriber)
     if one_click:
-        return _plain("unsubscribed from alerts", 200)
-    return render_template("public/unsubscribe_alerts.html", token=token, done=True, just_now=True)
+        return _plain("unsubscribed" if left else "unsubscribed from alerts", 200)
+    return render_template(
+        "public/unsubscribe_alerts.html", token=token, done=True, just_now=True, left=left
+    )
 
 
 csrf.exempt(unsubscribe_alerts)

@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
 from newsletter.reference.names import name_key
+from newsletter.subscriptions import rules
 from newsletter.subscriptions.models import MAX_EMAIL_LENGTH, normalize_email
 from newsletter.subscriptions.service import Preferences, SubscribeRequest
 from newsletter.vocabulary import Frequency, Locale
@@ -67,17 +68,25 @@ def _municipality(
 
 
 def _choice_error(state: FormState, errors: dict[str, str], preferences: bool) -> None:
-    if state.topics or (state.municipality and state.local_news):
+    """``rules.has_choice``: a topic, or the comune's news, or its urgent alerts alone."""
+    if rules.has_choice(
+        state.topics,
+        municipality=bool(state.municipality),
+        local_news=state.local_news,
+        alerts=state.alerts,
+    ):
         return
-    if "municipality" in errors:
-        return
+    if "municipality" in errors or "alerts" in errors:
+        return  # the comune is what is wrong: said on its own field
     if preferences:
         errors["topics"] = _(
-            "Choose at least one topic, or your comune with all its news. "
-            "To stop receiving the newsletter, unsubscribe below."
+            "Choose at least one topic, or your comune with all its news or its urgent "
+            "alerts. To stop receiving anything from us, unsubscribe below."
         )
     else:
-        errors["topics"] = _("Choose at least one topic, or your comune with all its news.")
+        errors["topics"] = _(
+            "Choose at least one topic, or your comune with all its news or its urgent alerts."
+        )
 
 
 def _frequency(raw: str | None, errors: dict[str, str]) -> str:

@@ -30,18 +30,55 @@ def _environment() -> jinja2.Environment:
     return cache
 
 
+def _asked(subscriber: Subscriber, topics: list[str]) -> list[str]:
+    """What the confirmation says was asked for, in the subscriber's language: the topics,
+    or the comune's news, or its urgent alerts alone (no empty "on these topics: .")."""
+    comune = subscriber.municipality.name if subscriber.municipality is not None else None
+    if topics or comune is None:
+        first = gettext(
+            "someone, hopefully you, asked to receive the Area Omogenea Cremasca newsletter at "
+            "this address, on these topics: %(topics)s.",
+            topics=", ".join(topics),
+        )
+    elif subscriber.local_news:
+        first = gettext(
+            "someone, hopefully you, asked to receive the Area Omogenea Cremasca newsletter at "
+            "this address, with every article about %(name)s.",
+            name=comune,
+        )
+    else:
+        return [
+            gettext(
+                "someone, hopefully you, asked to receive at this address the urgent alerts for "
+                "%(name)s of the Area Omogenea Cremasca, by e-mail as soon as they are issued, "
+                "and no newsletter.",
+                name=comune,
+            )
+        ]
+    if subscriber.alerts and comune is not None:
+        return [
+            first,
+            gettext(
+                "Also the urgent alerts for %(name)s, as soon as they are issued.", name=comune
+            ),
+        ]
+    return [first]
+
+
 def _render(name: str, subscriber: Subscriber, subject: str, url: str) -> ServiceMail:
     env = _environment()
+    topics = [
+        link.topic.name(subscriber.locale)
+        for link in sorted(
+            subscriber.subscriptions, key=lambda link: (link.topic.position, link.topic.slug)
+        )
+    ]
     context = {
         "subject": subject,
         "url": url,
         "subscriber": subscriber,
-        "topics": [
-            link.topic.name(subscriber.locale)
-            for link in sorted(
-                subscriber.subscriptions, key=lambda link: (link.topic.position, link.topic.slug)
-            )
-        ],
+        "topics": topics,
+        "asked": _asked(subscriber, topics),
         "locale": subscriber.locale,
         "base_url": current_app.config["BASE_URL"],
         "privacy_url": current_app.config["BASE_URL"] + "/privacy",

@@ -99,7 +99,7 @@ CONSENT_EVENT: sa.Table = ConsentEvent.__table__
 @dataclass(frozen=True)
 class RosterEntry:
     """One checked row. ``all_topics``: the API request named none (its default: every topic);
-    otherwise ``topics`` are the topics, empty only for a comune's news alone."""
+    otherwise ``topics`` are the topics, empty only for a comune's news or alerts alone."""
 
     email: str
     role: Role

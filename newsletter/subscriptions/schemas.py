@@ -33,6 +33,7 @@ from pydantic import (
 )
 
 from newsletter.reference.names import name_key as _name_key
+from newsletter.subscriptions import rules
 from newsletter.subscriptions.models import Frequency, Role, SubscriberStatus, normalize_email
 from newsletter.vocabulary import Locale
 
@@ -172,18 +173,8 @@ def _add_rules(schema: dict[str, Any]) -> None:
         "required": ["municipality"],
         "properties": {"municipality": {"type": "string"}},
     }
-    # Topics may be empty only for a comune's news alone (local_news with a municipality).
-    schema["anyOf"] = [
-        {"properties": {"topics": {"minItems": 1}}},
-        {
-            "required": ["topics", "municipality", "local_news"],
-            "properties": {
-                "topics": {"maxItems": 0},
-                "municipality": {"type": "string"},
-                "local_news": {"const": True},
-            },
-        },
-    ]
+    # Topics may be empty only with a municipality and its news or its urgent alerts.
+    schema["anyOf"] = rules.json_schema_any_of()
     # Urgent alerts are a comune's: alerts true needs a municipality.
     schema["allOf"] = [
         {
@@ -224,7 +215,7 @@ class SubscriberIn(BaseModel):
                 "type": "array",
                 "items": TOPIC_SLUG,
                 "description": "absent: every topic; empty only with a municipality and "
-                "local_news true (that comune's news alone)",
+                "local_news or alerts true (that comune's news, or its urgent alerts, alone)",
             }
         ),
     ] = None
@@ -329,10 +320,17 @@ class SubscriberIn(BaseModel):
         errors: dict[str, str] = {}
         if self.role is Role.MAYOR and not self.municipality:
             errors["municipality"] = "required for a mayor"
-        if self.topics == [] and not (self.local_news and self.municipality):
-            errors["topics"] = "give at least one topic, or a municipality with local_news true"
         if self.alerts and not self.municipality:
             errors["alerts"] = "true needs a municipality"
+        if self.topics == [] and not rules.has_choice(
+            (),
+            municipality=bool(self.municipality),
+            local_news=bool(self.local_news),
+            alerts=bool(self.alerts),
+        ):
+            errors["topics"] = (
+                "give at least one topic, or a municipality with local_news or alerts true"
+            )
         if self.consent_at is not None and self.consent_source is None:
             errors["consent_source"] = "required with consent_at (where the consent was given)"
         if self.consent_source is not None and self.consent_at is None:

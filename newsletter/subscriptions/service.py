@@ -23,11 +23,13 @@ from newsletter.exceptions import ValidationError
 from newsletter.extensions import db
 from newsletter.reference.models import Municipality
 from newsletter.reference.service import find_municipality, topics_by_slug
+from newsletter.subscriptions import rules
 from newsletter.subscriptions.models import (
     ConsentAction,
     ConsentChannel,
     ConsentEvent,
     Frequency,
+    Role,
     Subscriber,
     SubscriberStatus,
     Subscription,
@@ -39,8 +41,8 @@ from newsletter.vocabulary import Locale
 @dataclass(frozen=True)
 class SubscribeRequest:
     """A validated subscribe form: the address, at least one topic (or a comune with
-    ``local_news``), and consent given. ``municipality`` is a name or slug of the table;
-    ``alerts`` (the comune's urgent alerts) needs one."""
+    ``local_news`` or ``alerts``: ``rules.has_choice``), and consent given. ``municipality``
+    is a name or slug of the table; ``alerts`` (the comune's urgent alerts) needs one."""
 
     email: str
     topics: tuple[str, ...]
@@ -49,6 +51,17 @@ class SubscribeRequest:
     municipality: str | None = None
     local_news: bool = False
     alerts: bool = False
+
+    @property
+    def alerts_only(self) -> bool:
+        """The comune's urgent alerts and nothing else: no digest will follow (the answer
+        page says so; it depends on what was typed, never on the address's state)."""
+        return self.alerts and not rules.gets_a_digest(
+            self.topics,
+            institutional=False,
+            municipality=self.municipality is not None,
+            local_news=self.local_news,
+        )
 
 
 @dataclass(frozen=True)
@@ -73,12 +86,17 @@ def resolve_municipality(name: str | None) -> Municipality | None:
     return found
 
 
-def check_choice(topics: tuple[str, ...], municipality: Municipality | None, local: bool) -> None:
-    """Something to read: a topic, or a comune's news whatever the topic."""
-    if not topics and not (municipality is not None and local):
+def check_choice(
+    topics: tuple[str, ...], municipality: Municipality | None, local: bool, alerts: bool = False
+) -> None:
+    """Something to send: a topic, or a comune's news whatever the topic, or its urgent
+    alerts alone (``rules.has_choice``, the rule of every door)."""
+    if not rules.has_choice(
+        topics, municipality=municipality is not None, local_news=local, alerts=alerts
+    ):
         raise ValidationError(
-            "choose at least one topic, or a municipality with all its news",
-            {"topics": "choose at least one topic, or a municipality with local_news"},
+            "choose at least one topic, or a municipality with all its news or its urgent alerts",
+            {"topics": "choose at least one topic, or a municipality with local_news or alerts"},
         )
 
 
@@ -186,8 +204,8 @@ def subscribe(
         raise ValidationError("unknown language", {"locale": request.locale})
     topics_by_slug(list(request.topics))  # validate before touching anything
     municipality = resolve_municipality(request.municipality)
-    check_choice(request.topics, municipality, request.local_news)
     check_alerts(request.alerts, municipality)
+    check_choice(request.topics, municipality, request.local_news, request.alerts)
     email = normalize_email(request.email)
     for attempt in range(2):
         try:
@@ -273,9 +291,8 @@ def update_preferences(
     if not Locale.knows(prefs.locale):
         raise ValidationError("unknown language", {"locale": prefs.locale})
     municipality = resolve_municipality(prefs.municipality)
-    if not prefs.topics and not (municipality is not None and prefs.local_news):
-        raise ValidationError("choose at least one topic", {"topics": "required"})
     check_alerts(prefs.alerts, municipality)
+    check_choice(prefs.topics, municipality, prefs.local_news, prefs.alerts)
     subscriber = get_subscriber(subscriber_id)
     alerts_before = (subscriber.alerts, subscriber.municipality_id)
     subscriber.municipality_id = municipality.id if municipality is not None else None
@@ -300,12 +317,14 @@ def unsubscribe(
     channel: str = "web",
     now: datetime | None = None,
     actor: Actor | None = None,
+    details: dict[str, Any] | None = None,
 ) -> bool:
     """Stop all mail to the subscriber. True if this call changed anything; repeating is
     harmless (and so is a token of a subscriber who has since been erased).
 
     ``actor``: staff acting for the person (audited); None when the person acts themself
-    through their own link (the consent ledger is their record)."""
+    through their own link (the consent ledger is their record). ``details``: what the
+    ledger entry says besides (e.g. the door: the alerts-only link)."""
     if actor is not None:
         audit.record(actor, "subscriber.unsubscribe", f"subscriber:{subscriber_id}")
     subscriber = db.session.get(Subscriber, subscriber_id)
@@ -316,7 +335,7 @@ def unsubscribe(
     subscriber.status = SubscriberStatus.UNSUBSCRIBED
     subscriber.unsubscribed_at = now or utcnow()
     outbox.cancel(subscriber.id)
-    record_consent(subscriber, ConsentAction.UNSUBSCRIBE, channel)
+    record_consent(subscriber, ConsentAction.UNSUBSCRIBE, channel, details=details)
     events.subscriber_left.send(subscriber.id, channel=str(channel), erased=False)
     db.session.commit()
     return True
@@ -345,6 +364,12 @@ def set_alerts(
             db.session.commit()
         return False
     check_alerts(on, subscriber.municipality)
+    if not on and alerts_are_all(subscriber):
+        # The preference centre's rule: keep one choice, or unsubscribe.
+        raise ValidationError(
+            "urgent alerts are this subscriber's only choice: unsubscribe instead",
+            {"alerts": "the only choice: unsubscribe instead"},
+        )
     subscriber.alerts = on
     if not on:
         outbox.cancel(subscriber.id, kinds=[DeliveryKind.ALERT], reason="alerts turned off")
@@ -359,11 +384,36 @@ def set_alerts(
     return True
 
 
+def alerts_are_all(subscriber: Subscriber) -> bool:
+    """Whether the urgent alerts are all this subscribed person receives: alerts on, and no
+    digest could reach them without (a citizen with no topic and no comune's news)."""
+    if not subscriber.alerts or subscriber.status not in _SUBSCRIBED:
+        return False
+    return not rules.gets_a_digest(
+        subscriber.topic_slugs,
+        institutional=subscriber.role is not Role.CITIZEN,
+        municipality=subscriber.municipality_id is not None,
+        local_news=subscriber.local_news,
+    )
+
+
+_SUBSCRIBED = frozenset({SubscriberStatus.ACTIVE, SubscriberStatus.PENDING})
+
+
 def unsubscribe_alerts(
     subscriber_id: int, *, channel: str = "web", actor: Actor | None = None
 ) -> bool:
     """The alerts-only unsubscribe (the link and RFC 8058 one-click of every alert mail):
-    no more urgent alerts, the newsletter keeps coming. True if this call changed anything."""
+    no more urgent alerts, the newsletter keeps coming. True if this call changed anything.
+
+    Someone who receives nothing but the alerts would otherwise stay "subscribed" to nothing:
+    they are unsubscribed altogether (alerts off, status unsubscribed, every queued mail
+    cancelled), with one ``unsubscribe`` ledger entry saying why (``via: alerts``)."""
+    subscriber = db.session.get(Subscriber, subscriber_id)
+    if subscriber is not None and alerts_are_all(subscriber):
+        subscriber.alerts = False
+        details = {**_settings(subscriber), "via": "alerts", "reason": "alerts were all they had"}
+        return unsubscribe(subscriber_id, channel=channel, actor=actor, details=details)
     return set_alerts(subscriber_id, False, channel=channel, actor=actor, change="unsubscribe")
 
 

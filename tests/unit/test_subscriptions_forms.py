@@ -182,3 +182,54 @@ def test_roster_alerts_default_by_role_and_say_no_explicitly() -> None:
     assert [e.alerts_setting(new=True) for e in entries] == [True, False, False, True]
     # A known address keeps what it had when the row does not say.
     assert [e.alerts_setting(new=False) for e in entries] == [None, False, None, True]
+
+
+def test_a_comune_with_its_alerts_alone_is_enough() -> None:
+    """Alerts only: no topic, no comune's news; the request says no digest will follow."""
+    fields = {"email": "a@example.org", "consent": "1", "frequency": "weekly", "alerts": "1"}
+    state, request = read_subscribe(
+        MultiDict({**fields, "municipality": "offanengo"}), TOPICS, "it", COMUNI
+    )
+    assert state.errors == {}
+    assert request is not None
+    assert (request.topics, request.municipality, request.alerts) == ((), "offanengo", True)
+    assert request.alerts_only
+    # Without the box, or without the comune, there is nothing to send: one error each.
+    state, request = read_subscribe(
+        MultiDict({**fields, "municipality": "offanengo", "alerts": ""}), TOPICS, "it", COMUNI
+    )
+    assert request is None
+    assert list(state.errors) == ["topics"]
+    state, request = read_subscribe(MultiDict(fields), TOPICS, "it", COMUNI)
+    assert request is None
+    assert list(state.errors) == ["alerts"]
+    # With a topic or the comune's news, the alerts are not all they get.
+    _state, request = read_subscribe(
+        MultiDict({**fields, "municipality": "crema", "topics": "welfare"}), TOPICS, "it", COMUNI
+    )
+    assert request is not None
+    assert not request.alerts_only
+
+
+def test_preferences_may_keep_the_alerts_alone_but_not_nothing() -> None:
+    form = {"frequency": "weekly", "locale": "it", "municipality": "crema"}
+    _state, prefs = read_preferences(
+        MultiDict({**form, "alerts": "1"}), TOPICS, {"locale": "it"}, COMUNI
+    )
+    assert prefs is not None
+    assert (prefs.topics, prefs.alerts) == ((), True)
+    state, prefs = read_preferences(MultiDict(form), TOPICS, {"locale": "it"}, COMUNI)
+    assert prefs is None
+    assert list(state.errors) == ["topics"]
+    assert state.municipality == "crema"  # shown again as posted
+
+
+def test_an_alerts_only_roster_row_is_an_entry() -> None:
+    text = (
+        "email,role,municipality,topics,frequency,locale,alerts\n"
+        "a@example.org,citizen,Crema,,weekly,it,true\n"
+    )
+    [entry] = parse_roster_csv(text)
+    assert (entry.topics, entry.alerts, entry.all_topics) == ((), True, False)
+    with pytest.raises(ValidationError, match="line 2: give at least one topic"):
+        parse_roster_csv(text.replace(",true\n", ",false\n"))
