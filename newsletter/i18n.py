@@ -13,6 +13,7 @@ from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import jinja2
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -94,3 +95,23 @@ def init_app(app: Flask) -> None:
             "format_datetime": format_datetime,
             "format_date": format_date,
         }
+
+
+@cache
+def mail_templates(
+    templates_dir: str, catalogues: str, locale: str, html: bool
+) -> jinja2.Environment:
+    """The Jinja environment mail is rendered with, once per folder, language and part: the
+    package's catalogue installed, HTML autoescaped, the text part not; a missing value is an
+    error, never an empty string in a message sent to thousands."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir),
+        autoescape=html,  # noqa: S701 - the text part is plain text, not HTML
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.install_gettext_translations(catalogue(Path(catalogues), locale), newstyle=True)  # type: ignore[attr-defined]
+    return env

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,7 +23,7 @@ from mjml import mjml2html
 from newsletter import mailparts
 from newsletter.alerts.models import AlertNotice, MessageType
 from newsletter.alerts.words import severity_word
-from newsletter.i18n import catalogue
+from newsletter.i18n import catalogue, mail_templates
 from newsletter.vocabulary import AlertSeverity
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates" / "email"
@@ -49,19 +48,8 @@ class RenderedAlert:
     text: str
 
 
-@cache
 def _environment(templates_dir: str, locale: str, html: bool) -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates_dir),
-        autoescape=html,  # noqa: S701 - the text part is plain text, not HTML
-        extensions=["jinja2.ext.i18n"],
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    env.install_gettext_translations(catalogue(CATALOGUES, locale), newstyle=True)  # type: ignore[attr-defined]
-    return env
+    return mail_templates(templates_dir, str(CATALOGUES), locale, html)
 
 
 def local_moment(value: datetime, locale: str, timezone: str) -> str:

@@ -339,33 +339,49 @@ def check(
     now = now or utcnow()
     if alert_id is not None:
         _updatable(get_alert(alert_id))
+    checked = _checked(data, now, may_override, override_reason)
+    return Draft(
+        municipalities=tuple(sorted(m.name for m in checked.municipalities)),
+        everywhere=data.everywhere,
+        topic=checked.topic,
+        starts_at=checked.starts,
+        starts_now=data.starts_at is None,
+        expires_at=checked.expires,
+        releases_now=checked.release_now,
+        override_reason=checked.reason,
+    )
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """An issuer's data, resolved and judged: what a new message is made of."""
+
+    municipalities: list[Municipality]
+    topic: Topic | None
+    starts: datetime
+    expires: datetime
+    release_now: bool  # False: it waits for a second person
+    reason: str | None  # an administrator's reason for releasing it alone
+
+
+def _checked(
+    data: AlertIn, now: datetime, may_override: bool, override_reason: str | None
+) -> _Checked:
+    """The same checks for issuing, updating and previewing, in the same order."""
     municipalities, topic = _resolve(data)
     starts, expires = _check_times(data, now)
-    releases_now, reason = _approval(data, may_override, override_reason)
-    return Draft(
-        municipalities=tuple(sorted(m.name for m in municipalities)),
-        everywhere=data.everywhere,
-        topic=topic,
-        starts_at=starts,
-        starts_now=data.starts_at is None,
-        expires_at=expires,
-        releases_now=releases_now,
-        override_reason=reason,
-    )
+    release_now, reason = _approval(data, may_override, override_reason)
+    return _Checked(municipalities, topic, starts, expires, release_now, reason)
 
 
 def _new_message(
     alert: Alert,
     data: AlertIn,
     msg_type: MessageType,
+    checked: _Checked,
     *,
     actor: Actor,
-    municipalities: list[Municipality],
-    topic: Topic | None,
-    starts: datetime,
-    expires: datetime,
     now: datetime,
-    override_reason: str | None,
     note: str | None,
 ) -> AlertMessage:
     sequence = 1 + max((m.sequence for m in alert.messages), default=0)
@@ -379,20 +395,30 @@ def _new_message(
         headline_en=data.headline_en,
         text_en=data.text_en,
         severity=data.severity,
-        topic_id=topic.id if topic else None,
+        topic_id=checked.topic.id if checked.topic else None,
         all_municipalities=data.everywhere,
-        municipality_ids=[m.id for m in municipalities],
-        starts_at=starts,
-        expires_at=expires,
+        municipality_ids=[m.id for m in checked.municipalities],
+        starts_at=checked.starts,
+        expires_at=checked.expires,
         url=data.url,
         note=note,
         issued_by=actor.name,
         issued_by_user_id=actor.user_id,
         issued_at=now,
-        override_reason=override_reason,
+        override_reason=checked.reason,
     )
     db.session.add(message)
+    db.session.flush()
     return message
+
+
+def _go_out_if_allowed(
+    message: AlertMessage, actor: Actor, checked: _Checked, now: datetime
+) -> None:
+    """Release the message now unless it waits for a second person."""
+    if checked.release_now:
+        _record_override(message, actor)
+        _release(message, approved_by=None, now=now)
 
 
 def _record_override(message: AlertMessage, actor: Actor) -> None:
@@ -421,9 +447,7 @@ def issue(
 ) -> AlertMessage:
     """A new alert. Released at once, or left awaiting approval (severe, extreme)."""
     now = now or utcnow()
-    municipalities, topic = _resolve(data)
-    starts, expires = _check_times(data, now)
-    release_now, reason = _approval(data, may_override, override_reason)
+    checked = _checked(data, now, may_override, override_reason)
     alert = Alert(
         state=AlertState.PENDING,
         headline=data.headline,
@@ -431,29 +455,16 @@ def issue(
         headline_en=data.headline_en,
         text_en=data.text_en,
         severity=data.severity,
-        topic_id=topic.id if topic else None,
+        topic_id=checked.topic.id if checked.topic else None,
         all_municipalities=data.everywhere,
-        starts_at=starts,
-        expires_at=expires,
+        starts_at=checked.starts,
+        expires_at=checked.expires,
         url=data.url,
         created_at=now,
     )
-    alert.municipalities = municipalities
+    alert.municipalities = checked.municipalities
     db.session.add(alert)
-    message = _new_message(
-        alert,
-        data,
-        MessageType.ALERT,
-        actor=actor,
-        municipalities=municipalities,
-        topic=topic,
-        starts=starts,
-        expires=expires,
-        now=now,
-        override_reason=reason,
-        note=None,
-    )
-    db.session.flush()
+    message = _new_message(alert, data, MessageType.ALERT, checked, actor=actor, now=now, note=None)
     audit.record(
         actor,
         "alert.issue",
@@ -465,9 +476,7 @@ def issue(
         },
     )
     log.info("%s issued alert %s (%s)", actor.name, alert.identifier, data.severity.value)
-    if release_now:
-        _record_override(message, actor)
-        _release(message, approved_by=None, now=now)
+    _go_out_if_allowed(message, actor, checked, now)
     return message
 
 
@@ -486,31 +495,16 @@ def update(
     now = now or utcnow()
     alert = get_alert(alert_id)
     _updatable(alert)
-    municipalities, topic = _resolve(data)
-    starts, expires = _check_times(data, now)
-    release_now, reason = _approval(data, may_override, override_reason)
+    checked = _checked(data, now, may_override, override_reason)
     note = (note or "").strip() or None
     message = _new_message(
-        alert,
-        data,
-        MessageType.UPDATE,
-        actor=actor,
-        municipalities=municipalities,
-        topic=topic,
-        starts=starts,
-        expires=expires,
-        now=now,
-        override_reason=reason,
-        note=note,
+        alert, data, MessageType.UPDATE, checked, actor=actor, now=now, note=note
     )
-    db.session.flush()
     audit.record(
         actor, "alert.update", alert.identifier, {"sequence": message.sequence, "note": note}
     )
     log.info("%s updated alert %s (message %d)", actor.name, alert.identifier, message.sequence)
-    if release_now:
-        _record_override(message, actor)
-        _release(message, approved_by=None, now=now)
+    _go_out_if_allowed(message, actor, checked, now)
     return message
 
 

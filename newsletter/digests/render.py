@@ -23,7 +23,7 @@ from mjml import mjml2html
 
 from newsletter import mailparts
 from newsletter.digests.compose import MUNICIPALITY_SECTION, ArticleSnapshot, DigestContent
-from newsletter.i18n import catalogue
+from newsletter.i18n import catalogue, mail_templates
 from newsletter.vocabulary import AudienceKind, Frequency
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates" / "email"
@@ -54,19 +54,8 @@ def translations(locale: str) -> NullTranslations:
     return catalogue(CATALOGUES, locale)
 
 
-@cache
 def _environment(templates_dir: str, locale: str, html: bool) -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates_dir),
-        autoescape=html,  # noqa: S701 - the text part is plain text, not HTML
-        extensions=["jinja2.ext.i18n"],
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
-    return env
+    return mail_templates(templates_dir, str(CATALOGUES), locale, html)
 
 
 def local_date(value: datetime, locale: str, timezone: str) -> str:
