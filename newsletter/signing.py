@@ -11,6 +11,9 @@ and signs, about 25 µs per token; the sender makes three per message (unsubscri
 preferences, VERP). ``FastSigner`` derives the signing key once and never compresses: for the
 short, random payloads it signs (an id, a random link key) zlib never wins, so the output is
 byte for byte what ``dumps`` returns; and ``loads`` would read an uncompressed payload anyway.
+It copies a keyed HMAC instead of calling ``hmac.digest``: the one-shot releases the GIL on
+every call, and with the sending threads running the preparing thread then waits for it again
+(measured: 2-3 µs alone, ~190 µs next to one busy thread); a copy keeps it.
 """
 
 from __future__ import annotations
@@ -60,7 +63,8 @@ class FastSigner:
             raise TypeError("FastSigner needs an HMAC signer")
         self._key = signer.derive_key()  # the last key of the list: the one that signs
         self._sep = want_bytes(signer.sep)
-        self._digest = signer.algorithm.digest_method().name  # hmac.digest's C fast path
+        # Keyed once; each token copies it (OpenSSL's HMAC, holding the GIL for short data).
+        self._mac = hmac.new(self._key, digestmod=signer.algorithm.digest_method().name)
         self._timed = isinstance(serializer, URLSafeTimedSerializer)
         self._second = -1
         self._stamp = b""
@@ -79,5 +83,6 @@ class FastSigner:
         signed = _b64(payload)
         if self._timed:
             signed += self._timestamp()
-        mac = hmac.digest(self._key, signed, self._digest)
-        return (signed + self._sep + _b64(mac)).decode("ascii")
+        mac = self._mac.copy()
+        mac.update(signed)
+        return (signed + self._sep + _b64(mac.digest())).decode("ascii")
