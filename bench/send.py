@@ -169,6 +169,11 @@ def main() -> None:
         metavar="FILE",
         help="run the sender under py-spy and write its collapsed stacks to FILE",
     )
+    parser.add_argument(
+        "--gil",
+        action="store_true",
+        help="with --profile: only samples holding the GIL (CPU in Python, not waits)",
+    )
     args = parser.parse_args()
 
     sink_bin, source_bin = find_postfix_tools()
@@ -229,7 +234,18 @@ def main() -> None:
         command = [sys.executable, "-m", "newsletter.cli", "send", "--until-idle"]
         if args.profile:
             spy = str(Path(sys.executable).with_name("py-spy"))
-            command = [spy, "record", "--format", "raw", "-t", "-o", args.profile, "--", *command]
+            command = [
+                spy,
+                "record",
+                "--format",
+                "raw",
+                "-t",
+                *(["--gil"] if args.gil else []),
+                "-o",
+                args.profile,
+                "--",
+                *command,
+            ]
         sender = subprocess.Popen(
             command,
             env=env,

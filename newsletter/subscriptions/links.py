@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from flask import current_app
 from werkzeug.routing import MapAdapter
 
+from newsletter.signing import FastSigner
 from newsletter.subscriptions.models import Subscriber
 from newsletter.subscriptions.tokens import Purpose, token_signer
 
@@ -33,6 +34,8 @@ class _Routes:
     base: str
     adapter: MapAdapter
     around: dict[tuple[Purpose, bool], tuple[str, str]] = field(default_factory=dict)
+    # (purpose as given, external) -> the signer and the URL around its token
+    links: dict[tuple[str, bool], tuple[FastSigner, str, str]] = field(default_factory=dict)
 
 
 def _routes() -> _Routes:
@@ -68,11 +71,16 @@ def personal_url(
     """The link for one subscriber and purpose: absolute for mail, a path for our own pages.
 
     The sender asks for two per message: the route is built once per purpose and the token
-    (``make_token``'s, by its fast signer) put in its place."""
-    purpose = Purpose(purpose)
-    token = token_signer(purpose).dumps([subscriber_id, link_key])
-    before, after = _around_token(purpose, external)
-    return f"{before}{token}{after}"
+    (``make_token``'s, by its fast signer) put in its place; signer and route are looked up
+    once per purpose."""
+    routes = _routes()
+    found = routes.links.get((purpose, external))
+    if found is None:
+        checked = Purpose(purpose)
+        found = (token_signer(checked), *_around_token(checked, external))
+        routes.links[(purpose, external)] = found
+    signer, before, after = found
+    return f"{before}{signer.dumps([subscriber_id, link_key])}{after}"
 
 
 def personal_url_for(purpose: Purpose, subscriber: Subscriber, *, external: bool = True) -> str:
