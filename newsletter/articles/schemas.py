@@ -120,7 +120,13 @@ class ArticleIn(BaseModel):
         StrictStr,
         Field(max_length=64),
         WithJsonSchema(
-            {"type": "string", "format": "date-time", "description": "with a UTC offset"}
+            {
+                "type": "string",
+                "format": "date-time",
+                # Year 1000 or later: 0001-01-01T00:00+01:00 would be before year 1 in UTC.
+                "pattern": "^[1-9][0-9]{3}-",
+                "description": "with a UTC offset",
+            }
         ),
     ]
     summary: Text = None
