@@ -319,16 +319,10 @@ def unsubscribe_page(token: str) -> Page:
 @bp.post("/unsubscribe/<token>")
 def unsubscribe(token: str) -> Page:
     """The page's button and RFC 8058 one-click (no cookies, no CSRF token, no redirect)."""
-    one_click = request.form.get("List-Unsubscribe") == "One-Click"
-    try:
-        subscriber = subscriber_for(Purpose.UNSUBSCRIBE, token)
-    except InvalidToken as exc:
-        if one_click:
-            return _plain(exc.message, 400)
-        return _bad_link(exc)
+    one_click, subscriber, refused = _posted_link(Purpose.UNSUBSCRIBE, token)
+    if refused is not None:
+        return refused
     if subscriber is not None:  # gone, or the id means somebody else now: nothing to do
-        if not one_click:
-            _speak_their_language(subscriber)
         subscriptions.unsubscribe(subscriber.id, channel="one-click" if one_click else "web")
     if one_click:
         return _plain("unsubscribed", 200)
@@ -365,16 +359,10 @@ def _left(subscriber: Subscriber | None) -> bool:
 @bp.post("/unsubscribe/alerts/<token>")
 def unsubscribe_alerts(token: str) -> Page:
     """The page's button and the alert mails' RFC 8058 one-click: alerts off, digests kept."""
-    one_click = request.form.get("List-Unsubscribe") == "One-Click"
-    try:
-        subscriber = subscriber_for(Purpose.UNSUBSCRIBE_ALERTS, token)
-    except InvalidToken as exc:
-        if one_click:
-            return _plain(exc.message, 400)
-        return _bad_link(exc)
+    one_click, subscriber, refused = _posted_link(Purpose.UNSUBSCRIBE_ALERTS, token)
+    if refused is not None:
+        return refused
     if subscriber is not None:
-        if not one_click:
-            _speak_their_language(subscriber)
         # Someone whose only choice was the alerts is unsubscribed altogether.
         subscriptions.unsubscribe_alerts(subscriber.id, channel="one-click" if one_click else "web")
     left = _left(subscriber)
@@ -386,6 +374,19 @@ def unsubscribe_alerts(token: str) -> Page:
 
 
 csrf.exempt(unsubscribe_alerts)
+
+
+def _posted_link(purpose: Purpose, token: str) -> tuple[bool, Subscriber | None, Page | None]:
+    """A posted unsubscribe link: whether a mail client posted it (RFC 8058 one-click), whom
+    it names, and the answer when the link is bad (plain text for a mail client)."""
+    one_click = request.form.get("List-Unsubscribe") == "One-Click"
+    try:
+        subscriber = subscriber_for(purpose, token)
+    except InvalidToken as exc:
+        return one_click, None, _plain(exc.message, 400) if one_click else _bad_link(exc)
+    if subscriber is not None and not one_click:
+        _speak_their_language(subscriber)
+    return one_click, subscriber, None
 
 
 def _plain(text: str, status: int) -> Response:
