@@ -123,8 +123,8 @@ class ArticleIn(BaseModel):
             {
                 "type": "string",
                 "format": "date-time",
-                # Year 1000 or later: 0001-01-01T00:00+01:00 would be before year 1 in UTC.
-                "pattern": "^[1-9][0-9]{3}-",
+                # Years 1000-9899: an offset cannot push these past the calendar in UTC.
+                "pattern": "^(1[0-9]{3}|[2-8][0-9]{3}|9[0-8][0-9]{2})-",
                 "description": "with a UTC offset",
             }
         ),

@@ -116,6 +116,10 @@ def _special_use_pattern() -> str:
     return r"^(?!.*[@.](" + names + r")$)"
 
 
+#: Years the document promises to take: an offset cannot push these past the calendar.
+YEARS = "^(1[0-9]{3}|[2-8][0-9]{3}|9[0-8][0-9]{2})-"
+
+
 def _consent_at(value: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.strip().replace("z", "Z"))
@@ -123,7 +127,10 @@ def _consent_at(value: str) -> datetime:
         raise ValueError("must be an ISO 8601 date-time, e.g. 2024-03-01T10:00:00+01:00") from None
     if parsed.tzinfo is None or "T" not in value.upper():
         raise ValueError("must be an ISO 8601 date-time with a UTC offset")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 pushed past the calendar by the offset
+        raise ValueError("is not a real date and time") from None
 
 
 Email = Annotated[
@@ -146,14 +153,30 @@ ConsentAt = Annotated[
         {
             "type": "string",
             "format": "date-time",
+            "pattern": YEARS,
             "description": "when the person consented (with a UTC offset); proof of consent "
             "for a citizen, together with consent_source",
         }
     ),
 ]
+
+
+#: Control characters but the document's blanks (tab, LF, VT, FF, CR: the "empty" rule's).
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+
+
+def _no_control(value: str | None) -> str | None:
+    """Control characters replaced, as in articles and alerts: PostgreSQL cannot store NUL,
+    and a bulk import passes the rows as one JSON document, where it cannot travel either."""
+    if value is None:
+        return None
+    return _CONTROL.sub("\ufffd", value).encode("utf-8", "replace").decode("utf-8")
+
+
 ConsentSource = Annotated[
     StrictStr | None,
     Field(min_length=1, max_length=MAX_SOURCE),
+    AfterValidator(_no_control),
     WithJsonSchema(
         {
             "type": "string",
@@ -223,7 +246,9 @@ class SubscriberIn(BaseModel):
     locale: Annotated[
         StrictStr, WithJsonSchema({"type": "string", "enum": list(LOCALES), "default": "it"})
     ] = "it"
-    name: Annotated[StrictStr | None, Field(max_length=MAX_NAME)] = None
+    name: Annotated[StrictStr | None, Field(max_length=MAX_NAME), AfterValidator(_no_control)] = (
+        None
+    )
     # Absent is allowed, null is not (the document says "string"): see _not_null.
     consent_at: ConsentAt = None
     consent_source: ConsentSource = None

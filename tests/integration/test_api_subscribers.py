@@ -221,3 +221,19 @@ def test_token_create_cli_takes_scopes(runner: FlaskCliRunner, app: Flask) -> No
     assert stored == {"sito": "articles", "anagrafe": "articles subscribers"}
     listed = runner.invoke(args=["token", "list"])
     assert "articles,subscribers" in listed.output
+
+
+def test_control_characters_are_replaced_not_a_server_error(
+    client: FlaskClient, auth: dict[str, str], municipalities: None
+) -> None:
+    """Schemathesis found it on PostgreSQL: a NUL in a name broke the bulk UPDATE (500)."""
+    assert client.post("/api/v1/subscribers", json=MAYOR, headers=auth).status_code == 201
+    again = client.post(
+        "/api/v1/subscribers",
+        json={**MAYOR, "name": "Sindaco\u0000 di Pandino"},
+        headers=auth,
+    )
+    assert again.status_code == 200, again.json
+    stored = db.session.scalar(sa.select(Subscriber))
+    assert stored is not None
+    assert stored.name == "Sindaco\ufffd di Pandino"

@@ -120,3 +120,15 @@ def test_consent_source_is_blank_only_as_the_document_says() -> None:
     assert SubscriberIn.model_validate({**body, "consent_source": "\u00a0"}).consent_source
     with pytest.raises(ValueError, match="empty"):
         SubscriberIn.model_validate({**body, "consent_source": " \t\v"})
+
+
+def test_consent_at_past_the_calendar_and_control_characters_are_field_errors() -> None:
+    """Schemathesis found both: 0001-01-01T00:00+01:00 is before year 1 in UTC (was a 500), and
+    a NUL in a name could not be stored by PostgreSQL (was a 500)."""
+    body = {"email": "a@example.org", "role": "official", "consent_source": "sportello"}
+    with pytest.raises(ValueError, match="not a real date and time"):
+        SubscriberIn.model_validate({**body, "consent_at": "0001-01-01T00:00:00+01:00"})
+    named = SubscriberIn.model_validate(
+        {"email": "a@example.org", "role": "official", "name": "A\x00B\tC"}
+    )
+    assert named.name == "A\ufffdB\tC"
