@@ -408,8 +408,27 @@ def _new_message(
         override_reason=checked.reason,
     )
     db.session.add(message)
-    db.session.flush()
     return message
+
+
+#: What an alert says, held alike by the alert (its public state) and each of its messages.
+CONTENT = (
+    "headline",
+    "text",
+    "headline_en",
+    "text_en",
+    "severity",
+    "topic_id",
+    "all_municipalities",
+    "starts_at",
+    "expires_at",
+    "url",
+)
+
+
+def _copy_content(source: Alert | AlertMessage, target: Alert | AlertMessage) -> None:
+    for name in CONTENT:
+        setattr(target, name, getattr(source, name))
 
 
 def _go_out_if_allowed(
@@ -448,23 +467,12 @@ def issue(
     """A new alert. Released at once, or left awaiting approval (severe, extreme)."""
     now = now or utcnow()
     checked = _checked(data, now, may_override, override_reason)
-    alert = Alert(
-        state=AlertState.PENDING,
-        headline=data.headline,
-        text=data.text,
-        headline_en=data.headline_en,
-        text_en=data.text_en,
-        severity=data.severity,
-        topic_id=checked.topic.id if checked.topic else None,
-        all_municipalities=data.everywhere,
-        starts_at=checked.starts,
-        expires_at=checked.expires,
-        url=data.url,
-        created_at=now,
-    )
+    alert = Alert(state=AlertState.PENDING, created_at=now)
     alert.municipalities = checked.municipalities
     db.session.add(alert)
     message = _new_message(alert, data, MessageType.ALERT, checked, actor=actor, now=now, note=None)
+    _copy_content(message, alert)  # shown once released; a pending alert is not public
+    db.session.flush()
     audit.record(
         actor,
         "alert.issue",
@@ -500,6 +508,7 @@ def update(
     message = _new_message(
         alert, data, MessageType.UPDATE, checked, actor=actor, now=now, note=note
     )
+    db.session.flush()
     audit.record(
         actor, "alert.update", alert.identifier, {"sequence": message.sequence, "note": note}
     )
@@ -534,22 +543,13 @@ def cancel(
         sequence=1 + max(m.sequence for m in alert.messages),
         msg_type=MessageType.CANCEL,
         status=MessageStatus.AWAITING_APPROVAL,
-        headline=current.headline,
-        text=current.text,
-        headline_en=current.headline_en,
-        text_en=current.text_en,
-        severity=current.severity,
-        topic_id=current.topic_id,
-        all_municipalities=current.all_municipalities,
         municipality_ids=list(current.municipality_ids or []),
-        starts_at=current.starts_at,
-        expires_at=current.expires_at,
-        url=current.url,
         note=note,
         issued_by=actor.name,
         issued_by_user_id=actor.user_id,
         issued_at=now,
     )
+    _copy_content(current, message)  # a cancellation says what it withdraws
     db.session.add(message)
     db.session.flush()
     audit.record(actor, "alert.cancel", alert.identifier, {"note": note})
@@ -641,16 +641,7 @@ def _release(message: AlertMessage, *, approved_by: Actor | None, now: datetime)
         alert.cancelled_at = now
     else:
         alert.state = AlertState.PUBLISHED
-        alert.headline = message.headline
-        alert.text = message.text
-        alert.headline_en = message.headline_en
-        alert.text_en = message.text_en
-        alert.severity = message.severity
-        alert.topic_id = message.topic_id
-        alert.all_municipalities = message.all_municipalities
-        alert.starts_at = message.starts_at
-        alert.expires_at = message.expires_at
-        alert.url = message.url
+        _copy_content(message, alert)
         alert.municipalities = [
             m for m in (db.session.get(Municipality, i) for i in message.municipality_ids) if m
         ]
