@@ -36,27 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from push import RECEIVER  # noqa: E402  (the local push service, decrypting, with times)
 from send import find_postfix_tools, free_port, populate  # noqa: E402
-
-RECEIVER = """
-import json, os, sys, time
-sys.path.insert(0, {root!r})
-from tests.fixtures.push import PushService
-service = PushService()
-browsers = [service.browser() for _ in range({n})]
-with open({out!r}, "w") as handle:
-    json.dump([b.subscription() for b in browsers], handle)
-service.thread.start()
-print(service.origin, flush=True)
-while True:
-    time.sleep(0.25)
-    with service.lock:
-        times = [r.at for r in service.received]
-        errors = len(service.errors)
-    with open({stats!r} + ".tmp", "w") as handle:
-        json.dump({{"times": times, "errors": errors}}, handle)
-    os.replace({stats!r} + ".tmp", {stats!r})
-"""
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -158,24 +139,26 @@ def main() -> int:
                 .values(municipality_id=crema, alerts=True)
             )
             now = datetime.now(UTC)
-            db.session.execute(
-                sa.insert(PushSubscription),
-                [
-                    {
-                        "endpoint": s["endpoint"],
-                        "p256dh": s["keys"]["p256dh"],
-                        "auth": s["keys"]["auth"],
-                        "topics": [],
-                        "municipality_id": crema,
-                        "local_news": False,
-                        "alerts": True,
-                        "locale": "it",
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                    for s in json.loads(subs_file.read_text())
-                ],
-            )
+            browsers = json.loads(subs_file.read_text())
+            if browsers:  # --push 0: e-mail only
+                db.session.execute(
+                    sa.insert(PushSubscription),
+                    [
+                        {
+                            "endpoint": s["endpoint"],
+                            "p256dh": s["keys"]["p256dh"],
+                            "auth": s["keys"]["auth"],
+                            "topics": [],
+                            "municipality_id": crema,
+                            "local_news": False,
+                            "alerts": True,
+                            "locale": "it",
+                            "created_at": now,
+                            "updated_at": now,
+                        }
+                        for s in browsers
+                    ],
+                )
             db.session.commit()
             db.engine.dispose()
         print(

@@ -43,10 +43,10 @@ print(service.origin, flush=True)
 while True:
     time.sleep(0.5)
     with service.lock:
-        count, errors = len(service.received), len(service.errors)
-        last = service.received[-1].at if service.received else 0
+        times = [r.at for r in service.received]
+        errors = len(service.errors)
     with open({stats!r} + ".tmp", "w") as handle:
-        json.dump({{"count": count, "errors": errors, "last": last}}, handle)
+        json.dump({{"count": len(times), "errors": errors, "times": times}}, handle)
     import os
     os.replace({stats!r} + ".tmp", {stats!r})
 """
