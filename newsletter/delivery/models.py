@@ -44,8 +44,10 @@ class Delivery(db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (
         # One delivery per (digest, subscriber), whoever enqueues and however often.
         sa.UniqueConstraint("digest_id", "subscriber_id"),
-        # What a sender's claim query walks: due queued rows, oldest first.
-        sa.Index("ix_delivery_claim", "status", "next_attempt_at"),
+        # What a sender's claim queries walk: the priority lane's queued rows (a short range),
+        # then the others in claim order, oldest first (the id breaks ties: a digest's
+        # 100,000 rows share one next_attempt_at), stopping at the batch size.
+        sa.Index("ix_delivery_claim", "status", "priority", "next_attempt_at", "id"),
         # Rows of a crashed sender: claimed again once their lease expired. Partial, like
         # ix_delivery_sent_at: a freshly queued row (a digest build writes 100,000 at once)
         # is in neither, which keeps bulk enqueueing cheap.
@@ -54,14 +56,6 @@ class Delivery(db.Model):  # type: ignore[name-defined,misc]
             "lease_expires_at",
             postgresql_where=sa.text("status = 'sending'"),
             sqlite_where=sa.text("status = 'sending'"),
-        ),
-        # The priority lane (urgent alerts): claimed before anything else that is due. Partial:
-        # only the few priority rows are in it, so a 100,000-row digest costs it nothing.
-        sa.Index(
-            "ix_delivery_priority",
-            "next_attempt_at",
-            postgresql_where=sa.text("status = 'queued' AND priority > 0"),
-            sqlite_where=sa.text("status = 'queued' AND priority > 0"),
         ),
         sa.Index(
             "ix_delivery_sent_at",
@@ -104,7 +98,8 @@ class Delivery(db.Model):  # type: ignore[name-defined,misc]
     status: Mapped[DeliveryStatus] = mapped_column(
         str_enum(DeliveryStatus, "delivery_status"), default=DeliveryStatus.QUEUED
     )
-    # 0: in turn; above 0: the priority lane, claimed before every other due row.
+    # 0: in turn; above 0: the priority lane, claimed before every other due row. Never
+    # negative (the outbox writes max(0, level)): the claim asks for 0 and for above 0.
     priority: Mapped[int] = mapped_column(sa.SmallInteger, default=0, server_default="0")
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -40,6 +40,7 @@ other due row, so an alert overtakes a digest that is sending (``store.claim``).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -54,12 +55,14 @@ from newsletter.db import UTCDateTime, utcnow
 from newsletter.delivery.models import Delivery, DeliveryKind, DeliveryStatus
 from newsletter.extensions import db
 
+log = logging.getLogger("newsletter.delivery")
 delivery_t: sa.Table = Delivery.__table__
 
 #: Subscriber ids per statement of :func:`enqueue_many` and :func:`enqueue_once_each`: they
 #: travel as one parameter (an array, a JSON text), so a digest's 100,000 rows are one
 #: statement; the chunk only bounds the size of that parameter.
 CHUNK = 250_000
+ANALYZE_AFTER = 5_000  # rows inserted at once after which PostgreSQL's statistics are refreshed
 
 #: The PostgreSQL advisory lock (a constant key, ASCII "outbox") that every writer of rows
 #: naming subscribers holds shared until it commits, and :func:`forget` exclusively: an erasure
@@ -86,6 +89,8 @@ _KINDS: dict[DeliveryKind, KindSpec] = {}
 
 
 def register_kind(spec: KindSpec) -> None:
+    if spec.priority < 0:
+        raise ValueError("a delivery kind's priority is 0 (in turn) or above (the priority lane)")
     _KINDS[spec.kind] = spec
 
 
@@ -234,7 +239,20 @@ def enqueue_many(
             .on_conflict_do_nothing(index_elements=["digest_id", "subscriber_id"])
         )
         inserted += _rowcount(target, statement)
+    if dialect == "postgresql" and inserted >= ANALYZE_AFTER:
+        _refresh_statistics(target)
     return inserted
+
+
+def _refresh_statistics(target: Session | scoped_session[Any]) -> None:
+    """``ANALYZE delivery`` after a bulk insert, as PostgreSQL's manual advises: until
+    autovacuum gets to it (a minute or more), the planner believes the table is as small as
+    before the build, and the sender's first claims of the new rows scan the whole table
+    instead of its indexes (25 ms per claim of 500 instead of 5). It samples 30,000 rows
+    (~50 ms for 100,000) and sees this transaction's own rows; a role that does not own the
+    table gets a warning, not an error."""
+    target.execute(sa.text("ANALYZE delivery"))
+    log.info("outbox statistics refreshed after a bulk enqueue")
 
 
 def _rowcount(target: Session | scoped_session[Any], statement: Any) -> int:
@@ -305,6 +323,8 @@ def enqueue_once_each(
             )
         )
         inserted += _rowcount(target, statement)
+    if dialect == "postgresql" and inserted >= ANALYZE_AFTER:
+        _refresh_statistics(target)
     return inserted
 
 
@@ -370,7 +390,7 @@ def enqueue_keyed(
     second build, a concurrent builder). Set-based, in chunks; returns the number inserted.
     ``priority`` puts them in the priority lane (default: the kind's)."""
     spec = kind_spec(kind)
-    level = spec.priority if priority is None else priority
+    level = spec.priority if priority is None else max(0, priority)  # never below 0: see claim
     target = session if session is not None else db.session
     if not rows:
         return 0

@@ -20,14 +20,20 @@ class QueueState:
 
 
 def oldest_due_age(now: datetime) -> float | None:
-    """Seconds the oldest due queued delivery has waited; one index lookup (ix_delivery_claim)."""
-    oldest = db.session.scalar(
-        sa.select(sa.func.min(Delivery.next_attempt_at)).where(
-            Delivery.status == DeliveryStatus.QUEUED, Delivery.next_attempt_at <= now
+    """Seconds the oldest due queued delivery has waited; one index lookup per lane of
+    ix_delivery_claim (status, priority, next_attempt_at, id): priority 0 and above 0."""
+    found = [
+        db.session.scalar(
+            sa.select(sa.func.min(Delivery.next_attempt_at)).where(
+                Delivery.status == DeliveryStatus.QUEUED, level, Delivery.next_attempt_at <= now
+            )
         )
-    )
-    if oldest is None:
+        for level in (Delivery.priority == 0, Delivery.priority > 0)
+    ]
+    moments = [moment for moment in found if moment is not None]
+    if not moments:
         return None
+    oldest = min(moments)
     if oldest.tzinfo is None:
         oldest = oldest.replace(tzinfo=UTC)
     return max((now - oldest).total_seconds(), 0.0)

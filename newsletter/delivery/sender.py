@@ -18,6 +18,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -429,15 +430,16 @@ class Sender:
         )
         for thread in (*workers, recorder):
             thread.start()
+        # The next batch is claimed (in its own thread, mostly waiting on the database) while
+        # this one is prepared and sent: the relay connections never wait for a claim.
+        claimer = ThreadPoolExecutor(1, thread_name_prefix="claimer")
+        pending: Future[list[store.Claimed]] | None = None
         try:
             while not stop.is_set() and not relay_down.is_set():
-                batch = store.claim(
-                    self.engine,
-                    worker=self.name,
-                    limit=self.batch_size,
-                    lease_seconds=self.lease_seconds,
-                    lane=self.lane,
-                )
+                if pending is None:
+                    pending = claimer.submit(self._claim)
+                batch = pending.result()
+                pending = None
                 if not batch:
                     outstanding.wait_zero(stop, relay_down)
                     if store.has_due(self.engine, self.lane):
@@ -448,6 +450,7 @@ class Sender:
                     stop.wait(self.idle_seconds if wait is None else min(wait, self.idle_seconds))
                     continue
                 outstanding.add(len(batch))
+                pending = claimer.submit(self._claim)
                 chunk_size = max(1, min(CHUNK, len(batch) // (2 * self.concurrency)))
                 chunk: list[Job] = []
                 for claimed in batch:
@@ -470,6 +473,16 @@ class Sender:
                 if chunk:
                     jobs.put(chunk)
         finally:
+            if pending is not None:  # claimed ahead, never started: given back untouched
+                try:
+                    ahead = pending.result()
+                except Exception:
+                    log.exception("claiming ahead failed")
+                    ahead = []
+                outstanding.add(len(ahead))
+                for claimed in ahead:
+                    put_result(store.Result(claimed.id, DeliveryStatus.QUEUED, False), False)
+            claimer.shutdown()
             for _ in workers:
                 jobs.put(_STOP)
             for thread in workers:
@@ -481,6 +494,15 @@ class Sender:
         return report
 
     _relay_error: str | None = None
+
+    def _claim(self) -> list[store.Claimed]:
+        return store.claim(
+            self.engine,
+            worker=self.name,
+            limit=self.batch_size,
+            lease_seconds=self.lease_seconds,
+            lane=self.lane,
+        )
 
     def _work(
         self,

@@ -116,17 +116,50 @@ ALL = Lane()
 
 
 def _due_condition(now: datetime, lane: Lane = ALL) -> sa.ColumnElement[bool]:
+    return sa.or_(_queued_due(now, lane), _abandoned(now, lane))
+
+
+def _queued_due(now: datetime, lane: Lane) -> sa.ColumnElement[bool]:
     return sa.and_(
-        sa.or_(
-            sa.and_(
-                delivery_t.c.status == DeliveryStatus.QUEUED, delivery_t.c.next_attempt_at <= now
-            ),
-            sa.and_(
-                delivery_t.c.status == DeliveryStatus.SENDING, delivery_t.c.lease_expires_at < now
-            ),
-        ),
+        delivery_t.c.status == DeliveryStatus.QUEUED,
+        delivery_t.c.next_attempt_at <= now,
         lane.condition(),
     )
+
+
+def _abandoned(now: datetime, lane: Lane) -> sa.ColumnElement[bool]:
+    """Leased by a sender that crashed (or was killed) before recording them."""
+    return sa.and_(
+        delivery_t.c.status == DeliveryStatus.SENDING,
+        delivery_t.c.lease_expires_at < now,
+        lane.condition(),
+    )
+
+
+def claim_queries(
+    now: datetime, lane: Lane, limit: int, *, locking: bool
+) -> list[sa.Select[tuple[int]]]:
+    """What :func:`claim` asks, in turn, until it has ``limit`` ids: the priority lane (urgent
+    alerts), abandoned leases, then the other queued rows oldest first. The first and the last
+    walk ``ix_delivery_claim`` (status, priority, next_attempt_at, id): the priority rows are
+    a short range of it, the others are in claim order there, so the walk stops at the limit
+    (``tests/integration/test_delivery_claim.py`` checks the plans)."""
+    parts = (
+        (
+            sa.and_(_queued_due(now, lane), delivery_t.c.priority > 0),
+            (delivery_t.c.next_attempt_at, delivery_t.c.id),
+        ),
+        (_abandoned(now, lane), (delivery_t.c.lease_expires_at, delivery_t.c.id)),
+        (
+            sa.and_(_queued_due(now, lane), delivery_t.c.priority == 0),
+            (delivery_t.c.next_attempt_at, delivery_t.c.id),
+        ),
+    )
+    queries = []
+    for condition, order in parts:
+        query = sa.select(delivery_t.c.id).where(condition).order_by(*order).limit(limit)
+        queries.append(query.with_for_update(skip_locked=True) if locking else query)
+    return queries
 
 
 def claim(
@@ -135,39 +168,24 @@ def claim(
     """Lease up to ``limit`` due rows (queued and due, or abandoned by a crashed sender).
 
     Each row carries a deadline: a sender must not start a row whose lease is about to run
-    out, since another sender may then claim and send it too."""
+    out, since another sender may then claim and send it too.
+
+    The ids come from :func:`claim_queries`, each walking an index in order: the queued rows
+    along ``ix_delivery_claim`` (status, next_attempt_at, id). One select with an OR of
+    queued and abandoned rows sorted every due row on each claim: 65 ms per 500 rows with
+    100,000 queued on PostgreSQL, and the sender waited for it."""
     now = utcnow()
     deadline = time.monotonic() + lease_seconds - min(lease_seconds * 0.5, 30.0)
     with engine.begin() as conn:
-        locking = conn.dialect.name == "postgresql"
-        # The priority lane first (urgent alerts): a small partial index, so asking costs
-        # nothing when it is empty; then everything else that is due, oldest first.
-        select_priority = (
-            sa.select(delivery_t.c.id)
-            .where(
-                delivery_t.c.status == DeliveryStatus.QUEUED,
-                delivery_t.c.priority > 0,
-                delivery_t.c.next_attempt_at <= now,
-                lane.condition(),
-            )
-            .order_by(delivery_t.c.next_attempt_at, delivery_t.c.id)
-            .limit(limit)
-        )
-        if locking:
-            select_priority = select_priority.with_for_update(skip_locked=True)
-        ids = list(conn.execute(select_priority).scalars())
-        if len(ids) < limit:
-            select_ids = (
-                sa.select(delivery_t.c.id)
-                .where(_due_condition(now, lane))
-                .order_by(delivery_t.c.next_attempt_at, delivery_t.c.id)
-                .limit(limit - len(ids))
-            )
+        ids: list[int] = []
+        for select_ids in claim_queries(
+            now, lane, limit, locking=conn.dialect.name == "postgresql"
+        ):
             if ids:
-                select_ids = select_ids.where(delivery_t.c.id.not_in(ids))
-            if locking:
-                select_ids = select_ids.with_for_update(skip_locked=True)
+                select_ids = select_ids.where(delivery_t.c.id.not_in(ids)).limit(limit - len(ids))
             ids.extend(conn.execute(select_ids).scalars())
+            if len(ids) >= limit:
+                break
         if not ids:
             return []
         conn.execute(
@@ -235,23 +253,27 @@ def count_due(engine: sa.Engine, lane: Lane = ALL) -> int:
 
 
 def has_due(engine: sa.Engine, lane: Lane = ALL) -> bool:
+    """Whether anything is due: the claim's own queries, one row each, along their indexes."""
     with engine.connect() as conn:
-        return (
-            conn.execute(
-                sa.select(delivery_t.c.id).where(_due_condition(utcnow(), lane)).limit(1)
-            ).first()
-            is not None
+        return any(
+            conn.execute(query).first() is not None
+            for query in claim_queries(utcnow(), lane, 1, locking=False)
         )
 
 
 def next_due_in(engine: sa.Engine, lane: Lane = ALL) -> float | None:
     """Seconds until the next queued row is due (None: nothing queued)."""
+    earliest = None
     with engine.connect() as conn:
-        earliest = conn.execute(
-            sa.select(sa.func.min(delivery_t.c.next_attempt_at)).where(
-                delivery_t.c.status == DeliveryStatus.QUEUED, lane.condition()
-            )
-        ).scalar()
+        # Per lane of the claim index (priority 0, above 0): each minimum is an index lookup.
+        for level in (delivery_t.c.priority == 0, delivery_t.c.priority > 0):
+            found = conn.execute(
+                sa.select(sa.func.min(delivery_t.c.next_attempt_at)).where(
+                    delivery_t.c.status == DeliveryStatus.QUEUED, level, lane.condition()
+                )
+            ).scalar()
+            if found is not None and (earliest is None or found < earliest):
+                earliest = found
     if earliest is None:
         return None
     if earliest.tzinfo is None:
