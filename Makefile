@@ -6,14 +6,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test install lint typecheck lint-imports pytest translations extract-messages clean vendor
+.PHONY: run test install bytecode lint typecheck lint-imports pytest translations extract-messages clean vendor
 
 run: install
 	$(BIN)/newsletter demo
 
 test: install lint typecheck lint-imports pytest
 
-install: $(STAMP) translations
+install: $(STAMP) translations bytecode
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ translations: $(STAMP)
 
 extract-messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o newsletter/translations/messages.pot .
+
+# The project's bytecode, compiled ahead: where PYTHONDONTWRITEBYTECODE is set (as on CI), every
+# command would otherwise compile ~140 modules from source at start-up (0.2 s of the sender's
+# ~1 s). Only changed files are compiled again.
+bytecode: $(STAMP)
+	$(BIN)/python -m compileall -q newsletter
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
