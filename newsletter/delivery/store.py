@@ -9,6 +9,7 @@ thread needs no app context and each result costs one small UPDATE.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import random
 import time
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from newsletter.db import utcnow
 from newsletter.delivery import holds
@@ -188,9 +190,10 @@ def claim(
                 break
         if not ids:
             return []
+        dialect = conn.dialect.name
         conn.execute(
             sa.update(delivery_t)
-            .where(delivery_t.c.id.in_(ids))
+            .where(id_in(dialect, ids))
             .values(
                 status=DeliveryStatus.SENDING,
                 lease_expires_at=now + timedelta(seconds=lease_seconds),
@@ -215,7 +218,7 @@ def claim(
             .select_from(
                 delivery_t.outerjoin(subscriber_t, subscriber_t.c.id == delivery_t.c.subscriber_id)
             )
-            .where(delivery_t.c.id.in_(ids))
+            .where(id_in(dialect, ids))
         ).all()
     # In the order claimed: the priority lane's rows first, so a batch starts with them.
     position = {row_id: n for n, row_id in enumerate(ids)}
@@ -292,14 +295,28 @@ def retry_at(
     return now + timedelta(seconds=base + jitter)
 
 
+def id_in(dialect: str, ids: list[int]) -> sa.ColumnElement[bool]:
+    """``delivery.id`` among ``ids``, as one parameter (a PostgreSQL array, a JSON array on
+    SQLite): the statement's text is the same for any number of ids, so SQLAlchemy's compiled
+    cache and PostgreSQL's prepared statements are reused, where ``IN (:1, ..., :500)``
+    expanded, converted and parsed a new text per batch (a quarter of the recorder's time)."""
+    condition: sa.ColumnElement[bool]
+    if dialect == "postgresql":
+        condition = delivery_t.c.id == sa.any_(sa.literal(ids, postgresql.ARRAY(sa.Integer())))
+    else:
+        rows = sa.func.json_each(sa.literal(json.dumps(ids), sa.String())).table_valued("value")
+        condition = delivery_t.c.id.in_(sa.select(rows.c.value))
+    return condition
+
+
 def _mark_sent(
-    ids: list[int], now: datetime, message_id_suffix: str, relay: str | None
+    dialect: str, ids: list[int], now: datetime, message_id_suffix: str, relay: str | None
 ) -> sa.Update:
     """One UPDATE for a group of accepted messages: their Message-IDs are
     ``<delivery-id><suffix>``, so the statement computes them instead of binding one per row."""
     return (
         sa.update(delivery_t)
-        .where(delivery_t.c.id.in_(ids))
+        .where(id_in(dialect, ids))
         .values(
             status=DeliveryStatus.SENT,
             sent_at=now,
@@ -349,7 +366,7 @@ def record(
                 by_relay.setdefault(r.relay, []).append(r.id)
                 grouped.add(r.id)
         for relay, ids in by_relay.items():
-            conn.execute(_mark_sent(sorted(ids), now, message_id_suffix, relay))
+            conn.execute(_mark_sent(conn.dialect.name, sorted(ids), now, message_id_suffix, relay))
     for result in results:
         if result.id in grouped:
             continue
