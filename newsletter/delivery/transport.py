@@ -68,16 +68,20 @@ def _classify(code: int, message: bytes, recipient_level: bool = False) -> SendR
     return SendResult(Outcome.PERMANENT, code, detail)
 
 
-def dot_stuff(data: bytes) -> bytes:
-    """SMTP transparency (RFC 5321 4.5.2) for CRLF-terminated bytes, plus the final dot.
+def dot_stuff(data: bytes, then: bytes = b"") -> bytes:
+    """SMTP transparency (RFC 5321 4.5.2) for CRLF-terminated bytes, plus the final dot, and
+    ``then`` (the next message's envelope, pipelined) in the same buffer.
 
-    ``bytes.replace`` in C: a regular expression over a 12 KB digest cost ~10x more."""
-    stuffed = data.replace(b"\n.", b"\n..")
-    if stuffed.startswith(b"."):
-        stuffed = b"." + stuffed
-    if not stuffed.endswith(b"\r\n"):
-        stuffed += b"\r\n"
-    return stuffed + b".\r\n"
+    ``bytes.replace`` in C: a regular expression over a 12 KB digest cost ~10x more. Most
+    messages have no line starting with a dot: one search, then a single copy into the
+    buffer for the socket (the replace and two concatenations were 12% of the sender's
+    Python time)."""
+    if data.startswith(b".") or b"\n." in data:
+        data = data.replace(b"\n.", b"\n..")
+        if data.startswith(b"."):
+            data = b"." + data
+    ending = b".\r\n" if data.endswith(b"\r\n") else b"\r\n.\r\n"
+    return b"".join((data, ending, then))
 
 
 class Outgoing(Protocol):
@@ -162,9 +166,9 @@ class _Client(smtplib.SMTP):
                 nxt = index + 1
                 go_on = nxt < len(messages) and _start(batch, nxt)
                 if ok:
-                    chunk = dot_stuff(messages[index].data)
-                    if go_on:
-                        chunk += _envelope(messages[nxt])
+                    chunk = dot_stuff(
+                        messages[index].data, _envelope(messages[nxt]) if go_on else b""
+                    )
                     in_data = index
                     self.send(chunk)
                     result = _classify(*self._reply())

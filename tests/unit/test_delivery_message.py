@@ -11,6 +11,8 @@ from email.message import EmailMessage
 
 import dkim
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from newsletter import mailparts
 from newsletter.delivery.dkim import DkimSigner
@@ -83,6 +85,24 @@ def test_qp_url_escapes_equals_and_wraps() -> None:
 
 def test_dot_stuffing() -> None:
     assert dot_stuff(b"a\r\n.b\r\n") == b"a\r\n..b\r\n.\r\n"
+    assert dot_stuff(b".a\r\n") == b"..a\r\n.\r\n"
+    assert dot_stuff(b"plain\r\n") == b"plain\r\n.\r\n"
+    assert dot_stuff(b"no ending") == b"no ending\r\n.\r\n"
+    assert dot_stuff(b"a\r\n", b"MAIL FROM:<x>\r\n") == b"a\r\n.\r\nMAIL FROM:<x>\r\n"
+
+
+def _stuffed_by_the_rule(data: bytes) -> bytes:
+    """RFC 5321 4.5.2 line by line: a line that starts with a dot gets one more."""
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    lines = data[:-2].split(b"\r\n")
+    return b"".join((b"." + line if line.startswith(b".") else line) + b"\r\n" for line in lines)
+
+
+@given(st.lists(st.sampled_from([b".", b"a", b"\r\n", b"..", b" ", b"=2E"]), max_size=30))
+def test_dot_stuffing_follows_the_rule_line_by_line(pieces: list[bytes]) -> None:
+    data = b"".join(pieces).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    assert dot_stuff(data) == _stuffed_by_the_rule(data) + b".\r\n"
 
 
 def test_token_bucket_limits_the_rate() -> None:
