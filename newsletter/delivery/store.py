@@ -9,6 +9,7 @@ thread needs no app context and each result costs one small UPDATE.
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 import random
@@ -192,33 +193,15 @@ def claim(
             return []
         dialect = conn.dialect.name
         conn.execute(
-            sa.update(delivery_t)
-            .where(id_in(dialect, ids))
-            .values(
-                status=DeliveryStatus.SENDING,
-                lease_expires_at=now + timedelta(seconds=lease_seconds),
-                leased_by=worker[:120],
-            )
+            _lease_statement(dialect),
+            {
+                "ids": _ids_value(dialect, ids),
+                "until": now + timedelta(seconds=lease_seconds),
+                "worker": worker[:120],
+            },
         )
         rows = conn.execute(
-            sa.select(
-                delivery_t.c.id,
-                delivery_t.c.kind,
-                delivery_t.c.digest_id,
-                delivery_t.c.subscriber_id,
-                delivery_t.c.to_address,
-                subscriber_t.c.email,
-                subscriber_t.c.status,
-                subscriber_t.c.link_key,
-                subscriber_t.c.alerts,
-                delivery_t.c.attempts,
-                delivery_t.c.first_attempt_at,
-                delivery_t.c.payload,
-            )
-            .select_from(
-                delivery_t.outerjoin(subscriber_t, subscriber_t.c.id == delivery_t.c.subscriber_id)
-            )
-            .where(id_in(dialect, ids))
+            _claimed_rows_statement(dialect), {"ids": _ids_value(dialect, ids)}
         ).all()
     # In the order claimed: the priority lane's rows first, so a batch starts with them.
     position = {row_id: n for n, row_id in enumerate(ids)}
@@ -295,43 +278,87 @@ def retry_at(
     return now + timedelta(seconds=base + jitter)
 
 
-def id_in(dialect: str, ids: list[int]) -> sa.ColumnElement[bool]:
-    """``delivery.id`` among ``ids``, as one parameter (a PostgreSQL array, a JSON array on
-    SQLite): the statement's text is the same for any number of ids, so SQLAlchemy's compiled
-    cache and PostgreSQL's prepared statements are reused, where ``IN (:1, ..., :500)``
-    expanded, converted and parsed a new text per batch (a quarter of the recorder's time)."""
+def _ids_bound(dialect: str) -> sa.ColumnElement[bool]:
+    """``delivery.id`` among the bind parameter ``ids``, one value (:func:`_ids_value`: a
+    PostgreSQL array, a JSON array on SQLite). The statement's text is the same for any
+    number of ids, so the hot statements are built and compiled once and PostgreSQL prepares
+    them, where ``IN (:1, ..., :500)`` expanded, converted and parsed a new text per batch."""
     condition: sa.ColumnElement[bool]
     if dialect == "postgresql":
-        condition = delivery_t.c.id == sa.any_(sa.literal(ids, postgresql.ARRAY(sa.Integer())))
+        condition = delivery_t.c.id == sa.any_(
+            sa.bindparam("ids", type_=postgresql.ARRAY(sa.Integer()))
+        )
     else:
-        rows = sa.func.json_each(sa.literal(json.dumps(ids), sa.String())).table_valued("value")
+        rows = sa.func.json_each(sa.bindparam("ids", type_=sa.String())).table_valued("value")
         condition = delivery_t.c.id.in_(sa.select(rows.c.value))
     return condition
 
 
-def _mark_sent(
-    dialect: str, ids: list[int], now: datetime, message_id_suffix: str, relay: str | None
-) -> sa.Update:
-    """One UPDATE for a group of accepted messages: their Message-IDs are
-    ``<delivery-id><suffix>``, so the statement computes them instead of binding one per row."""
+def _ids_value(dialect: str, ids: list[int]) -> Any:
+    return ids if dialect == "postgresql" else json.dumps(ids)
+
+
+@functools.cache
+def _lease_statement(dialect: str) -> sa.Update:
+    """The claim's lease on its rows, built once per dialect (``ids``, ``until``, ``worker``)."""
     return (
         sa.update(delivery_t)
-        .where(id_in(dialect, ids))
+        .where(_ids_bound(dialect))
+        .values(
+            status=DeliveryStatus.SENDING,
+            lease_expires_at=sa.bindparam("until", type_=delivery_t.c.lease_expires_at.type),
+            leased_by=sa.bindparam("worker", type_=sa.String()),
+        )
+    )
+
+
+@functools.cache
+def _claimed_rows_statement(dialect: str) -> sa.Select[Any]:
+    """What the sender needs of the claimed rows and their subscribers (``ids``)."""
+    return (
+        sa.select(
+            delivery_t.c.id,
+            delivery_t.c.kind,
+            delivery_t.c.digest_id,
+            delivery_t.c.subscriber_id,
+            delivery_t.c.to_address,
+            subscriber_t.c.email,
+            subscriber_t.c.status,
+            subscriber_t.c.link_key,
+            subscriber_t.c.alerts,
+            delivery_t.c.attempts,
+            delivery_t.c.first_attempt_at,
+            delivery_t.c.payload,
+        )
+        .select_from(
+            delivery_t.outerjoin(subscriber_t, subscriber_t.c.id == delivery_t.c.subscriber_id)
+        )
+        .where(_ids_bound(dialect))
+    )
+
+
+@functools.cache
+def _mark_sent_statement(dialect: str) -> sa.Update:
+    """One UPDATE for a group of accepted messages, built once per dialect (building and
+    keying a statement per group was a third of the recorder's time): their Message-IDs are
+    ``<delivery-id><suffix>``, so the statement computes them instead of binding one per row.
+    Parameters: ``ids``, ``now``, ``suffix``, ``relay``."""
+    now = sa.bindparam("now", type_=delivery_t.c.sent_at.type)
+    return (
+        sa.update(delivery_t)
+        .where(_ids_bound(dialect))
         .values(
             status=DeliveryStatus.SENT,
             sent_at=now,
             message_id=sa.literal("<")
             + sa.cast(delivery_t.c.id, sa.String)
-            + sa.literal(message_id_suffix),
+            + sa.bindparam("suffix", type_=sa.String()),
             attempts=delivery_t.c.attempts + 1,
-            first_attempt_at=sa.func.coalesce(
-                delivery_t.c.first_attempt_at,
-                sa.literal(now, type_=delivery_t.c.first_attempt_at.type),
-            ),
+            first_attempt_at=sa.func.coalesce(delivery_t.c.first_attempt_at, now),
             lease_expires_at=None,
             leased_by=None,
             last_error=None,
-            relay=relay,
+            relay=sa.bindparam("relay", type_=sa.String()),
         )
     )
 
@@ -366,7 +393,16 @@ def record(
                 by_relay.setdefault(r.relay, []).append(r.id)
                 grouped.add(r.id)
         for relay, ids in by_relay.items():
-            conn.execute(_mark_sent(conn.dialect.name, sorted(ids), now, message_id_suffix, relay))
+            dialect = conn.dialect.name
+            conn.execute(
+                _mark_sent_statement(dialect),
+                {
+                    "ids": _ids_value(dialect, sorted(ids)),
+                    "now": now,
+                    "suffix": message_id_suffix,
+                    "relay": relay,
+                },
+            )
     for result in results:
         if result.id in grouped:
             continue
