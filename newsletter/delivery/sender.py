@@ -118,6 +118,11 @@ class Sender:
         self.give_up = timedelta(seconds=float(cfg["RETRY_GIVE_UP"]))
         self.idle_seconds = float(cfg.get("SEND_IDLE_SECONDS", 2.0))
         self.bucket = TokenBucket(float(cfg["SEND_RATE"]))
+        if self.bucket.rate > 0:
+            # This batch and the one claimed ahead must both start well within their lease
+            # (within half of it), or slow sending would hand rows back unsent at the deadline.
+            fits = int(self.bucket.rate * self.lease_seconds / 4)
+            self.batch_size = max(1, min(self.batch_size, fits))
         self.base_url = str(cfg["BASE_URL"]).rstrip("/")
         self.mail_from = str(cfg["MAIL_FROM"])
         self.domain = domain_of(self.mail_from)

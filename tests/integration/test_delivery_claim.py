@@ -154,3 +154,13 @@ def test_the_next_batch_is_claimed_ahead_and_given_back_on_stop(app: Flask) -> N
     assert {(r.status, r.attempts, r.leased_by, r.lease_expires_at) for r in rest} == {
         (DeliveryStatus.QUEUED, 0, None, None)
     }
+
+
+def test_a_slow_send_rate_claims_batches_that_fit_in_the_lease(app: Flask) -> None:
+    """At 2 messages a second and a 20 s lease, a batch of 200 (and the one claimed ahead)
+    could not start before the lease ran out: batches shrink to what two can send in half
+    the lease."""
+    app.config.update(SEND_RATE=2, SEND_LEASE_SECONDS=20, SEND_BATCH_SIZE=200)
+    assert Sender(app, InMemoryTransport()).batch_size == 10
+    app.config.update(SEND_RATE=0)
+    assert Sender(app, InMemoryTransport()).batch_size == 200
