@@ -2,8 +2,9 @@
 
 PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED`` lets several senders share the outbox.
 SQLite has no row locks: one sender at a time, enforced by an exclusive ``flock`` on a file in
-the instance folder. Everything here is SQLAlchemy Core on plain connections, so the recording
-thread needs no app context and each result costs one small UPDATE.
+the instance folder. Everything here is SQLAlchemy Core on plain connections, so the claiming and
+recording threads need no app context; the hot statements (lease, claimed rows, sent marks)
+are built once per dialect and take their ids as one parameter.
 """
 
 from __future__ import annotations
