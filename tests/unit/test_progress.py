@@ -34,6 +34,19 @@ def test_on_a_terminal_a_bar_with_percent_rate_and_eta() -> None:
     assert "\r" in shown  # redrawn in place, as a bar
 
 
+def test_a_terminal_bar_is_redrawn_ten_times_a_second_at_most() -> None:
+    terminal = Terminal()
+    clock = Clock()
+    with progress(10_000, "sending", stream=terminal, clock=clock) as step:
+        for _ in range(10_000):  # 10,000 steps in one second
+            clock.now += 0.0001
+            step(1)
+    shown = terminal.getvalue()
+    assert shown.count("\r") <= 15  # the first and last drawings, and ~10 in between
+    assert "100%" in shown
+    assert "10000/s" in shown
+
+
 def test_in_logs_plain_periodic_lines_and_a_last_one() -> None:
     log = io.StringIO()
     clock = Clock()
