@@ -249,6 +249,9 @@ def main() -> None:
         command = [sys.executable, "-m", "newsletter.cli", "send", "--until-idle"]
         if args.profile:
             spy = str(Path(sys.executable).with_name("py-spy"))
+            if not Path(spy).exists():  # a bench tool, not a dependency of the project
+                print("installing py-spy (for --profile) ...", flush=True)
+                subprocess.run([sys.executable, "-m", "pip", "install", "-q", "py-spy"], check=True)
             command = [
                 spy,
                 "record",
