@@ -39,8 +39,7 @@ class NewsletterGroup(FlaskGroup):
                 app = ctx.ensure_object(ScriptInfo).load_app()
             except NoAppException:
                 app = None
-            found = app.cli.get_command(ctx, name) if app is not None else None
-            if app is not None and found is not None:
+            if app is not None and (found := app.cli.get_command(ctx, name)) is not None:
                 if not current_app or current_app._get_current_object() is not app:  # type: ignore[attr-defined]
                     ctx.with_resource(app.app_context())
                 return found

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 
+from newsletter.delivery import store
 from newsletter.delivery.models import Delivery, DeliveryStatus
 from newsletter.extensions import db
 
@@ -20,22 +21,11 @@ class QueueState:
 
 
 def oldest_due_age(now: datetime) -> float | None:
-    """Seconds the oldest due queued delivery has waited; one index lookup per lane of
-    ix_delivery_claim (status, priority, next_attempt_at, id): priority 0 and above 0."""
-    found = [
-        db.session.scalar(
-            sa.select(sa.func.min(Delivery.next_attempt_at)).where(
-                Delivery.status == DeliveryStatus.QUEUED, level, Delivery.next_attempt_at <= now
-            )
-        )
-        for level in (Delivery.priority == 0, Delivery.priority > 0)
-    ]
-    moments = [moment for moment in found if moment is not None]
-    if not moments:
+    """Seconds the oldest due queued delivery has waited (index lookups, see
+    :func:`store.earliest_queued`)."""
+    oldest = store.earliest_queued(db.session.connection(), Delivery.next_attempt_at <= now)
+    if oldest is None:
         return None
-    oldest = min(moments)
-    if oldest.tzinfo is None:
-        oldest = oldest.replace(tzinfo=UTC)
     return max((now - oldest).total_seconds(), 0.0)
 
 

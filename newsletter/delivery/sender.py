@@ -2,11 +2,10 @@
 
 Threads: a claimer thread claims the next batch while the caller's thread prepares this one's
 bytes; ``SEND_CONCURRENCY`` threads each hold one relay session; one recording thread writes
-results in tiny groups. A message is
-recorded as sent right after the relay's 250; at most ``SEND_MAX_UNRECORDED`` messages are
-ever sent-but-unrecorded (a semaphore released only after the commit), which bounds the
-duplicates a crash can cause. Stopping finishes the messages on the wire and gives the rest
-of the claimed rows back.
+results in tiny groups. A message is recorded as sent right after the relay's 250; at most
+``SEND_MAX_UNRECORDED`` messages are ever sent-but-unrecorded (a semaphore released only after
+the commit), which bounds the duplicates a crash can cause. Stopping finishes the messages on
+the wire and gives the rest of the claimed rows back.
 """
 
 from __future__ import annotations

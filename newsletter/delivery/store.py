@@ -175,7 +175,7 @@ def claim(
     out, since another sender may then claim and send it too.
 
     The ids come from :func:`claim_queries`, each walking an index in order: the queued rows
-    along ``ix_delivery_claim`` (status, next_attempt_at, id). One select with an OR of
+    along ``ix_delivery_claim`` (status, priority, next_attempt_at, id). One select with an OR of
     queued and abandoned rows sorted every due row on each claim: 65 ms per 500 rows with
     100,000 queued on PostgreSQL, and the sender waited for it."""
     now = utcnow()
@@ -248,23 +248,31 @@ def has_due(engine: sa.Engine, lane: Lane = ALL) -> bool:
         )
 
 
+def earliest_queued(conn: sa.Connection, *conditions: Any) -> datetime | None:
+    """The earliest ``next_attempt_at`` of queued rows meeting ``conditions``: one minimum per
+    lane of ``ix_delivery_claim`` (priority 0, above 0), each an index lookup, where one
+    minimum over both lanes would read every queued row."""
+    found = [
+        conn.execute(
+            sa.select(sa.func.min(delivery_t.c.next_attempt_at)).where(
+                delivery_t.c.status == DeliveryStatus.QUEUED, level, *conditions
+            )
+        ).scalar()
+        for level in (delivery_t.c.priority == 0, delivery_t.c.priority > 0)
+    ]
+    moments = [moment for moment in found if moment is not None]
+    if not moments:
+        return None
+    earliest: datetime = min(moments)
+    return earliest if earliest.tzinfo is not None else earliest.replace(tzinfo=UTC)
+
+
 def next_due_in(engine: sa.Engine, lane: Lane = ALL) -> float | None:
     """Seconds until the next queued row is due (None: nothing queued)."""
-    earliest = None
     with engine.connect() as conn:
-        # Per lane of the claim index (priority 0, above 0): each minimum is an index lookup.
-        for level in (delivery_t.c.priority == 0, delivery_t.c.priority > 0):
-            found = conn.execute(
-                sa.select(sa.func.min(delivery_t.c.next_attempt_at)).where(
-                    delivery_t.c.status == DeliveryStatus.QUEUED, level, lane.condition()
-                )
-            ).scalar()
-            if found is not None and (earliest is None or found < earliest):
-                earliest = found
+        earliest = earliest_queued(conn, lane.condition())
     if earliest is None:
         return None
-    if earliest.tzinfo is None:
-        earliest = earliest.replace(tzinfo=UTC)
     return max(0.0, float((earliest - utcnow()).total_seconds()))
 
 
@@ -393,8 +401,8 @@ def record(
             ):
                 by_relay.setdefault(r.relay, []).append(r.id)
                 grouped.add(r.id)
+        dialect = conn.dialect.name
         for relay, ids in by_relay.items():
-            dialect = conn.dialect.name
             conn.execute(
                 _mark_sent_statement(dialect),
                 {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from flask import Flask
 from newsletter.db import utcnow
 from newsletter.delivery import outbox, store
 from newsletter.delivery.models import Delivery, DeliveryKind, DeliveryStatus
+from newsletter.delivery.queue import oldest_due_age
 from newsletter.delivery.sender import Sender
 from newsletter.delivery.transport import Batch, InMemoryTransport, SendResult, Session
 from newsletter.extensions import db
@@ -164,3 +166,29 @@ def test_a_slow_send_rate_claims_batches_that_fit_in_the_lease(app: Flask) -> No
     assert Sender(app, InMemoryTransport()).batch_size == 10
     app.config.update(SEND_RATE=0)
     assert Sender(app, InMemoryTransport()).batch_size == 200
+
+
+def test_the_earliest_queued_row_is_found_in_either_lane(app: Flask) -> None:
+    """The queue's age (/healthz, /metrics) and the idle sender's wait look at both lanes of
+    the claim index: a priority row alone, or older than the rest, is seen."""
+    digest = make_digest()
+    ids = add_subscribers(3)
+    now = utcnow()
+    outbox.enqueue_many(DeliveryKind.DIGEST, digest.id, ids[:2], now=now - timedelta(minutes=1))
+    urgent = outbox.enqueue(DeliveryKind.WEBSUB, due=now - timedelta(minutes=5), now=now)
+    urgent.priority = outbox.PRIORITY_ALERT  # a row of the priority lane
+    db.session.commit()
+
+    assert oldest_due_age(now) == pytest.approx(300, abs=1)
+
+    db.session.execute(sa.update(Delivery).values(next_attempt_at=now + timedelta(minutes=10)))
+    db.session.execute(
+        sa.update(Delivery)
+        .where(Delivery.priority > 0)
+        .values(next_attempt_at=now + timedelta(minutes=2))
+    )
+    db.session.commit()
+    assert oldest_due_age(now) is None
+    wait = store.next_due_in(db.engine)
+    assert wait is not None
+    assert 100 < wait <= 120
