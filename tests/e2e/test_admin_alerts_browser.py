@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from playwright.sync_api import expect
 
 from newsletter.admin.models import User
 from newsletter.alerts.models import Alert, AlertState, MessageStatus
@@ -57,7 +58,7 @@ def test_editor_issues_a_severe_alert_and_a_second_person_approves_it(
 ) -> None:
     _sign_in(page, live_server, EDITOR_EMAIL)
     _nav(page).get_by_role("link", name="Avvisi").click()
-    assert page.get_by_text("Nessun avviso per ora.").count() == 1
+    expect(page.get_by_text("Nessun avviso per ora.")).to_have_count(1)
     assert_accessible(page)
     page.get_by_role("link", name="Nuovo avviso").click()
     assert_accessible(page)
@@ -66,7 +67,7 @@ def test_editor_issues_a_severe_alert_and_a_second_person_approves_it(
     # Nothing filled in: every error is named, at the top and at its field.
     page.get_by_role("button", name="Anteprima").click()
     summary = page.get_by_role("alert")
-    assert summary.get_by_text("Scegli almeno un comune, o tutti.").count() == 1
+    expect(summary.get_by_text("Scegli almeno un comune, o tutti.")).to_have_count(1)
     assert page.locator("[aria-invalid=true]").count() >= 3
     assert_accessible(page)
     _shot(page, "alert-form-errors")
@@ -87,9 +88,9 @@ def test_editor_issues_a_severe_alert_and_a_second_person_approves_it(
     page.get_by_role("button", name="Anteprima").click()
 
     page.get_by_role("heading", name="Anteprima del nuovo avviso").wait_for()
-    assert page.get_by_text("Attende l'approvazione di una seconda persona.").count() == 1
-    assert page.get_by_text(f"Avviso — gravità: grave · {HEADLINE}").count() == 1
-    assert page.get_by_text("Crema, Offanengo").count() == 2  # Italian and English cards
+    expect(page.get_by_text("Attende l'approvazione di una seconda persona.")).to_have_count(1)
+    expect(page.get_by_text(f"Avviso — gravità: grave · {HEADLINE}")).to_have_count(1)
+    expect(page.get_by_text("Crema, Offanengo")).to_have_count(2)  # Italian and English cards
     # The public page's own block: its severity badge, its facts.
     assert page.locator(".alert-preview .alert-severity").first.inner_text().endswith("Grave")
     assert_accessible(page)
@@ -99,19 +100,19 @@ def test_editor_issues_a_severe_alert_and_a_second_person_approves_it(
     page.get_by_role("button", name="Torna a modificare").click()
     assert page.get_by_label("Titolo", exact=True).input_value() == HEADLINE
     assert "\n" in page.get_by_label("Testo", exact=True).input_value()
-    assert page.get_by_label("Offanengo", exact=True).is_checked()
+    expect(page.get_by_label("Offanengo", exact=True)).to_be_checked()
     assert page.get_by_label("Gravità").input_value() == "severe"
     page.get_by_role("button", name="Anteprima").click()
     page.get_by_role("button", name="Invia per l'approvazione").click()
     page.get_by_role("heading", level=1).get_by_text(HEADLINE).wait_for()
-    assert page.get_by_role("status").get_by_text("attende l'approvazione").count() == 1
+    expect(page.get_by_role("status").get_by_text("attende l'approvazione")).to_have_count(1)
     assert_accessible(page)
     _shot(page, "alert-detail-pending")
 
     # The issuer sees the message in the queue but cannot approve it.
     page.get_by_role("link", name="Apri la coda di approvazione").click()
-    assert page.get_by_text("Hai emesso tu questo messaggio").count() == 1
-    assert page.get_by_role("button", name="Approva e invia").count() == 0
+    expect(page.get_by_text("Hai emesso tu questo messaggio")).to_have_count(1)
+    expect(page.get_by_role("button", name="Approva e invia")).to_have_count(0)
     assert_accessible(page)
     _shot(page, "alert-queue-issuer")
 
@@ -121,23 +122,23 @@ def test_editor_issues_a_severe_alert_and_a_second_person_approves_it(
         second = context.new_page()
         _sign_in(second, live_server, ADMIN_EMAIL)
         badge = _nav(second).get_by_role("link", name="Avvisi (1 in attesa di approvazione)")
-        assert badge.count() == 1
+        expect(badge).to_have_count(1)
         assert_accessible(second)
         badge.click()
         second.get_by_role("link", name="Coda di approvazione").click()
-        assert second.get_by_text(HEADLINE).count() >= 1
-        assert second.get_by_text("Il Serio supera la soglia di guardia.").count() == 1
+        expect(second.get_by_text(HEADLINE).first).to_be_attached()
+        expect(second.get_by_text("Il Serio supera la soglia di guardia.")).to_have_count(1)
         assert_accessible(second)
         _shot(second, "alert-queue")
         second.get_by_role("button", name="Approva e invia").click()
-        assert second.get_by_role("status").get_by_text("Approvato").count() == 1
-        assert second.get_by_text("Nessun messaggio in attesa di approvazione.").count() == 1
+        expect(second.get_by_role("status").get_by_text("Approvato")).to_have_count(1)
+        expect(second.get_by_text("Nessun messaggio in attesa di approvazione.")).to_have_count(1)
         assert_accessible(second)
 
         _nav(second).get_by_role("link", name="Avvisi").click()
         second.get_by_role("link", name=HEADLINE).click()
-        assert second.get_by_text(f"approvato da {ADMIN_EMAIL}").count() == 1
-        assert second.get_by_text("in vigore").count() >= 1
+        expect(second.get_by_text(f"approvato da {ADMIN_EMAIL}")).to_have_count(1)
+        expect(second.get_by_text("in vigore").first).to_be_attached()
         assert_accessible(second)
         _shot(second, "alert-detail")
     finally:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pyotp
 import pytest
+from playwright.sync_api import expect
 
 from newsletter.admin.models import User
 from newsletter.db import utcnow
@@ -49,13 +50,13 @@ def test_administrator_enrols_and_signs_in_with_a_code(
     _fill_login(page, live_server)
     # Required for administrators: every page leads to the set-up first.
     page.wait_for_url(live_server.url + "/admin/account")
-    assert page.get_by_role("alert").get_by_text("secondo fattore").count() == 1
+    expect(page.get_by_role("alert").get_by_text("secondo fattore")).to_have_count(1)
     assert_accessible(page)
     _shot(page, "account-must-enrol")
 
     page.get_by_role("button", name="Configura l'accesso a due fattori").click()
     qr = page.get_by_role("img", name="Codice QR della chiave per i due fattori")
-    assert qr.locator("svg").count() == 1
+    expect(qr.locator("svg")).to_have_count(1)
     box = qr.bounding_box()
     assert box is not None
     assert box["width"] <= page.viewport_size["width"]  # the QR code fits the phone
@@ -67,18 +68,18 @@ def test_administrator_enrols_and_signs_in_with_a_code(
     totp = pyotp.TOTP(secret)
     page.get_by_label("Il codice di 6 cifre che l'app mostra adesso").fill("000000")
     page.get_by_role("button", name="Attiva l'accesso a due fattori").click()
-    assert page.get_by_role("status").get_by_text("non attivato").count() == 1
+    expect(page.get_by_role("status").get_by_text("non attivato")).to_have_count(1)
     assert_accessible(page)
     page.get_by_label("Il codice di 6 cifre che l'app mostra adesso").fill(totp.now())
     page.get_by_role("button", name="Attiva l'accesso a due fattori").click()
     page.wait_for_url(live_server.url + "/admin/")
-    assert page.get_by_role("status").get_by_text("Accesso a due fattori attivo").count() == 1
+    expect(page.get_by_role("status").get_by_text("Accesso a due fattori attivo")).to_have_count(1)
 
     page.get_by_role("button", name="Esci").click()
     page.wait_for_url("**/admin/login")
     # Password alone: refused, with the same message as a wrong password.
     _fill_login(page, live_server)
-    assert page.get_by_role("alert").count() == 1
+    expect(page.get_by_role("alert")).to_have_count(1)
     assert_accessible(page)
     _shot(page, "login-refused")
     # Password and the next step's code (the enrolment used the current one, and a code
@@ -88,7 +89,7 @@ def test_administrator_enrols_and_signs_in_with_a_code(
     assert_accessible(page)
     page.get_by_role("link", name=ADMIN_EMAIL, exact=False).click()
     page.wait_for_url(live_server.url + "/admin/account")
-    assert page.get_by_text("Attivo: per entrare serve un codice").count() == 1
+    expect(page.get_by_text("Attivo: per entrare serve un codice")).to_have_count(1)
     assert secret not in page.content()  # the key is never shown again
     assert_accessible(page)
     _shot(page, "account-enrolled")

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from playwright.sync_api import expect
 
 from newsletter.alerts import service
 from newsletter.db import utcnow
@@ -77,14 +78,14 @@ def test_alert_pages_and_banner_are_accessible(
     made = _alerts()
     page.goto(f"{live_server.url}/")
     banner = page.locator("section.alerts-banner")
-    assert banner.locator("li").count() == 2
+    expect(banner.locator("li")).to_have_count(2)
     assert banner.locator(".alert-severity").first.inner_text().split() == ["Gravità:", "Grave"]
     _check(page, "1-home-banner", viewport)
 
     page.goto(f"{live_server.url}/avvisi")
-    assert page.locator("h1").inner_text() == "Avvisi urgenti"
+    expect(page.locator("h1")).to_have_text("Avvisi urgenti")
     active = page.locator("section[aria-labelledby='active-heading'] li.alert-card")
-    assert active.count() == 2
+    expect(active).to_have_count(2)
     assert "Aggiornato" in active.nth(1).inner_text()
     past = page.locator("section[aria-labelledby='past-heading'] li.alert-card")
     assert "Revocato" in past.first.inner_text()
@@ -92,7 +93,7 @@ def test_alert_pages_and_banner_are_accessible(
 
     page.get_by_role("link", name="Crema: via Mazzini chiusa fino alle 22:00").click()
     assert page.url.endswith(f"/avvisi/{made['road']}")
-    assert page.locator("ol.alert-history li").count() == 2
+    expect(page.locator("ol.alert-history li")).to_have_count(2)
     _check(page, "3-avviso", viewport)
 
     page.goto(f"{live_server.url}/avvisi/{made['water']}")
@@ -100,9 +101,9 @@ def test_alert_pages_and_banner_are_accessible(
     _check(page, "4-avviso-revocato", viewport)
 
     page.goto(f"{live_server.url}/avvisi?lang=en")
-    assert page.locator("h1").inner_text() == "Urgent alerts"
+    expect(page.locator("h1")).to_have_text("Urgent alerts")
     _check(page, "5-alerts-en", viewport)
 
     page.goto(f"{live_server.url}/comuni/crema")
-    assert page.locator("section.alerts-banner li").count() == 2
+    expect(page.locator("section.alerts-banner li")).to_have_count(2)
     _check(page, "6-comune-banner", viewport)

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from playwright.sync_api import expect
 
 from newsletter.delivery.sender import Sender
 from newsletter.delivery.transport import SmtpRelayTransport
@@ -84,10 +85,10 @@ def test_subscribe_to_the_alerts_alone_through_the_browser(
     page.locator("#municipality").select_option("offanengo")
     page.get_by_label(ALERTS_LABEL).check()
     page.locator("#consent").check()
-    assert page.locator('input[name="topics"]:checked').count() == 0
+    expect(page.locator('input[name="topics"]:checked')).to_have_count(0)
     _check(page, "1-subscribe", viewport)
     page.get_by_role("button", name="Iscriviti").click()
-    assert page.locator("h1").inner_text() == "Controlla la tua casella di posta"
+    expect(page.locator("h1")).to_have_text("Controlla la tua casella di posta")
     assert "Hai chiesto solo gli avvisi urgenti per Offanengo" in page.content()
     _check(page, "2-check-your-inbox", viewport)
     person = subscriber_by_email(address)
@@ -104,7 +105,7 @@ def test_subscribe_to_the_alerts_alone_through_the_browser(
     assert "avvisi urgenti dell'Area Omogenea Cremasca per Offanengo" in _text(confirmation)
     page.goto(live_server.url + _path(_text(confirmation), base_url, "/confirm/"))
     page.get_by_role("button", name="Conferma la mia iscrizione").click()
-    assert page.locator("h1").inner_text() == "Iscrizione confermata"
+    expect(page.locator("h1")).to_have_text("Iscrizione confermata")
     assert "riceverai per e-mail gli avvisi urgenti per Offanengo" in page.content()
     _check(page, "3-confirmed", viewport)
     person = subscriber_by_email(address)
@@ -118,10 +119,10 @@ def test_subscribe_to_the_alerts_alone_through_the_browser(
     # The preference centre says what they get; unticking the only choice is refused.
     page.get_by_role("link", name="Gestisci la mia iscrizione").click()
     assert "Al momento ricevi solo gli avvisi urgenti per Offanengo" in page.content()
-    assert page.get_by_label(ALERTS_LABEL).is_checked()
+    expect(page.get_by_label(ALERTS_LABEL)).to_be_checked()
     _check(page, "4-preferences", viewport)
     page.locator('label[for="p-alerts"]').click()  # the kit's label covers the box
-    assert not page.get_by_label(ALERTS_LABEL).is_checked()
+    expect(page.get_by_label(ALERTS_LABEL)).not_to_be_checked()
     page.get_by_role("button", name="Salva le preferenze").click()
     summary = page.locator(".error-summary")
     assert "Per non ricevere più nulla da noi" in summary.inner_text()
@@ -144,7 +145,7 @@ def test_subscribe_to_the_alerts_alone_through_the_browser(
     assert "Gli avvisi urgenti sono tutto ciò che ricevi da noi" in page.content()
     _check(page, "6-stop-alerts", viewport)
     page.get_by_role("button", name="Non ricevere più gli avvisi urgenti").click()
-    assert page.locator("h1").inner_text() == "La tua iscrizione è annullata"
+    expect(page.locator("h1")).to_have_text("La tua iscrizione è annullata")
     _check(page, "7-unsubscribed", viewport)
     person = subscriber_by_email(address)
     assert person is not None

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from playwright.sync_api import expect
 
 from newsletter.delivery.sender import Sender
 from newsletter.delivery.transport import SmtpRelayTransport
@@ -62,7 +63,7 @@ def test_opt_in_to_alerts_through_the_browser(
     address = f"alba-{viewport['width']}@example.org"
     page.goto(f"{live_server.url}/subscribe")
     box = page.get_by_label(ALERTS_LABEL)
-    assert not box.is_checked()
+    expect(box).not_to_be_checked()
     _check(page, "1-subscribe", viewport)
 
     # Ticked without a comune: an error on the box, summarised at the top; nothing is lost.
@@ -76,17 +77,17 @@ def test_opt_in_to_alerts_through_the_browser(
     assert summary.get_by_role("link", name=NEEDS_COMUNE).get_attribute("href") == "#alerts-field"
     box = page.get_by_label(ALERTS_LABEL)
     assert box.get_attribute("aria-invalid") == "true"
-    assert box.is_checked()
+    expect(box).to_be_checked()
     assert page.locator("#email").input_value() == address
-    assert page.locator('input[name="topics"][value="mobility"]').is_checked()
-    assert page.locator("#consent").is_checked()
+    expect(page.locator('input[name="topics"][value="mobility"]')).to_be_checked()
+    expect(page.locator("#consent")).to_be_checked()
     assert subscriber_by_email(address) is None
     _check(page, "2-alerts-need-a-comune", viewport)
 
     # The fix is choosing the comune.
     page.locator("#municipality").select_option("offanengo")
     page.get_by_role("button", name="Iscriviti").click()
-    assert page.locator("h1").inner_text() == "Controlla la tua casella di posta"
+    expect(page.locator("h1")).to_have_text("Controlla la tua casella di posta")
     person = subscriber_by_email(address)
     assert person is not None
     assert person.status is SubscriberStatus.PENDING
@@ -96,7 +97,7 @@ def test_opt_in_to_alerts_through_the_browser(
     Sender(app, SmtpRelayTransport.from_config(app.config)).run(threading.Event(), until_idle=True)
     page.goto(live_server.url + _confirm_link(relay, address, app.config["BASE_URL"]))
     page.get_by_role("button", name="Conferma la mia iscrizione").click()
-    assert page.locator("h1").inner_text() == "Iscrizione confermata"
+    expect(page.locator("h1")).to_have_text("Iscrizione confermata")
     person = subscriber_by_email(address)
     assert person is not None
     assert person.municipality is not None
@@ -107,6 +108,6 @@ def test_opt_in_to_alerts_through_the_browser(
     )
 
     page.get_by_role("link", name="Gestisci la mia iscrizione").click()
-    assert page.get_by_label(ALERTS_LABEL).is_checked()
+    expect(page.get_by_label(ALERTS_LABEL)).to_be_checked()
     assert page.locator("#p-municipality").input_value() == "offanengo"
     _check(page, "3-preferences", viewport)

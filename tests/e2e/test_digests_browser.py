@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from playwright.sync_api import expect
 
 from newsletter.digests.models import Digest, DigestKind
 from newsletter.digests.service import build_digests
@@ -37,17 +38,15 @@ def test_archive_and_edition_pages_are_accessible(
     digest_data()
     build_digests("weekly", WEEKLY_FIRE)
     page.goto(f"{live_server.url}/archive")
-    assert page.locator("h1").inner_text() == "Archivio della newsletter"
+    expect(page.locator("h1")).to_have_text("Archivio della newsletter")
     assert_accessible(page)
     page.get_by_role("link", name="Edizione settimanale del 23 novembre 2026").click()
-    assert page.locator("main section h2:not(#feedback-title)").all_inner_texts() == [
-        "Welfare",
-        "Mobilità",
-        "Energia",
-    ]
+    expect(page.locator("main section h2:not(#feedback-title)")).to_have_text(
+        ["Welfare", "Mobilità", "Energia"]
+    )
     assert_accessible(page)
     page.goto(f"{live_server.url}/archive?lang=en")
-    assert page.locator("h1").inner_text() == "Newsletter archive"
+    expect(page.locator("h1")).to_have_text("Newsletter archive")
     assert_accessible(page)
 
 
@@ -63,7 +62,7 @@ def test_the_digest_email_fits_the_screen_and_names_its_images(
     width = page.viewport_size["width"]
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     images = page.locator("img")
-    assert images.count() == 1
+    expect(images).to_have_count(1)
     assert images.first.get_attribute("alt") == "La sala del convegno"
     box = images.first.bounding_box()
     assert box is not None

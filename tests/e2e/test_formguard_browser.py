@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from playwright.sync_api import expect
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Response
 
@@ -48,7 +49,7 @@ def test_reading_the_pages_sets_no_cookie(
         response = page.goto(live_server.url + path)
         assert response.status == 200, path
         assert "set-cookie" not in response.headers, path
-        assert page.locator("h1").count() == 1, path
+        expect(page.locator("h1"), path).to_have_count(1)
     assert page.context.cookies() == []
 
 
@@ -70,7 +71,7 @@ def test_subscribing_and_rating_set_no_cookie(page: Any, live_server: LiveServer
     page.locator('input[name="topics"][value="welfare"]').check()
     page.locator("#consent").check()
     page.locator("form.subscribe-form").get_by_role("button", name="Iscriviti").click()
-    assert page.locator("h1").inner_text() == "Controlla la tua casella di posta"
+    expect(page.locator("h1")).to_have_text("Controlla la tua casella di posta")
     assert subscriber_by_email("dal-browser@example.org") is not None
     assert page.context.cookies() == []
 
@@ -112,6 +113,6 @@ def test_a_form_on_another_site_is_refused(
     with page.expect_response(lambda r: r.url.endswith("/subscribe")) as answer:
         page.get_by_role("button", name="Win").click()
     assert answer.value.status == 400
-    assert page.locator("h1").inner_text() == "Non è stato possibile completare la richiesta"
+    expect(page.locator("h1")).to_have_text("Non è stato possibile completare la richiesta")
     assert subscriber_by_email("vittima@example.org") is None
     assert page.context.cookies() == []

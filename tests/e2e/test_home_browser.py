@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.fixtures.browser import LiveServer, assert_accessible
 
@@ -13,6 +14,6 @@ pytestmark = pytest.mark.browser
 
 def test_home_page_is_accessible(page: Any, live_server: LiveServer) -> None:
     page.goto(live_server.url + "/")
-    assert page.locator("h1").count() == 1
-    assert page.locator(".topic").count() == 4
+    expect(page.locator("h1")).to_have_count(1)
+    expect(page.locator(".topic")).to_have_count(4)
     assert_accessible(page)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from playwright.sync_api import expect
 
 from newsletter.extensions import db
 from newsletter.feedback.models import PageRating
@@ -55,7 +56,7 @@ def test_public_pages_are_accessible_and_load_only_our_files(
     page.on("request", lambda r: requested.append(r.url))
     for path in PAGES:
         page.goto(live_server.url + path)
-        assert page.locator("h1").count() == 1, path
+        expect(page.locator("h1"), path).to_have_count(1)
         scripts = page.locator("script").evaluate_all("all => all.map(s => s.src)")
         assert set(scripts) <= {live_server.url + "/push/static/push.js"}, path
         # The kit's font really is in use (our @font-face, not the kit's JavaScript loader).
@@ -82,7 +83,7 @@ def test_rating_a_page_without_javascript(
         page.goto(live_server.url + "/archive")  # a page with no other form
         feedback = page.locator("[data-element=feedback]")
         feedback.get_by_role("button", name="Invia la valutazione").click()
-        assert "Scegli da 1 a 5 stelle" in feedback.inner_text()
+        expect(feedback).to_contain_text("Scegli da 1 a 5 stelle")
         feedback.locator("label[data-element=feedback-rate-4]").click()  # the 4th star
         feedback.get_by_role("button", name="Invia la valutazione").click()
         page.wait_for_url("**/archive?feedback=thanks#feedback")
@@ -106,9 +107,9 @@ def test_admin_dashboard_in_the_page_model(
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Accedi").click()
     page.wait_for_url("**/admin/")
-    assert page.locator(".it-header-slim-wrapper").count() == 1
-    assert page.locator("footer [data-element=accessibility-link]").count() == 1
-    assert page.get_by_role("heading", name="Valutazioni delle pagine").count() == 1
+    expect(page.locator(".it-header-slim-wrapper")).to_have_count(1)
+    expect(page.locator("footer [data-element=accessibility-link]")).to_have_count(1)
+    expect(page.get_by_role("heading", name="Valutazioni delle pagine")).to_have_count(1)
     assert_accessible(page)
     _shot(page, "admin", viewport)
     width = page.evaluate("document.documentElement.scrollWidth")
@@ -124,7 +125,7 @@ def test_every_mail_passes_axe(page: Any, app: Flask, relay: Any, viewport: dict
         html = message.get_body(("html",))
         assert html is not None, kind
         page.set_content(html.get_content())
-        assert page.locator("[role=article]").count() == 1, kind
+        expect(page.locator("[role=article]"), kind).to_have_count(1)
         assert_accessible(page)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= viewport["width"], kind

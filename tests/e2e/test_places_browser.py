@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from playwright.sync_api import expect
 
 from newsletter.delivery.models import Delivery, DeliveryKind
 from newsletter.digests.models import Digest
@@ -53,7 +54,7 @@ def test_subscribe_from_a_comunes_page_and_the_digest_opens_with_it(
     page.goto(f"{live_server.url}/comuni")
     _check(page, "1-comuni", viewport)
     page.get_by_role("link", name="Offanengo", exact=True).click()
-    assert page.locator("h1").inner_text() == "Offanengo"
+    expect(page.locator("h1")).to_have_text("Offanengo")
     assert page.locator("#municipality").input_value() == "offanengo"
     _check(page, "2-comune", viewport)
 
@@ -63,7 +64,7 @@ def test_subscribe_from_a_comunes_page_and_the_digest_opens_with_it(
     page.get_by_label("Anche tutte le notizie su Offanengo, di qualsiasi tema").check()
     page.locator("#consent").check()
     page.get_by_role("button", name="Iscriviti").click()
-    assert page.locator("h1").inner_text() == "Controlla la tua casella di posta"
+    expect(page.locator("h1")).to_have_text("Controlla la tua casella di posta")
     _check(page, "3-check-inbox", viewport)
 
     person = subscriber_by_email(address)
@@ -77,14 +78,14 @@ def test_subscribe_from_a_comunes_page_and_the_digest_opens_with_it(
     assert link
     page.goto(live_server.url + link.group(0))
     page.get_by_role("button", name="Conferma la mia iscrizione").click()
-    assert page.locator("h1").inner_text() == "Iscrizione confermata"
+    expect(page.locator("h1")).to_have_text("Iscrizione confermata")
     person = subscriber_by_email(address)
     assert person is not None
     assert person.status is SubscriberStatus.ACTIVE
 
     page.get_by_role("link", name="Gestisci la mia iscrizione").click()
     assert page.locator("#p-municipality").input_value() == "offanengo"
-    assert page.locator("#p-local-news").is_checked()
+    expect(page.locator("#p-local-news")).to_be_checked()
     _check(page, "4-preferences", viewport)
 
     build_digests("weekly", week.end)

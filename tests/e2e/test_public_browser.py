@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from playwright.sync_api import expect
 
 from newsletter.delivery.models import DeliveryKind
 from newsletter.subscriptions.mail import render_confirm
@@ -89,7 +90,7 @@ def test_subscribe_confirm_preferences_unsubscribe(
     page.locator(f'input[name="locale"][value="{lang}"]').check()
     page.locator("#consent").check()
     page.get_by_role("button", name=t["subscribe"]).click()
-    assert page.locator("h1").inner_text() == t["done"]
+    expect(page.locator("h1")).to_have_text(t["done"])
     _check(page, "3-check-inbox", request)
 
     subscriber = subscriber_by_email(address)
@@ -107,19 +108,19 @@ def test_subscribe_confirm_preferences_unsubscribe(
     page.goto(live_server.url + link.group(0))
     _check(page, "4-confirm", request)
     page.get_by_role("button", name=t["confirm"]).click()
-    assert page.locator("h1").inner_text() == t["confirmed"]
+    expect(page.locator("h1")).to_have_text(t["confirmed"])
     _check(page, "5-confirmed", request)
     subscriber = subscriber_by_email(address)
     assert subscriber is not None
     assert subscriber.status is SubscriberStatus.ACTIVE
 
     page.get_by_role("link", name=t["manage"]).click()
-    assert page.locator('input[value="energy"]').is_checked()
+    expect(page.locator('input[value="energy"]')).to_be_checked()
     _check(page, "6-preferences", request)
     page.locator('input[name="topics"][value="governance"]').check()
     page.get_by_label(t["daily"]).check()
     page.get_by_role("button", name=t["save"]).click()
-    assert page.get_by_role("status").inner_text() == t["saved"]
+    expect(page.get_by_role("status")).to_have_text(t["saved"])
     _check(page, "7-saved", request)
     subscriber = subscriber_by_email(address)
     assert subscriber is not None
@@ -128,7 +129,7 @@ def test_subscribe_confirm_preferences_unsubscribe(
     page.get_by_role("link", name=t["unsubscribe"]).click()
     _check(page, "8-unsubscribe", request)
     page.get_by_role("button", name=t["unsubscribe"]).click()
-    assert page.locator("h1").inner_text() == t["unsubscribed"]
+    expect(page.locator("h1")).to_have_text(t["unsubscribed"])
     _check(page, "9-unsubscribed", request)
     subscriber = subscriber_by_email(address)
     assert subscriber is not None
@@ -145,6 +146,6 @@ def test_other_public_pages_are_accessible(
     page: Any, live_server: LiveServer, lang: str, path: str, request: pytest.FixtureRequest
 ) -> None:
     page.goto(f"{live_server.url}{path}?lang={lang}")
-    assert page.locator("footer a[href='/accessibility']").count() == 1
+    expect(page.locator("footer a[href='/accessibility']")).to_have_count(1)
     name = {"/": "home", "/nope": "404"}.get(path, path.strip("/").replace("/", "-"))
     _check(page, f"0-{name}", request)

@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskCliRunner
+from playwright.sync_api import expect
 
 from newsletter.extensions import db
 from newsletter.push.models import PushSubscription
@@ -56,7 +57,7 @@ def test_the_control_subscribes_after_a_click(
     control = page.locator("#push-control")
     control.wait_for(state="visible")
     assert page.evaluate("window.__asks") == 0  # nothing asked on load
-    assert page.locator("#push-topic-mobility").is_checked()  # the topic page pre-sets it
+    expect(page.locator("#push-topic-mobility")).to_be_checked()  # the topic page pre-sets it
     page.locator("label[for=push-topic-energy]").click()
     assert_accessible(page)
     control.get_by_role("button", name="Ricevi le notifiche").click()
@@ -89,7 +90,7 @@ def test_without_javascript_the_control_stays_hidden(
     try:
         page = context.new_page()
         page.goto(live_server.url + "/")
-        assert page.locator("#push-control").count() == 1
+        expect(page.locator("#push-control")).to_have_count(1)
         assert not page.locator("#push-control").is_visible()
         assert page.locator("form").first.is_visible()  # the subscribe form works as before
     finally:
@@ -125,8 +126,8 @@ def test_on_a_comune_page_the_control_offers_that_comunes_news(
     page.goto(live_server.url + "/comuni/offanengo")
     page.locator("#push-control").wait_for(state="visible")
     assert page.locator("#push-municipality").input_value() == "Offanengo"
-    assert page.locator("#push-local-news").is_checked()
-    assert page.locator("#push-alerts").is_checked()  # that comune's urgent alerts too
+    expect(page.locator("#push-local-news")).to_be_checked()
+    expect(page.locator("#push-alerts")).to_be_checked()  # that comune's urgent alerts too
     assert_accessible(page)
     page.locator("#push-control").get_by_role("button", name="Ricevi le notifiche").click()
     page.get_by_text("Le notifiche sono attive su questo browser.").wait_for()
@@ -153,9 +154,9 @@ def test_ticking_urgent_alerts_stores_them_for_the_chosen_comune(
     control = page.locator("#push-control")
     control.wait_for(state="visible")
     alerts = control.get_by_label("Avvisi urgenti per il mio comune")
-    assert not alerts.is_checked()  # the home page names no comune: nothing pre-set
+    expect(alerts).not_to_be_checked()  # the home page names no comune: nothing pre-set
     page.locator("label[for=push-alerts]").click()  # the kit's label covers the box
-    assert alerts.is_checked()
+    expect(alerts).to_be_checked()
     button = control.get_by_role("button", name="Ricevi le notifiche")
     button.click()  # no comune yet: said on the page, nothing asked or sent
     page.get_by_text("Gli avvisi urgenti riguardano un comune: scegli il tuo.").wait_for()
@@ -171,7 +172,7 @@ def test_ticking_urgent_alerts_stores_them_for_the_chosen_comune(
     assert stored.municipality_id is not None
 
     page.locator("label[for=push-alerts]").click()  # taken back: the subscription changes
-    assert not alerts.is_checked()
+    expect(alerts).not_to_be_checked()
     page.locator("label[for=push-topic-welfare]").click()
     # The status line already says "attive": wait for the service's answer to the change.
     with page.expect_response(
