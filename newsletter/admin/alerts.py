@@ -23,10 +23,11 @@ from newsletter import schemas
 from newsletter.admin import auth
 from newsletter.admin.forms import AlertForm
 from newsletter.admin.models import UserRole
-from newsletter.admin.views import EDITOR, attempt, bp
+from newsletter.admin.views import ADMIN, EDITOR, attempt, bp
 from newsletter.alerts import mail as alert_mail
 from newsletter.alerts import service
 from newsletter.alerts.models import (
+    MAX_NOTE,
     Alert,
     AlertMessage,
     AlertNotice,
@@ -470,6 +471,8 @@ def alert_approvals() -> tuple[str, int]:
         "admin/alert_approvals.html",
         messages=messages,
         mine={m.id for m in messages if service.same_person(m, actor)},
+        may_override=_may_override(),
+        max_reason=MAX_NOTE,
         names=service.municipality_names(),
         topic_names=_topic_names(),
         message_area=service.message_area_names,
@@ -506,6 +509,23 @@ def approve_alert_message(id: int) -> Response:
         return redirect(url_for("admin.alert_approvals"))
     return _decide(
         id, lambda: service.approve(id, actor=actor), _("Approved: %(id)s is being sent.")
+    )
+
+
+@bp.post("/alerts/messages/<int:id>/release")
+@auth.require_role(ADMIN)
+def release_alert_message(id: int) -> Response:
+    """An administrator sends their own waiting message alone, with a reason (audited)."""
+    reason = (request.form.get("override_reason") or "").strip()
+    if not reason:
+        flash(_("Say why it cannot wait for a second person: the log keeps it."), "error")
+        return redirect(url_for("admin.alert_approvals"))
+    return _decide(
+        id,
+        lambda: service.release_alone(
+            id, actor=auth.current_actor(), reason=reason, may_override=_may_override()
+        ),
+        _("Sent without a second approval: %(id)s is being sent."),
     )
 
 

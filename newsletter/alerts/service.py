@@ -26,6 +26,7 @@ from sqlalchemy.orm import selectinload
 from newsletter import audit, events
 from newsletter.alerts import cap
 from newsletter.alerts.models import (
+    MAX_NOTE,
     Alert,
     AlertArea,
     AlertMessage,
@@ -569,6 +570,43 @@ def approve(message_id: int, *, actor: Actor, now: datetime | None = None) -> Al
         "%s approved alert %s message %d", actor.name, message.alert.identifier, message.sequence
     )
     _release(message, approved_by=actor, now=now)
+    return message
+
+
+def release_alone(
+    message_id: int,
+    *,
+    actor: Actor,
+    reason: str,
+    may_override: bool,
+    now: datetime | None = None,
+) -> AlertMessage:
+    """An administrator sends a waiting message without a second person, saying why: the
+    override of ``issue``, for a message already in the queue (at night, nobody else awake)."""
+    now = now or utcnow()
+    message = _waiting(message_id)
+    if not may_override:
+        raise Forbidden("only an administrator may release a severe alert alone")
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError(
+            "say why it cannot wait for a second person", {"override_reason": "required"}
+        )
+    if len(reason) > MAX_NOTE:
+        raise ValidationError(
+            f"the reason is longer than {MAX_NOTE} characters",
+            {"override_reason": f"at most {MAX_NOTE} characters"},
+        )
+    message.override_reason = reason
+    _record_override(message, actor)
+    log.info(
+        "%s released alert %s message %d alone: %s",
+        actor.name,
+        message.alert.identifier,
+        message.sequence,
+        reason,
+    )
+    _release(message, approved_by=None, now=now)
     return message
 
 

@@ -153,6 +153,41 @@ def test_editor_issues_a_severe_alert_and_a_second_person_approves_it(
     assert alert.headline_en == "Crema and Offanengo: the Serio floods, leave the ground floors"
 
 
+def test_an_administrator_alone_at_night_sends_their_own_waiting_alert(
+    page: Any, live_server: LiveServer, admin_user: User
+) -> None:
+    _sign_in(page, live_server, ADMIN_EMAIL)
+    _nav(page).get_by_role("link", name="Avvisi").click()
+    page.get_by_role("link", name="Nuovo avviso").click()
+    page.get_by_label("Titolo", exact=True).fill(HEADLINE)
+    page.get_by_label("Testo", exact=True).fill("Il Serio supera la soglia di guardia.")
+    page.get_by_label("Gravità").select_option("severe")
+    page.get_by_label("Crema", exact=True).check()
+    until = (utcnow() + timedelta(hours=6)).astimezone(ZoneInfo("Europe/Rome"))
+    page.get_by_label("Fine", exact=True).fill(until.strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_role("button", name="Anteprima").click()
+    page.get_by_role("button", name="Invia per l'approvazione").click()
+    page.get_by_role("link", name="Apri la coda di approvazione").click()
+    expect(page.get_by_text("Hai emesso tu questo messaggio")).to_have_count(1)
+    assert_accessible(page)
+    _shot(page, "alert-queue-admin-alone")
+
+    page.get_by_label("Come amministratore puoi inviarlo da solo").fill(
+        "notte: nessun altro reperibile, il Serio cresce"
+    )
+    page.get_by_role("button", name="Invialo da solo").click()
+    expect(
+        page.get_by_role("status").get_by_text("Inviato senza seconda approvazione")
+    ).to_have_count(1)
+    expect(page.get_by_text("Nessun messaggio in attesa di approvazione.")).to_have_count(1)
+    assert_accessible(page)
+
+    db.session.expire_all()
+    message = db.session.scalars(sa.select(Alert)).one().messages[0]
+    assert message.status is MessageStatus.RELEASED
+    assert message.override_reason == "notte: nessun altro reperibile, il Serio cresce"
+
+
 @pytest.fixture
 def app_overrides() -> dict[str, Any]:
     return dict(FAST_HASHING)

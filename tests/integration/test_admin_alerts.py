@@ -348,6 +348,58 @@ def test_administrator_may_release_alone_with_a_reason(
     assert len(released) == 1
 
 
+def test_administrator_releases_their_own_waiting_alert_alone_with_a_reason(
+    admin: FlaskClient, editor: FlaskClient, released: list[AlertNotice]
+) -> None:
+    """At night the administrator who queued a severe alert is alone: from the queue they
+    send it themselves, with a reason the log keeps; an editor cannot."""
+    _post(admin, "/admin/alerts/new", _fields(severity="severe", action="issue"))
+    message = db.session.scalars(sa.select(AlertMessage)).one()
+    assert message.status is MessageStatus.AWAITING_APPROVAL
+    release = f"/admin/alerts/messages/{message.id}/release"
+
+    queue = admin.get("/admin/alerts/approvals").get_data(as_text=True)
+    assert "Hai emesso tu questo messaggio" in queue
+    assert release in queue
+    assert "Invialo da solo" in queue
+    editors_queue = editor.get("/admin/alerts/approvals").get_data(as_text=True)
+    assert release not in editors_queue
+
+    assert _post(editor, release, {"override_reason": "vado io"}, editors_queue).status_code == 403
+    empty = _post(admin, release, {"override_reason": "  "}, queue)
+    assert "Spiega perché non può aspettare" in admin.get(empty.headers["Location"]).get_data(
+        as_text=True
+    )
+    db.session.expire_all()
+    assert message.status is MessageStatus.AWAITING_APPROVAL
+    assert released == []
+
+    sent = _post(admin, release, {"override_reason": "notte, nessun altro reperibile"}, queue)
+    assert sent.status_code == 302
+    done = admin.get(sent.headers["Location"]).get_data(as_text=True)
+    assert "Inviato senza seconda approvazione" in done
+    assert "Nessun messaggio in attesa di approvazione." in done
+    db.session.expire_all()
+    assert message.status is MessageStatus.RELEASED
+    assert message.approved_by is None
+    assert message.override_reason == "notte, nessun altro reperibile"
+    assert _only_alert().state is AlertState.PUBLISHED
+    assert len(released) == 1
+    override = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "alert.override"))
+    assert override is not None
+    assert override.actor == ADMIN_EMAIL
+    assert override.details is not None
+    assert override.details["reason"] == "notte, nessun altro reperibile"
+    detail = admin.get(f"/admin/alerts/{message.alert_id}").get_data(as_text=True)
+    assert "notte, nessun altro reperibile" in detail
+
+    # Sent once: a second click (another tab) finds nothing waiting.
+    again = _post(admin, release, {"override_reason": "di nuovo"}, queue)
+    refused = admin.get(again.headers["Location"]).get_data(as_text=True)
+    assert "is released, not awaiting approval" in refused
+    assert len(released) == 1
+
+
 def test_update_and_cancel(editor: FlaskClient, released: list[AlertNotice]) -> None:
     _post(editor, "/admin/alerts/new", _fields(action="issue"))
     alert = _only_alert()

@@ -90,6 +90,35 @@ def test_only_an_administrator_may_release_a_severe_alert_alone(app: Flask) -> N
         assert message.override_reason == "esondazione in corso"
 
 
+def test_a_waiting_message_released_alone_needs_an_administrator_and_a_reason(
+    app: Flask, released: list[AlertNotice]
+) -> None:
+    with app.app_context():
+        message = service.issue(_alert(severity="severe"), actor=EDITOR)
+        db.session.commit()
+        with pytest.raises(Forbidden):
+            service.release_alone(message.id, actor=EDITOR, reason="urgent", may_override=False)
+        with pytest.raises(ValidationError):
+            service.release_alone(message.id, actor=EDITOR, reason=" \n", may_override=True)
+        with pytest.raises(ValidationError):
+            service.release_alone(message.id, actor=EDITOR, reason="x" * 501, may_override=True)
+        assert message.status is MessageStatus.AWAITING_APPROVAL
+        assert message.override_reason is None
+        assert released == []
+
+        service.release_alone(message.id, actor=EDITOR, reason=" piena ", may_override=True)
+        db.session.commit()
+        assert message.status is MessageStatus.RELEASED
+        assert message.override_reason == "piena"
+        assert len(released) == 1
+        override = db.session.scalars(
+            sa.select(AuditEntry).where(AuditEntry.action == "alert.override")
+        ).one()
+        assert override.details == {"sequence": 1, "severity": "severe", "reason": "piena"}
+        with pytest.raises(Conflict):
+            service.release_alone(message.id, actor=EDITOR, reason="again", may_override=True)
+
+
 def test_update_and_cancel_are_follow_ups_reaching_every_earlier_comune(
     app: Flask, released: list[AlertNotice]
 ) -> None:
