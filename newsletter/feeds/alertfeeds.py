@@ -2,13 +2,16 @@
 as RSS, Atom and JSON Feed, and the CAP index (``/feeds/avvisi.cap``): an Atom feed whose
 entries link to each alert's CAP 1.2 document and carry its main CAP values.
 
-One entry per alert, latest change first; an update moves its ``updated``, never its id. The
+One entry per alert, latest change first; an update moves its ``updated``, never its id. Each
+feed has an English twin (``/feeds/alerts.*``, ``comuni/<slug>/alerts``): the issuer's English
+headline and text when given, else the Italian ones, with English fixed parts. The
 content does not depend on the clock (an expired alert reads the same as before it expired), so
 the version query needs no time in it and the bytes stay stable.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 from zoneinfo import ZoneInfo
@@ -23,6 +26,7 @@ from newsletter.alerts.models import Alert, AlertState, MessageStatus
 from newsletter.alerts.words import severity_word
 from newsletter.feeds.service import (
     ALERTS,
+    ALERTS_EN,
     CAP_INDEX,
     COMUNI,
     EPOCH,
@@ -40,54 +44,116 @@ from newsletter.feeds.service import (
     tag_uri,
 )
 
-ALERTS_TITLE = f"{SITE_NAME} – Avvisi urgenti"
-ALERTS_DESCRIPTION = (
-    "Gli avvisi urgenti dei 48 comuni dell'Area Omogenea Cremasca: strade chiuse, allerte "
-    "meteo, interruzioni dei servizi."
-)
 WHEN = "d MMMM y, HH:mm"
 
 
-def comune_alerts_name(slug: str) -> str:
-    return f"{COMUNI}{slug}/{ALERTS}"
+@dataclass(frozen=True)
+class Words:
+    """A feed's fixed text in one language (feeds are rendered once per version, outside any
+    request's locale: the language is the feed's, not the reader's)."""
+
+    title: str
+    description: str
+    comune_title: str  # {name}
+    comune_description: str  # {name}
+    all_area: str
+    facts: str  # {id} {severity} {area} {start} {end}
+    cancelled_on: str  # {when}
+    cancelled: str  # {headline}
+    more: str
+    page_suffix: str  # the alert pages' language
 
 
-def _when(value: datetime, tz: ZoneInfo) -> str:
-    return format_datetime(value, WHEN, tzinfo=tz, locale="it")
+WORDS = {
+    "it": Words(
+        title=f"{SITE_NAME} – Avvisi urgenti",
+        description=(
+            "Gli avvisi urgenti dei 48 comuni dell'Area Omogenea Cremasca: strade chiuse, "
+            "allerte meteo, interruzioni dei servizi."
+        ),
+        comune_title=f"{SITE_NAME} – Avvisi urgenti: {{name}}",
+        comune_description=(
+            "Gli avvisi urgenti che riguardano {name}, compresi quelli per tutta "
+            "l'Area Omogenea Cremasca."
+        ),
+        all_area="tutti i 48 comuni dell'area",
+        facts="Avviso {id} · gravità {severity} · {area} · dal {start} al {end}",
+        cancelled_on="Revocato il {when}. ",
+        cancelled="Revocato: {headline}",
+        more="Maggiori informazioni",
+        page_suffix="",
+    ),
+    "en": Words(
+        title=f"{SITE_NAME} – Urgent alerts",
+        description=(
+            "Urgent alerts of the 48 comuni of the Area Omogenea Cremasca: closed roads, "
+            "weather warnings, service interruptions."
+        ),
+        comune_title=f"{SITE_NAME} – Urgent alerts: {{name}}",
+        comune_description=(
+            "Urgent alerts concerning {name}, including those for the whole Area Omogenea Cremasca."
+        ),
+        all_area="all 48 comuni of the area",
+        facts="Alert {id} · severity {severity} · {area} · from {start} to {end}",
+        cancelled_on="Cancelled on {when}. ",
+        cancelled="Cancelled: {headline}",
+        more="More information",
+        page_suffix="?lang=en",
+    ),
+}
+ALERTS_TITLE = WORDS["it"].title
+ALERTS_DESCRIPTION = WORDS["it"].description
 
 
-def _alert_item(alert: Alert, base_url: str, tz: ZoneInfo) -> FeedItem:
+def alerts_name(language: str = "it") -> str:
+    """The alert feed's name in ``language`` (``avvisi`` or ``alerts``)."""
+    return ALERTS_EN if language == "en" else ALERTS
+
+
+def comune_alerts_name(slug: str, language: str = "it") -> str:
+    return f"{COMUNI}{slug}/{alerts_name(language)}"
+
+
+def _when(value: datetime, tz: ZoneInfo, language: str) -> str:
+    return format_datetime(value, WHEN, tzinfo=tz, locale=language)
+
+
+def _alert_item(alert: Alert, base_url: str, tz: ZoneInfo, language: str = "it") -> FeedItem:
+    words = WORDS[language]
+    english = language == "en"
+    headline = (alert.headline_en if english else None) or alert.headline
+    text = (alert.text_en if english else None) or alert.text
     cancelled = alert.state is AlertState.CANCELLED
     released = [m for m in alert.messages if m.status is MessageStatus.RELEASED]
-    area = (
-        "tutti i 48 comuni dell'area"
-        if alert.all_municipalities
-        else ", ".join(m.name for m in alert.municipalities)
-    )
-    facts = (
-        f"Avviso {alert.identifier} · gravità {severity_word(alert.severity, 'it')} · {area} · "
-        f"dal {_when(alert.starts_at, tz)} al {_when(alert.expires_at, tz)}"
+    names = ", ".join(m.name for m in alert.municipalities)
+    area = words.all_area if alert.all_municipalities else names
+    facts = words.facts.format(
+        id=alert.identifier,
+        severity=severity_word(alert.severity, language),
+        area=area,
+        start=_when(alert.starts_at, tz, language),
+        end=_when(alert.expires_at, tz, language),
     )
     if cancelled and alert.cancelled_at is not None:
-        facts = f"Revocato il {_when(alert.cancelled_at, tz)}. " + facts
-    paragraphs = [p.strip() for p in alert.text.split("\n") if p.strip()]  # a line each
+        facts = words.cancelled_on.format(when=_when(alert.cancelled_at, tz, language)) + facts
+    paragraphs = [p.strip() for p in text.split("\n") if p.strip()]  # a line each
     html = f"<p><strong>{escape(facts)}</strong></p>" + "".join(
         f"<p>{escape(p)}</p>" for p in paragraphs
     )
     if alert.url:
-        html += f'<p><a href="{escape(alert.url)}">Maggiori informazioni</a></p>'
+        html += f'<p><a href="{escape(alert.url)}">{words.more}</a></p>'
     assert alert.published_at is not None
     assert alert.updated_at is not None
     topic = alert.topic
     return FeedItem(
         id=tag_uri("alert", alert.id),
-        title=f"Revocato: {alert.headline}" if cancelled else alert.headline,
-        link=f"{base_url}/avvisi/{alert.id}",
+        title=words.cancelled.format(headline=headline) if cancelled else headline,
+        link=f"{base_url}/avvisi/{alert.id}{words.page_suffix}",
         published=alert.published_at,
         updated=max(alert.updated_at, alert.published_at),
         summary_html=html,
-        summary_text=f"{facts}\n\n{alert.text}",
-        categories=((topic.slug, topic.name_it),) if topic is not None else (),
+        summary_text=f"{facts}\n\n{text}",
+        categories=((topic.slug, topic.name(language)),) if topic is not None else (),
         cap_url=f"{base_url}/avvisi/{alert.id}.cap",
         cap_fields=(
             ("identifier", alerts.cap_identifier(alert.id, released[-1].sequence)),
@@ -97,7 +163,7 @@ def _alert_item(alert: Alert, base_url: str, tz: ZoneInfo) -> FeedItem:
             ("urgency", "Immediate"),
             ("effective", cap_time(alert.starts_at, tz)),
             ("expires", cap_time(alert.expires_at, tz)),
-            ("areaDesc", ALL_AREA if alert.all_municipalities else area),
+            ("areaDesc", ALL_AREA if alert.all_municipalities else names),
         ),
     )
 
@@ -109,16 +175,17 @@ def alert_document(version: FeedVersion) -> FeedDocument:
     found = alerts.recent_public(
         int(current_app.config["FEED_ITEMS"]), municipality_id=version.municipality_id
     )
-    items = [_alert_item(alert, base_url, tz) for alert in found]
+    language = version.language
+    words = WORDS[language]
+    items = [_alert_item(alert, base_url, tz, language) for alert in found]
     if version.municipality_id is None:
-        title, description, home = ALERTS_TITLE, ALERTS_DESCRIPTION, f"{base_url}/avvisi"
+        title, description = words.title, words.description
+        home = f"{base_url}/avvisi{words.page_suffix}"
     else:
-        title = f"{ALERTS_TITLE}: {version.topic_name}"
-        description = (
-            f"Gli avvisi urgenti che riguardano {version.topic_name}, compresi quelli per tutta "
-            "l'Area Omogenea Cremasca."
-        )
-        home = f"{base_url}/{version.name.removesuffix('/' + ALERTS)}"
+        title = words.comune_title.format(name=version.topic_name)
+        description = words.comune_description.format(name=version.topic_name)
+        town_page = version.name.rpartition("/")[0]
+        home = f"{base_url}/{town_page}{words.page_suffix}"
     return FeedDocument(
         id=tag_uri("feed", version.name),
         name=version.name,
@@ -127,6 +194,7 @@ def alert_document(version: FeedVersion) -> FeedDocument:
         home_url=home,
         updated=max((item.updated for item in items), default=EPOCH),
         items=tuple(items),
+        language=language,
     )
 
 

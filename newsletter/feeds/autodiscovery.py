@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from flask_babel import gettext
 from markupsafe import Markup
 
-from newsletter.feeds.alertfeeds import comune_alerts_name
-from newsletter.feeds.service import ALERTS, ALL, CAP_INDEX, MIMETYPES, FeedFormat, feed_urls
+from newsletter.feeds.alertfeeds import alerts_name, comune_alerts_name
+from newsletter.feeds.service import ALL, CAP_INDEX, MIMETYPES, FeedFormat, feed_urls
+from newsletter.i18n import select_locale
 
 FORMAT_LABELS = {FeedFormat.RSS: "RSS", FeedFormat.ATOM: "Atom", FeedFormat.JSON: "JSON Feed"}
 
@@ -48,19 +49,21 @@ def feed_links(topic: str | None = None, topic_name: str | None = None) -> list[
 
 
 def alert_feed_links(comune: str | None = None, comune_name: str | None = None) -> list[FeedLink]:
-    """The feeds of urgent alerts; on a comune's page, that comune's alerts feed (Atom)."""
+    """The feeds of urgent alerts in the page's language; on a comune's page, that comune's
+    alerts feed (Atom)."""
     urls = feed_urls()
+    language = select_locale()
     if comune:
         return [
             FeedLink(
-                urls.feed(comune_alerts_name(comune), FeedFormat.ATOM),
+                urls.feed(comune_alerts_name(comune, language), FeedFormat.ATOM),
                 FeedFormat.ATOM.mimetype,
                 gettext("Urgent alerts for %(name)s (Atom)", name=comune_name or comune),
             )
         ]
     links = [
         FeedLink(
-            urls.feed(ALERTS, fmt),
+            urls.feed(alerts_name(language), fmt),
             fmt.mimetype,
             gettext("Urgent alerts (%(format)s)", format=FORMAT_LABELS[fmt]),
         )
@@ -68,7 +71,7 @@ def alert_feed_links(comune: str | None = None, comune_name: str | None = None) 
     ]
     links.append(
         FeedLink(
-            urls.feed(ALERTS, CAP_INDEX),
+            urls.feed(alerts_name(language), CAP_INDEX),
             MIMETYPES[FeedFormat.ATOM],
             gettext("Urgent alerts (CAP 1.2 index)"),
         )

@@ -42,7 +42,8 @@ ALL = "all"
 DIGESTS = "digests"
 COMUNI = "comuni/"  # a comune's feed is named comuni/<slug>: /feeds/comuni/<slug>.rss
 ALERTS = "avvisi"  # urgent alerts: /feeds/avvisi.rss; a comune's: comuni/<slug>/avvisi (Atom)
-ALERTS_SUFFIX = "/" + ALERTS
+ALERTS_EN = "alerts"  # the same in English: /feeds/alerts.rss, comuni/<slug>/alerts
+ALERT_FEEDS = {ALERTS: "it", ALERTS_EN: "en"}  # feed name -> language
 CAP_INDEX = "cap"  # /feeds/avvisi.cap: an Atom index of the alerts' CAP 1.2 documents
 CAP_MIMETYPE = "application/cap+xml"
 CAP_ABOUT = "https://docs.oasis-open.org/emergency/cap/v1.2/CAP-v1.2-os.html"  # JSON "_cap"
@@ -90,6 +91,7 @@ class FeedVersion:
     state: tuple[Any, ...]
     municipality_id: int | None = None  # a comune's feed: its articles (mentions)
     alerts: bool = False  # a feed of urgent alerts (all, or a comune's): feeds.alertfeeds
+    language: str = "it"  # of the feed's own text (alerts: an English twin exists)
 
 
 def body_etag(body: bytes) -> str:
@@ -120,6 +122,7 @@ class FeedDocument:
     home_url: str
     updated: datetime
     items: tuple[FeedItem, ...]
+    language: str = "it"
 
 
 @dataclass(frozen=True)
@@ -190,17 +193,27 @@ def feed_version(name: str) -> FeedVersion:
         if name == DIGESTS:
             row = conn.execute(DIGESTS_VERSION_SQL).one()
             return FeedVersion(name, None, "", "", tuple(row))
-        if name == ALERTS:
+        if name in ALERT_FEEDS:
             row = conn.execute(ALERTS_VERSION_SQL).one()
-            return FeedVersion(name, None, "", "", tuple(row), alerts=True)
-        if name.startswith(COMUNI) and name.endswith(ALERTS_SUFFIX):
-            slug = name[len(COMUNI) : -len(ALERTS_SUFFIX)]
+            return FeedVersion(
+                name, None, "", "", tuple(row), alerts=True, language=ALERT_FEEDS[name]
+            )
+        town_part, _slash, last = name.rpartition("/")
+        if town_part.startswith(COMUNI) and last in ALERT_FEEDS:
+            slug = town_part[len(COMUNI) :]
             town = conn.execute(COMUNE_ALERTS_VERSION_SQL, {"slug": slug}).first()
             if town is None:
                 raise NotFound(f"no feed named {name!r}")
             town_id, town_name, *town_state = town
             return FeedVersion(
-                name, None, town_name, "", tuple(town_state), int(town_id), alerts=True
+                name,
+                None,
+                town_name,
+                "",
+                tuple(town_state),
+                int(town_id),
+                alerts=True,
+                language=ALERT_FEEDS[last],
             )
         if name.startswith(COMUNI):
             town = conn.execute(COMUNE_VERSION_SQL, {"slug": name[len(COMUNI) :]}).first()
@@ -321,7 +334,7 @@ def feed_generator(doc: FeedDocument, fmt: str, urls: FeedUrls) -> FeedGenerator
     fg.title(doc.title)
     fg.subtitle(doc.description)
     fg.author(AUTHOR)
-    fg.language("it")
+    fg.language(doc.language)
     fg.link(href=urls.feed(doc.name, fmt), rel="self", type=mimetype_of(fmt))
     if urls.hub_url and fmt in (FeedFormat.ATOM, CAP_INDEX):
         fg.link(href=urls.hub_url, rel="hub")
@@ -378,7 +391,7 @@ def render_json(doc: FeedDocument, urls: FeedUrls) -> bytes:
         "home_page_url": doc.home_url,
         "feed_url": urls.feed(doc.name, FeedFormat.JSON),
         "description": doc.description,
-        "language": "it",
+        "language": doc.language,
         "authors": [AUTHOR],
     }
     if urls.hub_url:

@@ -63,22 +63,28 @@ def comune_feed(slug: str, fmt: str) -> BaseResponse:
         return redirect(url_for("feeds.comune_feed", slug=municipality.slug, fmt=fmt), 301)
 
 
-@bp.get("/feeds/avvisi.<any(rss, atom, json, cap):fmt>")
-def alerts_feed(fmt: str) -> Response:
-    """Urgent alerts; ``.cap`` is the Atom index of their CAP 1.2 documents."""
-    return _serve(service.ALERTS, fmt)
+# The decorator nearest the function registers first: url_for without ``lang`` builds the
+# Italian URL, as before the English twin existed.
+@bp.get("/feeds/alerts.<any(rss, atom, json, cap):fmt>", defaults={"lang": "en"})
+@bp.get("/feeds/avvisi.<any(rss, atom, json, cap):fmt>", defaults={"lang": "it"})
+def alerts_feed(fmt: str, lang: str) -> Response:
+    """Urgent alerts (``avvisi`` in Italian, ``alerts`` in English); ``.cap`` is the Atom
+    index of their CAP 1.2 documents."""
+    return _serve(alertfeeds.alerts_name(lang), fmt)
 
 
-@bp.get("/feeds/comuni/<slug>/avvisi.atom")
-def comune_alerts_feed(slug: str) -> BaseResponse:
+@bp.get("/feeds/comuni/<slug>/alerts.atom", defaults={"lang": "en"})
+@bp.get("/feeds/comuni/<slug>/avvisi.atom", defaults={"lang": "it"})
+def comune_alerts_feed(slug: str, lang: str) -> BaseResponse:
     """A comune's alerts (and the all-area ones); a former slug redirects for good."""
     try:
-        return _serve(alertfeeds.comune_alerts_name(slug), "atom")
+        return _serve(alertfeeds.comune_alerts_name(slug, lang), "atom")
     except NotFound:
         municipality, renamed = municipality_by_slug(slug)  # NotFound (404) when unknown
         if not renamed:
             raise
-        return redirect(url_for("feeds.comune_alerts_feed", slug=municipality.slug), 301)
+        target = url_for("feeds.comune_alerts_feed", slug=municipality.slug, lang=lang)
+        return redirect(target, 301)
 
 
 def _serve(name: str, fmt: str) -> Response:

@@ -29,7 +29,7 @@ from newsletter.exceptions import TransportError
 from newsletter.extensions import db
 from newsletter.feeds.alertfeeds import comune_alerts_name
 from newsletter.feeds.service import (
-    ALERTS,
+    ALERT_FEEDS,
     ALL,
     CAP_INDEX,
     DIGESTS,
@@ -125,13 +125,17 @@ def on_alert_released(notice: AlertNotice, **_: Any) -> None:
     """A released alert message changes the alert feeds (every format, the CAP index) and the
     Atom feed of each comune it concerns: readers of urgent alerts should not wait for a poll."""
     urls = feed_urls()
-    wanted = [urls.feed(ALERTS, fmt) for fmt in (*FeedFormat, CAP_INDEX)]
+    wanted = [urls.feed(name, fmt) for name in ALERT_FEEDS for fmt in (*FeedFormat, CAP_INDEX)]
     towns = sa.select(Municipality.slug)
     if not notice.all_municipalities:
         towns = towns.where(Municipality.id.in_(notice.municipality_ids))
     with db.session.no_autoflush:
         slugs = sorted(db.session.scalars(towns))
-    wanted += [urls.feed(comune_alerts_name(slug), FeedFormat.ATOM) for slug in slugs]
+    wanted += [
+        urls.feed(comune_alerts_name(slug, language), FeedFormat.ATOM)
+        for slug in slugs
+        for language in ALERT_FEEDS.values()
+    ]
     _queue_ping(set(), sorted(wanted))
 
 

@@ -226,7 +226,109 @@ def test_a_released_alert_queues_a_websub_ping_for_its_feeds(app: Flask) -> None
     [ping] = db.session.scalars(sa.select(Delivery).where(Delivery.kind == DeliveryKind.WEBSUB))
     assert ping.payload == {
         "topic_urls": sorted(
-            [f"{BASE}/feeds/avvisi.{fmt}" for fmt in ("rss", "atom", "json", "cap")]
-            + [f"{BASE}/feeds/comuni/{slug}/avvisi.atom" for slug in ("crema", "offanengo")]
+            [
+                f"{BASE}/feeds/{name}.{fmt}"
+                for name in ("avvisi", "alerts")
+                for fmt in ("rss", "atom", "json", "cap")
+            ]
+            + [
+                f"{BASE}/feeds/comuni/{slug}/{name}.atom"
+                for slug in ("crema", "offanengo")
+                for name in ("avvisi", "alerts")
+            ]
         )
     }
+
+
+@pytest.mark.parametrize("fmt", ["rss", "atom", "json", "cap"])
+def test_the_english_alert_feeds_speak_english(
+    client: FlaskClient, alerts: dict[str, int], fmt: str
+) -> None:
+    """/feeds/alerts.*: the issuer's English headline and text when given, else the Italian
+    ones; English fixed parts, dates and severity; the same entries and ids as the Italian."""
+    english = issue(
+        now=ISSUED + timedelta(hours=2),
+        headline="Crema: ponte chiuso",
+        text="Ponte sul Serio chiuso.",
+        headline_en="Crema: bridge closed",
+        text_en="The bridge over the Serio is closed.",
+        municipalities=["Crema"],
+    )
+    path = f"/feeds/alerts.{fmt}"
+    response = client.get(path)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == MIMETYPES["atom" if fmt == "cap" else fmt]
+    order = ["english", "offanengo", "expired", "everywhere", "crema"]
+    ids = {**alerts, "english": english}
+    pages = [f"{BASE}/avvisi/{ids[k]}?lang=en" for k in order]
+    if fmt == "json":
+        feed = json.loads(response.data)
+        assert_valid_json_feed(feed)
+        assert feed["language"] == "en"
+        assert feed["title"] == "Area Omogenea Cremasca – Urgent alerts"
+        assert feed["feed_url"] == f"{BASE}{path}"
+        assert [i["url"] for i in feed["items"]] == pages
+        titles = [i["title"] for i in feed["items"]]
+        summaries = [i["content_html"] for i in feed["items"]]
+    else:
+        parsed = feedparser.parse(response.data)
+        assert parsed.bozo == 0, parsed.get("bozo_exception")
+        assert parsed.feed.language == "en"
+        assert parsed.feed.title == "Area Omogenea Cremasca – Urgent alerts"
+        assert [link.href for link in parsed.feed.links if link.rel == "self"] == [f"{BASE}{path}"]
+        assert entry_links(path, client) == pages
+        titles = [e.title for e in parsed.entries]
+        summaries = [e.summary for e in parsed.entries]
+        if fmt in ("atom", "cap"):
+            assert ATOM_SCHEMA.validate(etree.fromstring(response.data)), ATOM_SCHEMA.error_log
+    assert titles[0] == "Crema: bridge closed"
+    assert titles[1] == "Cancelled: Offanengo: acqua non potabile"  # no English: the Italian
+    assert "The bridge over the Serio is closed." in summaries[0]
+    assert "Ponte sul Serio" not in summaries[0]
+    assert "severity extreme" in summaries[3]
+    assert "all 48 comuni of the area" in summaries[3]
+    assert "10 January 2030, 20:30" in summaries[3]  # Europe/Rome time
+    assert "Cancelled on" in summaries[1]
+    # The same entries as the Italian feed: one id per alert, whatever the language.
+    italian = feedparser.parse(client.get("/feeds/avvisi.atom").data)
+    if fmt == "atom":
+        assert [e.id for e in parsed.entries] == [e.id for e in italian.entries]
+        assert italian.entries[0].title == "Crema: ponte chiuso"
+
+
+def test_a_comunes_english_alert_feed(client: FlaskClient, alerts: dict[str, int]) -> None:
+    response = client.get("/feeds/comuni/crema/alerts.atom")
+    assert response.status_code == 200
+    parsed = feedparser.parse(response.data)
+    assert parsed.bozo == 0, parsed.get("bozo_exception")
+    assert parsed.feed.language == "en"
+    assert parsed.feed.title == "Area Omogenea Cremasca – Urgent alerts: Crema"
+    assert [link.href for link in parsed.feed.links if link.rel == "alternate"] == [
+        f"{BASE}/comuni/crema?lang=en"
+    ]
+    assert entry_links("/feeds/comuni/crema/alerts.atom", client) == [
+        f"{BASE}/avvisi/{alerts[k]}?lang=en" for k in ("expired", "everywhere", "crema")
+    ]
+    assert client.get("/feeds/comuni/atlantide/alerts.atom").status_code == 404
+    reference.rename_municipality("Offanengo", "Offanengo Nuovo", actor=EDITOR)
+    moved = client.get("/feeds/comuni/offanengo/alerts.atom")
+    assert moved.status_code == 301
+    assert moved.headers["Location"] == "/feeds/comuni/offanengo-nuovo/alerts.atom"
+
+
+def test_the_alert_pages_offer_the_feeds_in_their_language(
+    client: FlaskClient, alerts: dict[str, int]
+) -> None:
+    from lxml import html
+
+    for query, name in (("", "avvisi"), ("?lang=en", "alerts")):
+        page = html.fromstring(client.get(f"/avvisi{query}").get_data(as_text=True))
+        heads = [el.get("href") for el in page.xpath("//head/link[@rel='alternate']")]
+        assert f"{BASE}/feeds/{name}.atom" in heads
+        assert f"{BASE}/feeds/{name}.cap" in heads
+        body = [el.get("href") for el in page.xpath("//main//a[contains(@href, '/feeds/')]")]
+        assert f"/feeds/{name}.rss" in body
+        assert f"/feeds/{name}.cap" in body
+        town = html.fromstring(client.get(f"/comuni/crema{query}").get_data(as_text=True))
+        town_heads = [el.get("href") for el in town.xpath("//head/link[@rel='alternate']")]
+        assert f"{BASE}/feeds/comuni/crema/{name}.atom" in town_heads
