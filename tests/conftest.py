@@ -22,7 +22,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from newsletter import create_app
-from newsletter.extensions import db
+from newsletter.extensions import db, migrate
 
 pytest_plugins = sorted(
     f"tests.fixtures.{path.stem}"
@@ -46,11 +46,9 @@ def skip_or_fail(kind: str, reason: str) -> None:
 
 
 def _migrate(url: str, instance: Path) -> None:
-    from flask_migrate import upgrade
-
     app = create_app({"ENV_NAME": "test", "DATABASE_URL": url, "INSTANCE_PATH": str(instance)})
     with app.app_context():
-        upgrade(directory=app.extensions["migrate"].directory, revision="heads")
+        migrate.upgrade()
         db.engine.dispose()
 
 

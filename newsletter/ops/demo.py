@@ -8,14 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
-from flask_migrate import upgrade
 
+from newsletter import extensions
 from newsletter.hooks import registry
 
 
 def prepare(app: Flask, *, load_content: bool) -> None:
     """Migrate the database (which seeds the topics and the 48 comuni) and load sample content."""
-    upgrade(directory=app.extensions["migrate"].directory, revision="heads")
+    extensions.migrate.upgrade()
     if load_content:
         for loader in registry(app).demo_content:
             loader(app)

@@ -94,8 +94,8 @@ def send(handler: BaseHTTPRequestHandler, body: bytes, **headers: str) -> None:
 
 CHILD = r"""
 import json, resource, sys
-from flask_migrate import upgrade
 from newsletter import create_app
+from newsletter.extensions import migrate
 
 database, instance, small, bomb = sys.argv[1:5]
 app = create_app({"ENV_NAME": "test", "DATABASE_URL": database, "INSTANCE_PATH": instance})
@@ -122,7 +122,7 @@ def reset_peak():
         return False
 
 with app.app_context():
-    upgrade(directory=app.extensions["migrate"].directory)
+    migrate.upgrade()
     from newsletter.articles import feeds_import
     warm = feeds_import.fetch_source(feeds_import.source_for_url(small))  # loads everything
     reset = reset_peak()

@@ -103,9 +103,12 @@ def _public_get_urls(app: Flask, people: dict[str, Subscriber]) -> dict[str, str
             urls[rule.endpoint] = links[rule.endpoint]
             continue
         values = samples.get(rule.endpoint) or {
-            name: _sample(rule._converters[name]) for name in rule.arguments
+            name: _sample(rule._converters[name]) for name in rule._converters
         }
-        urls[rule.endpoint] = adapter.build(rule.endpoint, values)
+        # An endpoint with several rules (the Italian and English alert feeds) tells them
+        # apart by their defaults: each rule is visited.
+        key = rule.endpoint if not rule.defaults else f"{rule.endpoint} {rule.rule}"
+        urls[key] = adapter.build(rule.endpoint, {**(rule.defaults or {}), **values})
     return urls
 
 

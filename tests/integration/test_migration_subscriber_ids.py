@@ -9,10 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import sqlalchemy as sa
-from flask_migrate import upgrade
 
 from newsletter import create_app
-from newsletter.extensions import db
+from newsletter.extensions import db, migrate
 
 
 def _app(path: Path) -> object:
@@ -28,8 +27,7 @@ def _app(path: Path) -> object:
 def test_upgrade_keeps_rows_and_stops_id_reuse(tmp_path: Path) -> None:
     app = _app(tmp_path)
     with app.app_context():  # type: ignore[attr-defined]
-        directory = app.extensions["migrate"].directory  # type: ignore[attr-defined]
-        upgrade(directory=directory, revision="0004")
+        migrate.upgrade("0004")
         with db.engine.begin() as conn:
             crema = conn.execute(
                 sa.text("SELECT id FROM municipality WHERE name = 'Crema'")
@@ -56,7 +54,7 @@ def test_upgrade_keeps_rows_and_stops_id_reuse(tmp_path: Path) -> None:
             conn.execute(sa.text("DELETE FROM subscriber WHERE id = 3"))  # the erased last row
         db.engine.dispose()
 
-        upgrade(directory=directory, revision="heads")
+        migrate.upgrade()
 
         with db.engine.begin() as conn:
             schema = conn.execute(
