@@ -35,10 +35,14 @@ MAX_PLACES = 12  # comuni named in an alert's post; more are counted ("e altri 5
 ALERTS = "alerts"  # the route of a channel that carries every urgent alert
 
 
+LANGUAGES = ("it", "en")
+
+
 @dataclass(frozen=True)
 class Route:
     scope: str  # "all", a topic slug, "comune:<slug>", or "alerts"
     chat: str  # "@channel" or a numeric chat id
+    language: str = "it"  # of the posts' own words (``@channel:en``); one per chat
 
     @property
     def for_articles(self) -> bool:
@@ -46,25 +50,48 @@ class Route:
 
 
 def parse_channels(value: str | None) -> list[Route]:
-    """``"mobility=@cremasco_mobilita,all=@cremasco"`` -> routes; a bad pair stops the start."""
+    """``"mobility=@cremasco_mobilita,all=@cremasco,alerts=@cremasco_alerts:en"`` -> routes;
+    a bad pair, or a chat given two languages, stops the start."""
     routes: list[Route] = []
     for part in (value or "").split(","):
         part = part.strip()
         if not part:
             continue
-        scope, sep, chat = part.partition("=")
-        scope, chat = scope.strip().lower(), chat.strip()
-        if not sep or not scope or not (chat.startswith("@") or chat.lstrip("-").isdigit()):
+        scope, sep, target = part.partition("=")
+        chat, _colon, language = target.strip().partition(":")
+        scope, language = scope.strip().lower(), language.strip().lower() or "it"
+        if (
+            not sep
+            or not scope
+            or not (chat.startswith("@") or chat.lstrip("-").isdigit())
+            or language not in LANGUAGES
+        ):
             raise ConfigurationError(
-                f"NEWSLETTER_TELEGRAM_CHANNELS: {part!r} is not scope=@channel "
-                "(scope: all, a topic slug, comune:<slug>, or alerts)"
+                f"NEWSLETTER_TELEGRAM_CHANNELS: {part!r} is not scope=@channel or "
+                "scope=@channel:en (scope: all, a topic slug, comune:<slug>, or alerts)"
             )
-        routes.append(Route(scope, chat))
+        routes.append(Route(scope, chat, language))
+    languages: dict[str, str] = {}
+    for route in routes:
+        if languages.setdefault(route.chat, route.language) != route.language:
+            raise ConfigurationError(
+                f"NEWSLETTER_TELEGRAM_CHANNELS: {route.chat} is given two languages: "
+                f"write :en on every pair of an English channel"
+            )
     return routes
 
 
-def post_text(article: Any) -> str:
-    """Title in bold, a short summary, the link: HTML as the Bot API's ``parse_mode=HTML``."""
+def _languages(routes: Sequence[Route]) -> dict[str, str]:
+    return {route.chat: route.language for route in routes}
+
+
+READ_ARTICLE = {"it": "Leggi la notizia", "en": "Read the article"}
+
+
+def post_text(article: Any, language: str = "it") -> str:
+    """Title in bold, a short summary, the link: HTML as the Bot API's ``parse_mode=HTML``.
+    Articles are written in Italian: an English channel gets only its link's words in
+    English."""
     title = html.escape(" ".join(str(article.title).split()))
     parts = [f"<b>{title}</b>"]
     summary = " ".join(str(article.summary or "").split())
@@ -73,7 +100,8 @@ def post_text(article: Any) -> str:
             summary = summary[:399].rstrip() + "…"
         parts.append(html.escape(summary))
     if article.url:
-        parts.append(f'<a href="{html.escape(str(article.url), quote=True)}">Leggi la notizia</a>')
+        href = html.escape(str(article.url), quote=True)
+        parts.append(f'<a href="{href}">{READ_ARTICLE[language]}</a>')
     return "\n\n".join(parts)[:MAX_TEXT]
 
 
@@ -85,6 +113,7 @@ def enqueue_batch(period_key: str, articles: Sequence[Any]) -> int:
     if not routes or not cfg.get("TELEGRAM_BOT_TOKEN") or not articles:
         return 0
     slugs = dict(db.session.execute(sa.select(Municipality.id, Municipality.slug)).tuples().all())
+    languages = _languages(routes)
     per_chat: dict[str, list[Any]] = defaultdict(list)
     for article in sorted(articles, key=lambda a: (a.published_at, a.id)):
         places = {f"comune:{slugs.get(m)}" for m in article.municipality_ids}
@@ -106,7 +135,7 @@ def enqueue_batch(period_key: str, articles: Sequence[Any]) -> int:
                 "chat": chat,
                 "host": chat,
                 "article_id": article.id,
-                "text": post_text(article),
+                "text": post_text(article, languages[chat]),
             },
             due=now + timedelta(seconds=n * interval),
         )
@@ -120,7 +149,36 @@ def enqueue_batch(period_key: str, articles: Sequence[Any]) -> int:
 
 # --- urgent alerts ---------------------------------------------------------------------------
 
-# Channels are read in Italian (as the article posts): the alert's words are Italian here.
+# A channel's posts are in its route's language (Italian unless ``@channel:en``): the fixed
+# words here, the headline and text the issuer's English ones when given.
+ALERT_WORDS = {
+    "it": {
+        "cancelled": "✅ <b>AVVISO REVOCATO</b>",
+        "update": "⚠️ <b>AVVISO · AGGIORNAMENTO</b> · gravità {severity}",
+        "alert": "⚠️ <b>AVVISO</b> · gravità {severity}",
+        "no_longer": "L'avviso non è più in vigore",
+        "more_places": " e altri {n}",
+        "everywhere": "tutti i comuni dell'Area Omogenea Cremasca",
+        "places": "Comuni: {where}",
+        "until": "Valido fino al {when}",
+        "read": "Leggi l'avviso {identifier}",
+        "details": "Approfondimento",
+        "page": "",
+    },
+    "en": {
+        "cancelled": "✅ <b>ALERT CANCELLED</b>",
+        "update": "⚠️ <b>ALERT · UPDATE</b> · severity {severity}",
+        "alert": "⚠️ <b>ALERT</b> · severity {severity}",
+        "no_longer": "The alert is no longer in force",
+        "more_places": " and {n} more",
+        "everywhere": "every comune of the Area Omogenea Cremasca",
+        "places": "Comuni: {where}",
+        "until": "Valid until {when}",
+        "read": "Read alert {identifier}",
+        "details": "More information",
+        "page": "?lang=en",
+    },
+}
 
 
 def _rome(value: datetime) -> str:
@@ -128,45 +186,48 @@ def _rome(value: datetime) -> str:
     return local.strftime("%d/%m/%Y %H:%M")
 
 
-def alert_post(notice: AlertNotice, places: Sequence[str]) -> str:
+def alert_post(notice: AlertNotice, places: Sequence[str], language: str = "it") -> str:
     """An alert's post: the "⚠️ AVVISO" marker with the severity in words (an update or a
     cancellation says so instead), the headline in bold, the whole text, the comuni, until
     when, and the link to the alert's page. HTML for ``parse_mode=HTML``, everything escaped;
     never cut (it stays far under Telegram's 4,096 characters: the text is at most 1,000)."""
+    words = ALERT_WORDS[language]
     kind = str(notice.msg_type)  # CAP's msgType: alert, update, cancel
-    severity = severity_word(notice.severity, "it")
+    severity = severity_word(notice.severity, language)
     if kind == "cancel":
-        heading = "✅ <b>AVVISO REVOCATO</b>"
-    elif kind == "update":
-        heading = f"⚠️ <b>AVVISO · AGGIORNAMENTO</b> · gravità {severity}"
+        heading = words["cancelled"]
     else:
-        heading = f"⚠️ <b>AVVISO</b> · gravità {severity}"
-    headline = html.escape(" ".join(notice.headline.split()))
+        heading = words["update" if kind == "update" else "alert"].format(severity=severity)
+    headline = html.escape(" ".join(notice.headline_in(language).split()))
     parts = [heading, f"<b>{headline}</b>"]
     if kind == "cancel":
         parts.append(
-            "L'avviso non è più in vigore"
+            words["no_longer"]
             + (f": {html.escape(' '.join(notice.note.split()))}" if notice.note else ".")
         )
     else:
         if kind == "update" and notice.note:
             parts.append(f"<i>{html.escape(' '.join(notice.note.split()))}</i>")
-        parts.append(html.escape(notice.text.strip()))
+        parts.append(html.escape(notice.text_in(language).strip()))
         where = ", ".join(places[:MAX_PLACES])
         if len(places) > MAX_PLACES:
-            where += f" e altri {len(places) - MAX_PLACES}"
+            where += words["more_places"].format(n=len(places) - MAX_PLACES)
         if notice.all_municipalities:
-            where = "tutti i comuni dell'Area Omogenea Cremasca"
+            where = words["everywhere"]
         parts.append(
-            html.escape(f"Comuni: {where}") + "\n" + f"Valido fino al {_rome(notice.expires_at)}"
+            html.escape(words["places"].format(where=where))
+            + "\n"
+            + words["until"].format(when=_rome(notice.expires_at))
         )
     base = str(current_app.config["BASE_URL"]).rstrip("/")
+    page = f"{base}/avvisi/{notice.alert_id}{words['page']}"
     links = [
-        f'<a href="{html.escape(f"{base}/avvisi/{notice.alert_id}", quote=True)}">'
-        f"Leggi l'avviso {notice.identifier}</a>"
+        f'<a href="{html.escape(page, quote=True)}">'
+        + words["read"].format(identifier=notice.identifier)
+        + "</a>"
     ]
     if notice.url and kind != "cancel":
-        links.append(f'<a href="{html.escape(notice.url, quote=True)}">Approfondimento</a>')
+        links.append(f'<a href="{html.escape(notice.url, quote=True)}">{words["details"]}</a>')
     parts.append(" · ".join(links))
     return "\n\n".join(parts)
 
@@ -187,7 +248,9 @@ def enqueue_alert(notice: AlertNotice) -> int:
     concerned = [m for m in municipalities if notice.all_municipalities or m.id in ids]
     scopes = {f"comune:{m.slug}" for m in concerned} | {ALERTS}
     chats = sorted({r.chat for r in routes if r.scope in scopes})
-    text = alert_post(notice, [m.name for m in concerned])
+    languages = _languages(routes)
+    names = [m.name for m in concerned]
+    texts = {language: alert_post(notice, names, language) for language in LANGUAGES}
     rows = [
         outbox.Keyed(
             target=chat,
@@ -198,7 +261,7 @@ def enqueue_alert(notice: AlertNotice) -> int:
                 "alert_id": notice.alert_id,
                 "message_id": notice.message_id,
                 "expires_at": notice.expires_at.isoformat(),
-                "text": text,
+                "text": texts[languages[chat]],
             },
         )
         for chat in chats

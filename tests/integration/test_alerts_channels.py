@@ -22,6 +22,7 @@ from newsletter.db import utcnow
 from newsletter.delivery import outbox
 from newsletter.delivery.models import Delivery, DeliveryKind, DeliveryStatus
 from newsletter.digests.service import build_digests
+from newsletter.exceptions import ConfigurationError
 from newsletter.extensions import db
 from newsletter.push import service as push
 from newsletter.push.models import PushSubscription
@@ -372,6 +373,54 @@ def test_the_alerts_route_is_a_channel_setting() -> None:
         ("alerts", False),
         ("comune:crema", True),
     ]
+
+
+def test_an_english_channel_gets_the_alert_in_english(
+    app: Flask, runner: FlaskCliRunner, channels: TelegramApi
+) -> None:
+    """``@channel:en``: the issuer's English headline and text, English fixed words, the page
+    in English; the Italian channels keep Italian. Without an English text, the Italian one."""
+    app.config["TELEGRAM_CHANNELS"] = (
+        "alerts=@allerte_cremasco,alerts=@cremasco_alerts:en,comune:crema=@cremasco_alerts:en"
+    )
+    alert_id = _issue(url="https://www.example.org/lavori")
+    _send(runner)
+    by_chat = {p["chat_id"]: p["text"] for p in channels.posts}
+    assert sorted(by_chat) == ["@allerte_cremasco", "@cremasco_alerts"]  # one post each
+    english = by_chat["@cremasco_alerts"]
+    assert english.startswith("⚠️ <b>ALERT</b> · severity moderate")
+    assert "<b>Crema: via Mazzini closed from 2 pm</b>" in english
+    assert "Water mains works: the street stays closed until the evening." in english
+    assert "Comuni: Crema, Offanengo" in english
+    expires = alerts.get_alert(alert_id).expires_at.astimezone(ROME)
+    assert f"Valid until {expires:%d/%m/%Y %H:%M}" in english
+    page = f"https://newsletter.example.org/avvisi/{alert_id}?lang=en"
+    assert f'<a href="{page}">Read alert AOC-{alert_id}</a>' in english
+    assert ">More information</a>" in english
+    assert "Lavori sulla rete idrica" not in english
+    assert by_chat["@allerte_cremasco"].startswith("⚠️ <b>AVVISO</b> · gravità moderata")
+
+    alerts.cancel(alert_id, actor=EDITOR, note="lavori finiti")
+    _issue(headline_en=None, text_en=None, municipalities=["*"], headline="Nebbia fitta")
+    _send(runner)
+    english_posts = [p["text"] for p in channels.posts if p["chat_id"] == "@cremasco_alerts"]
+    assert english_posts[1].startswith("✅ <b>ALERT CANCELLED</b>")
+    assert "The alert is no longer in force: lavori finiti" in english_posts[1]
+    assert "<b>Nebbia fitta</b>" in english_posts[2]  # no English given: the Italian
+    assert "Comuni: every comune of the Area Omogenea Cremasca" in english_posts[2]
+
+
+def test_a_channel_has_one_language() -> None:
+    routes = telegram.parse_channels("alerts=@allerte, all=@aoc_news:en, mobility=@aoc_news:EN")
+    assert [(r.chat, r.language) for r in routes] == [
+        ("@allerte", "it"),
+        ("@aoc_news", "en"),
+        ("@aoc_news", "en"),
+    ]
+    assert telegram.parse_channels("alerts=@a:")[0].language == "it"  # empty: the default
+    for bad in ("alerts=@a:fr", "alerts=@a:en,all=@a"):
+        with pytest.raises(ConfigurationError, match="TELEGRAM_CHANNELS"):
+            telegram.parse_channels(bad)
 
 
 def test_a_post_whose_alert_expired_while_queued_is_dropped(

@@ -127,3 +127,16 @@ def test_without_a_bot_token_nothing_is_queued(app: Flask, telegram_api: Telegra
     add_article("Notizia", ["welfare"], AT - timedelta(minutes=2))
     build_digests("immediate", BATCH)
     assert _rows() == []
+
+
+def test_an_english_channel_links_the_article_in_english(
+    app: Flask, runner: FlaskCliRunner, channels: TelegramApi
+) -> None:
+    app.config["TELEGRAM_CHANNELS"] = "all=@cremasco,mobility=@cremasco_en:en"
+    add_article("Nuova ciclabile", ["mobility"], AT - timedelta(minutes=2), url="https://e.org/n/1")
+    build_digests("immediate", BATCH)
+    _send(runner)
+    texts = {p["chat_id"]: p["text"] for p in channels.posts}
+    assert texts["@cremasco"].endswith('<a href="https://e.org/n/1">Leggi la notizia</a>')
+    assert texts["@cremasco_en"].endswith('<a href="https://e.org/n/1">Read the article</a>')
+    assert texts["@cremasco_en"].startswith("<b>Nuova ciclabile</b>")  # the article's own words
