@@ -112,7 +112,8 @@ class Config:
     PUSH_SUBSCRIBE_RATE = "20 per hour"  # per IP address
     TELEGRAM_BOT_TOKEN: str | None = None
     # "topic=@channel,...", "all=@channel" for every article, "comune:<slug>=@channel" for a
-    # comune's articles and urgent alerts, "alerts=@channel" for every urgent alert
+    # comune's articles and urgent alerts, "alerts=@channel" for every urgent alert;
+    # "@channel:en" posts in English
     TELEGRAM_CHANNELS = ""
     TELEGRAM_API_URL = "https://api.telegram.org"
     TELEGRAM_POST_INTERVAL = 3.0  # seconds between two posts to one channel (20 a minute)
