@@ -110,14 +110,12 @@ def main() -> int:
     )
     os.environ.update(env)
     try:
-        from flask_migrate import upgrade
-
         from newsletter import create_app
         from newsletter.alerts import service as alerts
         from newsletter.alerts.schemas import AlertIn
         from newsletter.audit import Actor
         from newsletter.delivery.models import Delivery, DeliveryKind, DeliveryStatus
-        from newsletter.extensions import db
+        from newsletter.extensions import db, migrate
         from newsletter.push import vapid
         from newsletter.push.models import PushSubscription
         from newsletter.reference.models import Municipality
@@ -125,7 +123,7 @@ def main() -> int:
 
         app = create_app({"ENV_NAME": "embedded", "DATABASE_URL": database_url})
         with app.app_context():
-            upgrade(directory=app.extensions["migrate"].directory, revision="heads")
+            migrate.upgrade()
             vapid.create(vapid.key_path(app.config, app.instance_path), force=True)
             populate(args.digest)
             crema = db.session.scalar(

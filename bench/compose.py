@@ -115,9 +115,9 @@ def run(url: str, subscribers: int, comuni: bool = True) -> None:
             }
         )
         with app.app_context():
-            from flask_migrate import upgrade
+            from newsletter.extensions import migrate
 
-            upgrade(directory=app.extensions["migrate"].directory, revision="heads")
+            migrate.upgrade()
             populate(subscribers, comuni)
             started = time.perf_counter()
             result = build_digests("weekly", FIRE)

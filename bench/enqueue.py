@@ -181,9 +181,9 @@ def run(kind: str, n: int, postgres_url: str, repeat: int) -> None:
             }
         )
         with app.app_context():
-            from flask_migrate import upgrade
+            from newsletter.extensions import migrate
 
-            upgrade(directory=app.extensions["migrate"].directory, revision="heads")
+            migrate.upgrade()
             ids = add_subscribers(n)
             first, second = make_digest("2026-W47"), make_digest("2026-W48")
             print(f"{kind}: {n} subscribers")

@@ -122,9 +122,9 @@ def main() -> None:
         app = create_app(config)
         window = int(app.config["IMMEDIATE_BATCH_MINUTES"])
         with app.app_context():
-            from flask_migrate import upgrade
+            from newsletter.extensions import migrate
 
-            upgrade(directory=app.extensions["migrate"].directory, revision="heads")
+            migrate.upgrade()
             populate(args.n)
             _, token = create_token("bench-cms")
             db.session.commit()

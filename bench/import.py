@@ -112,9 +112,9 @@ def bench(db: str, n: int, postgres_url: str, repeat: int) -> None:
         }
         app = create_app(config)
         with app.app_context():
-            from flask_migrate import upgrade
+            from newsletter.extensions import migrate
 
-            upgrade(directory=app.extensions["migrate"].directory, revision="heads")
+            migrate.upgrade()
             from newsletter.extensions import db as database
 
             database.engine.dispose()

@@ -97,16 +97,14 @@ def main() -> int:
     }
     os.environ.update(env)
 
-    from flask_migrate import upgrade
-
     from newsletter import create_app
-    from newsletter.extensions import db
+    from newsletter.extensions import db, migrate
     from newsletter.push import vapid
     from newsletter.push.models import PushSubscription
 
     app = create_app("test")
     with app.app_context():
-        upgrade(directory=app.extensions["migrate"].directory)
+        migrate.upgrade()
         vapid.create(vapid.key_path(app.config, app.instance_path), force=True)
         subscriptions = json.loads(subs_file.read_text())
         now = datetime.now(UTC)

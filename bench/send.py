@@ -222,9 +222,9 @@ def main() -> None:
         }
         app = create_app(config)
         with app.app_context():
-            from flask_migrate import upgrade
+            from newsletter.extensions import migrate
 
-            upgrade(directory=app.extensions["migrate"].directory, revision="heads")
+            migrate.upgrade()
             started = time.monotonic()
             populate(args.n)
             print(f"database:        {args.db} ({db.engine.url.render_as_string()})")
