@@ -16,6 +16,7 @@ import random
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -34,7 +35,9 @@ DEFAULT_CORPUS = ROOT / "tests" / "data" / "classify_corpus.json"
 TOPICS = ("welfare", "mobility", "energy", "governance")
 
 
-def report(name: str, items: list[dict], predict: Callable[[int], Result], verbose: bool) -> None:
+def report(
+    name: str, items: list[dict[str, Any]], predict: Callable[[int], Result], verbose: bool
+) -> None:
     tp = dict.fromkeys(TOPICS, 0)
     fp = dict.fromkeys(TOPICS, 0)
     fn = dict.fromkeys(TOPICS, 0)
@@ -68,7 +71,7 @@ def folds(n: int, k: int) -> list[list[int]]:
     return [order[i::k] for i in range(k)]
 
 
-def learned_alone(items: Sequence[dict], k: int) -> Callable[[int], Result]:
+def learned_alone(items: Sequence[dict[str, Any]], k: int) -> Callable[[int], Result]:
     """The editor-trained model without the keyword prior: topics with probability >= 0.5."""
     labelled = [Labelled(i["title"], i["body"], frozenset(i["topics"])) for i in items]
     results: dict[int, Result] = {}
@@ -77,12 +80,14 @@ def learned_alone(items: Sequence[dict], k: int) -> Callable[[int], Result]:
         model = train([x for j, x in enumerate(labelled) if j not in keep], TOPICS)
         for j in held_out:
             probs = probabilities(model, items[j]["title"], items[j]["body"])
-            chosen = tuple(t for t, p in probs.items() if p >= 0.5) or (max(probs, key=probs.get),)
+            chosen = tuple(t for t, p in probs.items() if p >= 0.5) or (
+                max(probs, key=lambda topic: probs[topic]),
+            )
             results[j] = Result(chosen, probs, False)
     return results.__getitem__
 
 
-def cross_validated(items: Sequence[dict], k: int) -> Callable[[int], Result]:
+def cross_validated(items: Sequence[dict[str, Any]], k: int) -> Callable[[int], Result]:
     labelled = [Labelled(i["title"], i["body"], frozenset(i["topics"])) for i in items]
     results: dict[int, Result] = {}
     for held_out in folds(len(items), k):

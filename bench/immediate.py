@@ -35,6 +35,7 @@ from send import find_postfix_tools, free_port  # noqa: E402
 
 from newsletter import create_app  # noqa: E402
 from newsletter.api.service import create_token  # noqa: E402
+from newsletter.audit import Actor  # noqa: E402
 from newsletter.delivery.models import Delivery, DeliveryStatus  # noqa: E402
 from newsletter.digests.windows import immediate_period  # noqa: E402
 from newsletter.extensions import db  # noqa: E402
@@ -126,7 +127,7 @@ def main() -> None:
 
             migrate.upgrade()
             populate(args.n)
-            _, token = create_token("bench-cms")
+            _, token = create_token("bench-cms", actor=Actor("bench"))
             db.session.commit()
             posted_at = datetime.now(UTC)
             response = app.test_client().post(
@@ -142,7 +143,9 @@ def main() -> None:
                 },
             )
             if response.status_code not in (200, 201):
-                raise SystemExit(f"POST failed: {response.status_code} {response.get_data()}")
+                raise SystemExit(
+                    f"POST failed: {response.status_code} {response.get_data(as_text=True)}"
+                )
             db.engine.dispose()
         closes = immediate_period(window, posted_at).end + timedelta(minutes=window)
         wait = (closes - posted_at).total_seconds()
