@@ -16,6 +16,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import ngettext
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from newsletter import audit, formguard
@@ -353,8 +354,17 @@ def attempt(operation: Callable[[], T], failure: Any = None) -> tuple[T | None, 
     except NewsletterError as exc:
         db.session.rollback()
         if failure is not None:
-            flash(str(failure) % {"error": exc.message}, "error")
+            flash(Markup.escape(str(failure)) % {"error": in_english(exc.message)}, "error")
         return None, exc.message
+
+
+def in_english(text: str) -> Markup:
+    """A service's message (they are written in English, for the API and the CLI as well),
+    marked as English on a page in another language, so a screen reader pronounces it as
+    English (WCAG 3.1.2, language of parts)."""
+    if select_locale() == "en":
+        return Markup.escape(text)
+    return Markup('<span lang="en">{}</span>').format(text)
 
 
 # The other pages join ``bp`` from their own modules.
