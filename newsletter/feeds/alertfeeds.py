@@ -101,8 +101,6 @@ WORDS = {
         page_suffix="?lang=en",
     ),
 }
-ALERTS_TITLE = WORDS["it"].title
-ALERTS_DESCRIPTION = WORDS["it"].description
 
 
 def alerts_name(language: str = "it") -> str:
