@@ -24,6 +24,7 @@ from newsletter.delivery.models import DeliveryKind
 from newsletter.exceptions import ConfigurationError
 from newsletter.extensions import db
 from newsletter.reference.models import Municipality
+from newsletter.vocabulary import Locale
 
 if TYPE_CHECKING:
     from newsletter.alerts.models import AlertNotice
@@ -33,9 +34,6 @@ log = logging.getLogger(__name__)
 MAX_TEXT = 1000  # characters of the post (Telegram allows 4096)
 MAX_PLACES = 12  # comuni named in an alert's post; more are counted ("e altri 5")
 ALERTS = "alerts"  # the route of a channel that carries every urgent alert
-
-
-LANGUAGES = ("it", "en")
 
 
 @dataclass(frozen=True)
@@ -64,7 +62,7 @@ def parse_channels(value: str | None) -> list[Route]:
             not sep
             or not scope
             or not (chat.startswith("@") or chat.lstrip("-").isdigit())
-            or language not in LANGUAGES
+            or language not in Locale.values()
         ):
             raise ConfigurationError(
                 f"NEWSLETTER_TELEGRAM_CHANNELS: {part!r} is not scope=@channel or "
@@ -250,7 +248,7 @@ def enqueue_alert(notice: AlertNotice) -> int:
     chats = sorted({r.chat for r in routes if r.scope in scopes})
     languages = _languages(routes)
     names = [m.name for m in concerned]
-    texts = {language: alert_post(notice, names, language) for language in LANGUAGES}
+    texts = {language: alert_post(notice, names, language) for language in Locale.values()}
     rows = [
         outbox.Keyed(
             target=chat,
