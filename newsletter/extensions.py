@@ -71,12 +71,6 @@ class _DbGroup(click.Group):
     ) -> click.Context:
         return self._real(parent).make_context(info_name, args, parent=parent, **extra)
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return self._real(ctx).list_commands(ctx)
-
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        return self._real(ctx).get_command(ctx, name)
-
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrations(compare_type=True, render_as_batch=True)

@@ -181,10 +181,9 @@ def claim(
     now = utcnow()
     deadline = time.monotonic() + lease_seconds - min(lease_seconds * 0.5, 30.0)
     with engine.begin() as conn:
+        dialect = conn.dialect.name
         ids: list[int] = []
-        for select_ids in claim_queries(
-            now, lane, limit, locking=conn.dialect.name == "postgresql"
-        ):
+        for select_ids in claim_queries(now, lane, limit, locking=dialect == "postgresql"):
             if ids:
                 select_ids = select_ids.where(delivery_t.c.id.not_in(ids)).limit(limit - len(ids))
             ids.extend(conn.execute(select_ids).scalars())
@@ -192,7 +191,6 @@ def claim(
                 break
         if not ids:
             return []
-        dialect = conn.dialect.name
         conn.execute(
             _lease_statement(dialect),
             {

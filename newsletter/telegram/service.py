@@ -248,7 +248,7 @@ def enqueue_alert(notice: AlertNotice) -> int:
     chats = sorted({r.chat for r in routes if r.scope in scopes})
     languages = _languages(routes)
     names = [m.name for m in concerned]
-    texts = {language: alert_post(notice, names, language) for language in Locale.values()}
+    texts = {lang: alert_post(notice, names, lang) for lang in {languages[c] for c in chats}}
     rows = [
         outbox.Keyed(
             target=chat,
